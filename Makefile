@@ -1,0 +1,85 @@
+# Zalo Tipline: every command a developer, CI or ops needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+UV_VERSION := 0.13.8
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+TEST_ARGS ?=
+
+# sam build needs a python3.12 on PATH to match the Lambda runtime; pyenv machines have one.
+PY312 := $(shell command -v python3.12 2>/dev/null)
+PYENV_312 := $(shell [ -z "$(PY312)" ] && command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -n1)
+SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(shell $(PYTHON) -c 'import platform;print(platform.python_version())'):$(PYENV_312),)
+
+.PHONY: help dev test lint format validate build deploy bench lock events clean demo loadtest rehearse redrive
+
+help: ## list the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.ready: requirements/dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip sync -q --python $(BIN)/python requirements/dev.lock
+	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+$(SAM_VENV)/.ready: requirements/sam.lock | $(VENV)/.ready
+	$(UV) venv -q --python $(PYTHON) $(SAM_VENV)
+	$(UV) pip sync -q --python $(SAM_VENV)/bin/python requirements/sam.lock
+	@touch $@
+
+$(CHECKOV_VENV)/.ready: requirements/checkov.lock | $(VENV)/.ready
+	$(UV) venv -q --python $(PYTHON) $(CHECKOV_VENV)
+	$(UV) pip sync -q --python $(CHECKOV_VENV)/bin/python requirements/checkov.lock
+	@touch $@
+
+setup: $(VENV)/.ready ## install the development environment (.venv)
+
+dev: $(VENV)/.ready ## run the whole system locally on 127.0.0.1:3000 (no Docker, no AWS account)
+	$(BIN)/tipline-local serve
+
+test: $(VENV)/.ready ## run the whole test suite
+	$(BIN)/pytest -n 2 --dist loadfile -q $(TEST_ARGS)
+
+lint: $(VENV)/.ready ## ruff check, ruff format --check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(VENV)/.ready ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam validate --lint, cfn-lint, checkov (template and transformed)
+	$(SAM_VENV)/bin/sam validate --lint --region ap-southeast-1
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m tipline_local.transform > .aws-sam-transformed.json
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --config-file .checkov.yaml -f template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --config-file .checkov.yaml -f .aws-sam-transformed.json --framework cloudformation
+
+build: $(SAM_VENV)/.ready ## sam build (no container): python3.12 on arm64
+	$(SAM_ENV) $(SAM_VENV)/bin/sam build --parallel --cached
+
+deploy: build ## sam build, then sam deploy --guided
+	$(SAM_VENV)/bin/sam deploy --guided
+
+bench: $(VENV)/.ready ## run the benchmarks in bench/ (ratios against a floor measured in the same run)
+	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+events: $(VENV)/.ready ## regenerate the signed sample events in events/
+	$(BIN)/python -m tipline_local.samples
+
+lock: $(VENV)/.ready ## re-pin every dependency (layer for python3.12/arm64, dev for 3.11)
+	cd requirements && ../$(UV) pip compile -q runtime.in -o ../layers/requirements.txt -p 3.12 --python-platform aarch64-manylinux2014 --no-header
+	cd requirements && ../$(UV) pip compile -q dev.in -c ../layers/requirements.txt -o dev.lock -p 3.11
+	cd requirements && ../$(UV) pip compile -q sam.in -o sam.lock -p 3.11
+	cd requirements && ../$(UV) pip compile -q checkov.in -o checkov.lock -p 3.11
+
+clean: ## remove virtual environments and build output
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .aws-sam-transformed.json .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""boto3 clients, built lazily and once per container.
+
+boto3 honours ``AWS_ENDPOINT_URL`` (and per-service variants), which is how the local stack
+points the same code at moto's server.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+
+@functools.cache
+def _client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+        tcp_keepalive=True,
+    )
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+
+
+def dynamodb() -> DynamoDBClient:
+    return _client("dynamodb")  # type: ignore[no-any-return]
+
+
+def sqs() -> SQSClient:
+    return _client("sqs")  # type: ignore[no-any-return]
+
+
+def kms() -> KMSClient:
+    return _client("kms")  # type: ignore[no-any-return]
+
+
+def secretsmanager() -> SecretsManagerClient:
+    return _client("secretsmanager")  # type: ignore[no-any-return]
+
+
+def sns() -> SNSClient:
+    return _client("sns")  # type: ignore[no-any-return]
+
+
+def reset_clients() -> None:
+    """Forget every client (tests switch endpoints between moto servers)."""
+    _client.cache_clear()

@@ -1,0 +1,338 @@
+"""The domain table (single-table design, see docs/data-model.md). Only this module speaks DynamoDB."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tipline.adapters import aws
+from tipline.domain import Contact, DeliveryStatus, OaAccount, ThreadEntry, Tip
+from tipline.errors import DependencyUnavailable
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+EVENT_TTL_SECONDS = 3 * 24 * 3600
+
+
+def _serializer():  # type: ignore[no-untyped-def]
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+def _deserializer():  # type: ignore[no-untyped-def]
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    serializer = _serializer()
+    return {key: serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    deserializer = _deserializer()
+    values = {key: deserializer.deserialize(value) for key, value in item.items()}
+    for key, value in values.items():
+        if hasattr(value, "value") and type(value).__name__ == "Binary":
+            values[key] = bytes(value.value)
+        elif type(value).__name__ == "Decimal":
+            values[key] = int(value) if value == int(value) else float(value)
+    return values
+
+
+def key(pk: str, sk: str = "META") -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def tip_pk(tip_id: str) -> str:
+    return f"TIP#{tip_id}"
+
+
+def contact_pk(pseudonym: str) -> str:
+    return f"CONTACT#{pseudonym}"
+
+
+def thread_pk(tip_id: str | None, pseudonym: str) -> str:
+    return tip_pk(tip_id) if tip_id is not None else contact_pk(pseudonym)
+
+
+def _activity_sort_key(last_activity_ms: int, tip_id: str) -> str:
+    return f"{last_activity_ms:013d}#{tip_id}"
+
+
+class Table:
+    """Typed reads and conditional writes on the domain table."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._oa_cache: dict[str, tuple[float, OaAccount | None]] = {}
+
+    # -- low level -------------------------------------------------------------------------
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(aws.dynamodb(), operation)(TableName=self.name, **kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+                raise
+            raise DependencyUnavailable(f"dynamodb {operation} failed") from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable(f"dynamodb {operation} failed") from exc
+
+    def _conditional(self, operation: str, **kwargs: Any) -> bool:
+        """Run a conditional write; False when its condition did not hold."""
+        try:
+            self._call(operation, **kwargs)
+        except ClientError:
+            return False
+        return True
+
+    def get(self, pk: str, sk: str = "META", consistent: bool = True) -> dict[str, Any] | None:
+        response = self._call("get_item", Key=key(pk, sk), ConsistentRead=consistent)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def query_partition(self, pk: str, prefix: str = "", forward: bool = True) -> Iterator[dict[str, Any]]:
+        condition = "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else "")
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        if prefix:
+            values[":prefix"] = {"S": prefix}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": forward,
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._call("query", **kwargs)
+            for item in response.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def put(self, pk: str, sk: str, values: Mapping[str, Any], if_absent: bool = False) -> bool:
+        item = to_item({**values, "pk": pk, "sk": sk})
+        if not if_absent:
+            self._call("put_item", Item=item)
+            return True
+        return self._conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def delete(self, pk: str, sk: str = "META") -> None:
+        self._call("delete_item", Key=key(pk, sk))
+
+    # -- OA registry -----------------------------------------------------------------------
+    def get_oa(self, oa_id: str, cache_seconds: float = 0.0) -> OaAccount | None:
+        cached = self._oa_cache.get(oa_id)
+        if cached and time.monotonic() - cached[0] < cache_seconds:
+            return cached[1]
+        values = self.get(f"OA#{oa_id}", consistent=False)
+        account = OaAccount.model_validate(values) if values else None
+        self._oa_cache[oa_id] = (time.monotonic(), account)
+        return account
+
+    def put_oa(self, account: OaAccount) -> None:
+        values = account.model_dump()
+        self.put(f"OA#{account.oa_id}", "META", {**values, "gsi1pk": "OA", "gsi1sk": account.oa_id})
+        self._oa_cache.pop(account.oa_id, None)
+
+    def list_oas(self) -> list[OaAccount]:
+        items = self._query_index("gsi1", "OA")
+        return [OaAccount.model_validate(values) for values in items]
+
+    def _query_index(self, index: str, partition: str) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": f"{index}pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": partition}},
+        }
+        while True:
+            response = self._call("query", **kwargs)
+            for item in response.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- event deduplication ---------------------------------------------------------------
+    def claim_event(self, dedupe_key: str, now_ms: int) -> str:
+        """'new' when this caller claimed the event first, else the earlier claim's state
+        ('claimed' while another delivery works on it, 'done' once it finished)."""
+        expires = now_ms // 1000 + EVENT_TTL_SECONDS
+        values = {"state": "claimed", "claimed_ms": now_ms, "expires_at": expires}
+        if self.put(f"EVENT#{dedupe_key}", "META", values, if_absent=True):
+            return "new"
+        existing = self.get(f"EVENT#{dedupe_key}")
+        return str(existing.get("state", "claimed")) if existing else "claimed"
+
+    def finish_event(self, dedupe_key: str) -> None:
+        self._call(
+            "update_item",
+            Key=key(f"EVENT#{dedupe_key}"),
+            UpdateExpression="SET #s = :done",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":done": {"S": "done"}},
+        )
+
+    # -- contacts --------------------------------------------------------------------------
+    def get_contact(self, pseudonym: str) -> Contact | None:
+        values = self.get(contact_pk(pseudonym))
+        return Contact.model_validate(values) if values else None
+
+    def create_contact(self, contact: Contact) -> bool:
+        return self.put(contact_pk(contact.pseudonym), "META", contact.model_dump(), if_absent=True)
+
+    def record_interaction(self, pseudonym: str, at_ms: int) -> None:
+        """Move the contact's last interaction forward (events arrive out of order)."""
+        self._conditional(
+            "update_item",
+            Key=key(contact_pk(pseudonym)),
+            UpdateExpression="SET last_interaction_ms = :t",
+            ConditionExpression="attribute_exists(pk) AND last_interaction_ms < :t",
+            ExpressionAttributeValues={":t": {"N": str(at_ms)}},
+        )
+
+    def set_contact_flags(self, pseudonym: str, **flags: bool) -> None:
+        names = {f"#{name}": name for name in flags}
+        values = {f":{name}": {"BOOL": value} for name, value in flags.items()}
+        self._call(
+            "update_item",
+            Key=key(contact_pk(pseudonym)),
+            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in flags),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def point_contact_to_tip(self, pseudonym: str, tip_id: str, at_ms: int, expected: str | None) -> bool:
+        """Make ``tip_id`` the contact's open tip, unless another message got there first."""
+        if expected is None:
+            condition = "attribute_not_exists(open_tip_id)"
+            values: dict[str, Any] = {}
+        else:
+            condition = "open_tip_id = :expected"
+            values = {":expected": {"S": expected}}
+        values.update({":tip": {"S": tip_id}, ":at": {"N": str(at_ms)}})
+        linked = self._conditional(
+            "update_item",
+            Key=key(contact_pk(pseudonym)),
+            UpdateExpression="SET open_tip_id = :tip, open_tip_at_ms = :at",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
+        if linked:
+            self.put(contact_pk(pseudonym), f"TIP#{tip_id}", {"tip_id": tip_id})
+        return linked
+
+    def contact_tip_ids(self, pseudonym: str) -> list[str]:
+        return [str(item["tip_id"]) for item in self.query_partition(contact_pk(pseudonym), "TIP#")]
+
+    # -- tips ------------------------------------------------------------------------------
+    def tip_index_fields(self, tip: Tip) -> dict[str, Any]:
+        activity = _activity_sort_key(tip.last_activity_ms, tip.tip_id)
+        return {"gsi1pk": f"UNIT#{tip.unit_id}", "gsi1sk": activity, "gsi2pk": "TIPS", "gsi2sk": activity}
+
+    def put_tip_if_absent(self, tip: Tip) -> bool:
+        values = {**tip.model_dump(), **self.tip_index_fields(tip)}
+        return self.put(tip_pk(tip.tip_id), "META", values, if_absent=True)
+
+    def get_tip(self, tip_id: str) -> Tip | None:
+        values = self.get(tip_pk(tip_id))
+        return Tip.model_validate(values) if values else None
+
+    def reserve_code(self, code: str, tip_id: str) -> bool:
+        return self.put(f"CODE#{code}", "META", {"tip_id": tip_id}, if_absent=True)
+
+    def tip_id_for_code(self, code: str) -> str | None:
+        values = self.get(f"CODE#{code}")
+        return str(values["tip_id"]) if values else None
+
+    def note_inbound(self, tip: Tip, at_ms: int, urgent: bool) -> None:
+        """Count one more citizen message on the tip and move its activity forward."""
+        last = max(tip.last_activity_ms, at_ms)
+        activity = _activity_sort_key(last, tip.tip_id)
+        expression = "ADD message_count :one SET last_activity_ms = :last, gsi1sk = :act, gsi2sk = :act"
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":last": {"N": str(last)},
+            ":act": {"S": activity},
+        }
+        if urgent:
+            expression += ", urgent = :true"
+            values[":true"] = {"BOOL": True}
+        self._call(
+            "update_item",
+            Key=key(tip_pk(tip.tip_id)),
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values,
+        )
+
+    def claim_ack(self, tip_id: str, now_ms: int, quiet_ms: int) -> bool:
+        """True for the one caller allowed to acknowledge now (none within the quiet period)."""
+        return self._conditional(
+            "update_item",
+            Key=key(tip_pk(tip_id)),
+            UpdateExpression="SET last_ack_ms = :now",
+            ConditionExpression="attribute_exists(pk) AND last_ack_ms <= :edge",
+            ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":edge": {"N": str(now_ms - quiet_ms)}},
+        )
+
+    # -- threads ---------------------------------------------------------------------------
+    def put_entry_if_absent(self, entry: ThreadEntry) -> bool:
+        pk = thread_pk(entry.tip_id, entry.pseudonym)
+        return self.put(pk, entry.entry_key, entry.model_dump(), if_absent=True)
+
+    def get_entry(self, pk: str, entry_key: str) -> ThreadEntry | None:
+        values = self.get(pk, entry_key)
+        return ThreadEntry.model_validate(values) if values else None
+
+    def thread(self, pk: str) -> list[ThreadEntry]:
+        return [ThreadEntry.model_validate(v) for v in self.query_partition(pk, "MSG#")]
+
+    def mark_enqueued(self, pk: str, entry_key: str) -> None:
+        self._call(
+            "update_item",
+            Key=key(pk, entry_key),
+            UpdateExpression="SET enqueued = :true",
+            ExpressionAttributeValues={":true": {"BOOL": True}},
+        )
+
+    def set_delivery(
+        self,
+        pk: str,
+        entry_key: str,
+        status: DeliveryStatus,
+        reason: str | None = None,
+        zalo_message_id: str | None = None,
+    ) -> None:
+        expression = "SET #st = :st"
+        values: dict[str, Any] = {":st": {"S": status.value}}
+        if reason is not None:
+            expression += ", reason = :reason"
+            values[":reason"] = {"S": reason}
+        if zalo_message_id is not None:
+            expression += ", zalo_message_id = :zid"
+            values[":zid"] = {"S": zalo_message_id}
+        self._call(
+            "update_item",
+            Key=key(pk, entry_key),
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues=values,
+        )
+
+    def erase_sealed(self, pk: str, entry_key: str) -> None:
+        self._call("update_item", Key=key(pk, entry_key), UpdateExpression="REMOVE sealed")
+
+    # -- delivery receipts -----------------------------------------------------------------
+    def remember_sent(self, oa_id: str, zalo_message_id: str, pk: str, entry_key: str) -> None:
+        self.put(f"ZMSG#{oa_id}#{zalo_message_id}", "META", {"thread_pk": pk, "entry_key": entry_key})
+
+    def find_sent(self, oa_id: str, zalo_message_id: str) -> tuple[str, str] | None:
+        values = self.get(f"ZMSG#{oa_id}#{zalo_message_id}", consistent=False)
+        return (str(values["thread_pk"]), str(values["entry_key"])) if values else None

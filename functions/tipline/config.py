@@ -1,0 +1,72 @@
+"""The one configuration model, read from the environment once per container."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_URGENT_KEYWORDS: tuple[str, ...] = (
+    "cấp cứu",
+    "cap cuu",
+    "cháy",
+    "hỏa hoạn",
+    "tai nạn",
+    "tai nan",
+    "mắc kẹt",
+    "mac ket",
+    "cướp",
+    "cuop",
+    "đâm chém",
+    "bắt cóc",
+    "bat coc",
+    "đuối nước",
+    "nổ súng",
+    "sos",
+)
+
+
+class Settings(BaseModel):
+    """Everything a function needs to know about its deployment.
+
+    Field names map to upper-case environment variables (``table_name`` → ``TABLE_NAME``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stage: str = "local"
+    table_name: str
+    replies_queue_url: str
+    spill_queue_url: str
+    kms_key_id: str
+    pepper_secret_id: str
+    app_secret_prefix: str = Field(description="Secrets Manager name prefix; the app id is appended")
+    urgent_topic_arn: str
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    tip_join_hours: float = Field(default=24.0, ge=0, description="0 opens a new tip for every message")
+    ack_quiet_minutes: float = Field(default=30.0, ge=0)
+    urgent_keywords: tuple[str, ...] = DEFAULT_URGENT_KEYWORDS
+    registry_cache_seconds: float = Field(default=60.0, ge=0)
+    secret_cache_seconds: float = Field(default=300.0, ge=0)
+
+    @field_validator("urgent_keywords", mode="before")
+    @classmethod
+    def _keywords_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(json.loads(value))
+        return value
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
+        return cls.model_validate(values)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The container's settings; read once, on first use (tests call ``get_settings.cache_clear()``)."""
+    return Settings.from_env()

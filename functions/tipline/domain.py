@@ -1,0 +1,124 @@
+"""Domain records shared by every capability. Clear-text fields only; what a citizen wrote is sealed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TipStatus(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    SPAM = "spam"
+
+
+OPEN_STATUSES = frozenset({TipStatus.NEW, TipStatus.IN_PROGRESS})
+
+
+class Direction(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    DELIVERED = "delivered"
+    SEEN = "seen"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class OaAccount(_Record):
+    """One Zalo Official Account: which app delivers its events and which unit owns it."""
+
+    oa_id: str
+    app_id: str
+    unit_id: str
+    unit_name: str = ""
+    parent_unit_id: str | None = None
+    menu: dict[str, str] = Field(default_factory=dict)
+
+
+class Contact(_Record):
+    """A citizen as seen by one OA, keyed by pseudonym. ``user_id_sealed`` is the encrypted Zalo id."""
+
+    pseudonym: str
+    oa_id: str
+    unit_id: str
+    user_id_sealed: bytes | None = None
+    last_interaction_ms: int = 0
+    follower: bool = False
+    anonymous: bool = False
+    opted_out: bool = False
+    blocked: bool = False
+    open_tip_id: str | None = None
+    open_tip_at_ms: int = 0
+
+
+class Tip(_Record):
+    tip_id: str
+    code: str
+    oa_id: str
+    unit_id: str
+    pseudonym: str
+    status: TipStatus = TipStatus.NEW
+    urgent: bool = False
+    created_at_ms: int
+    last_activity_ms: int
+    message_count: int = 0
+    reply_count: int = 0
+    last_ack_ms: int = 0
+    first_reply_ms: int | None = None
+
+
+class ThreadEntry(_Record):
+    """One message of a thread, either way. ``sealed`` holds its JSON content, encrypted.
+
+    Most entries belong to a tip. Answers that are not about a tip (menu, status by code) live in
+    the contact's own thread, and then ``tip_id`` is None.
+    """
+
+    oa_id: str
+    pseudonym: str
+    tip_id: str | None
+    entry_key: str
+    direction: Direction
+    kind: str
+    at_ms: int
+    sealed: bytes | None = None
+    status: DeliveryStatus | None = None
+    reason: str | None = None
+    zalo_message_id: str | None = None
+    author: str | None = None
+    enqueued: bool = False
+
+
+class QueuedReply(BaseModel):
+    """The body of a ``replies.fifo`` message: ids only, never text or a Zalo id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reply_id: str
+    oa_id: str
+    pseudonym: str
+    tip_id: str | None
+    entry_key: str
+
+
+def sealing_context(oa_id: str, tip_id: str | None, pseudonym: str) -> dict[str, str]:
+    """The encryption context of a thread entry: it names the OA and the tip (or the contact)."""
+    if tip_id is not None:
+        return {"oa_id": oa_id, "tip_id": tip_id}
+    return {"oa_id": oa_id, "contact": pseudonym}
+
+
+def entry_key(at_ms: int, entry_id: str) -> str:
+    return f"MSG#{at_ms:013d}#{entry_id}"

@@ -1,0 +1,1 @@
+"""Lambda entry points: wire Powertools, parse, call one logic function."""

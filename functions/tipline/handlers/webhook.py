@@ -1,0 +1,77 @@
+"""POST /webhooks/zalo: verify, store encrypted, queue the acknowledgement, answer 200 within 2 s.
+
+Cold start matters here: no Tracer, no httpx, no event_handler resolver; clients are built on
+first use.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tipline import wiring
+from tipline.config import get_settings
+from tipline.errors import DependencyUnavailable
+from tipline.handlers.http import header, method, raw_body, response
+from tipline.intake import gate, spill
+from tipline.intake.service import ClaimedElsewhere, accept
+from tipline.observability import logger, metrics
+
+
+def _count(name: str) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if method(event) != "POST":
+        return response(200, {"status": "ok"})
+    raw = raw_body(event)
+    try:
+        admitted = gate.admit(raw, header(event, "X-ZEvent-Signature"), wiring.table(), get_settings())
+    except gate.Rejected as rejected:
+        _count(f"WebhookRejected{rejected.status}")
+        logger.info("webhook rejected", status=rejected.status, reason=rejected.reason)
+        body: dict[str, Any] = {"error": rejected.reason}
+        if rejected.fields:
+            body["fields"] = rejected.fields
+        return response(rejected.status, body)
+    except DependencyUnavailable:
+        logger.exception("webhook could not be verified")
+        _count("WebhookUnavailable")
+        return response(503, {"error": "temporarily unavailable"})
+
+    if admitted.kind == "probe":
+        return response(200, {"status": "ok"})
+    if admitted.event is None or admitted.oa is None:
+        _count("WebhookIgnored")
+        logger.info("event ignored", event_name=admitted.event_name[:64])
+        return response(200, {"status": "ignored"})
+
+    try:
+        outcome = accept(wiring.intake(), admitted.event, admitted.oa, now_ms=int(time.time() * 1000))
+    except ClaimedElsewhere:
+        return _spill(raw, "claimed_elsewhere", admitted.event_name)
+    except Exception:  # anything after verification: keep the event, never lose it
+        logger.exception("event not stored, spilling", event_name=admitted.event_name)
+        return _spill(raw, "store_failed", admitted.event_name)
+    _count("WebhookAccepted")
+    logger.info("event accepted", event_name=admitted.event_name, oa_id=admitted.oa.oa_id, outcome=outcome)
+    return response(200, {"status": "accepted"})
+
+
+def _spill(raw: bytes, reason: str, event_name: str) -> dict[str, Any]:
+    try:
+        spill.spill(raw, reason)
+    except Exception:
+        logger.exception("event could not be kept", event_name=event_name)
+        _count("WebhookLost")
+        return response(503, {"error": "temporarily unavailable"})
+    _count("WebhookSpilled")
+    logger.info("event spilled", event_name=event_name, reason=reason)
+    return response(200, {"status": "accepted"})

@@ -1,0 +1,1 @@
+"""Webhook intake: verified Zalo events become encrypted tips."""

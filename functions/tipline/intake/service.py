@@ -1,0 +1,371 @@
+"""Turn one verified Zalo event into stored, encrypted state and queued acknowledgements.
+
+Every step is idempotent on ids derived from the event, so a retry (a spilled event processed
+later, or a Zalo redelivery after a crash) completes the work without doubling it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from tipline.adapters import alerts, envelope
+from tipline.adapters.table import Table, contact_pk, tip_pk
+from tipline.config import Settings
+from tipline.domain import (
+    OPEN_STATUSES,
+    Contact,
+    DeliveryStatus,
+    Direction,
+    OaAccount,
+    ThreadEntry,
+    Tip,
+    entry_key,
+    sealing_context,
+)
+from tipline.intake import keywords, texts, tipcode
+from tipline.intake.events import (
+    AnonymousMessageEvent,
+    ChatNowEvent,
+    FollowEvent,
+    ReactionEvent,
+    ReceivedEvent,
+    SeenEvent,
+    SubmitInfoEvent,
+    UserMessageEvent,
+    WithdrawEvent,
+    ZaloEvent,
+    citizen_id_of,
+)
+from tipline.intake.pseudonym import derived_id, pseudonym
+from tipline.observability import logger
+from tipline.replies.outbox import queue_reply
+
+_CODE_ATTEMPTS = 5
+
+
+class Outcome(StrEnum):
+    TIP_OPENED = "tip_opened"
+    TIP_UPDATED = "tip_updated"
+    ANSWERED = "answered"
+    CONTACT_UPDATED = "contact_updated"
+    RECEIPT = "receipt"
+    WITHDRAWN = "withdrawn"
+    BLOCKED = "blocked_sender"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the intake logic needs: the table, settings and the pepper."""
+
+    table: Table
+    settings: Settings
+    pepper: bytes
+
+    def derive(self, purpose: str, *parts: str) -> str:
+        return derived_id(self.pepper, purpose, *parts)
+
+
+def dedupe_key(intake: Intake, event: ZaloEvent, oa_id: str) -> str:
+    """Zalo's retries carry the same body: msg_id when the event has one, else name+citizen+time."""
+    message = getattr(event, "message", None)
+    msg_id = getattr(message, "msg_id", None)
+    if msg_id:
+        return intake.derive("event", event.event_name, oa_id, msg_id)
+    return intake.derive("event", event.event_name, oa_id, citizen_id_of(event), event.timestamp)
+
+
+class ClaimedElsewhere(Exception):
+    """Another delivery of the same event is being processed right now."""
+
+
+def accept(intake: Intake, event: ZaloEvent, oa: OaAccount, now_ms: int, takeover: bool = False) -> Outcome:
+    """Claim the event's dedupe key, apply it once, and mark it done.
+
+    ``takeover`` is for the spill consumer: it completes an event whose first delivery claimed
+    it but could not finish.
+    """
+    key = dedupe_key(intake, event, oa.oa_id)
+    state = intake.table.claim_event(key, now_ms)
+    if state == "done":
+        return Outcome.DUPLICATE
+    if state == "claimed" and not takeover:
+        raise ClaimedElsewhere
+    outcome = handle_event(intake, event, oa, key, now_ms)
+    intake.table.finish_event(key)
+    return outcome
+
+
+def handle_event(intake: Intake, event: ZaloEvent, oa: OaAccount, key: str, now_ms: int) -> Outcome:
+    """Apply one event whose delivery this caller has claimed."""
+    if isinstance(event, UserMessageEvent | AnonymousMessageEvent | SubmitInfoEvent):
+        return _on_message(intake, event, oa, key, now_ms)
+    if isinstance(event, FollowEvent):
+        contact = _ensure_contact(intake, oa, event.follower.id, event.timestamp_ms, anonymous=False)
+        following = event.event_name == "follow"
+        intake.table.set_contact_flags(contact.pseudonym, follower=following)
+        if following:
+            intake.table.record_interaction(contact.pseudonym, event.timestamp_ms)
+        return Outcome.CONTACT_UPDATED
+    if isinstance(event, ReceivedEvent):
+        _mark_delivery(intake, oa.oa_id, [event.message.msg_id], DeliveryStatus.DELIVERED)
+        return Outcome.RECEIPT
+    if isinstance(event, SeenEvent):
+        _mark_delivery(intake, oa.oa_id, event.message.msg_ids, DeliveryStatus.SEEN)
+        return Outcome.RECEIPT
+    if isinstance(event, WithdrawEvent):
+        erase_citizen(intake, pseudonym(intake.pepper, oa.oa_id, event.sender.id))
+        return Outcome.WITHDRAWN
+    if isinstance(event, ChatNowEvent):
+        contact = _ensure_contact(intake, oa, event.sender.id, event.timestamp_ms, anonymous=False)
+        intake.table.record_interaction(contact.pseudonym, event.timestamp_ms)
+        return Outcome.CONTACT_UPDATED
+    if isinstance(event, ReactionEvent):
+        return Outcome.IGNORED
+    return Outcome.IGNORED
+
+
+# -- contacts --------------------------------------------------------------------------------
+def _ensure_contact(intake: Intake, oa: OaAccount, user_id: str, at_ms: int, anonymous: bool) -> Contact:
+    handle = pseudonym(intake.pepper, oa.oa_id, user_id)
+    contact = intake.table.get_contact(handle)
+    if contact is not None:
+        return contact
+    sealed = envelope.seal(
+        intake.settings.kms_key_id, user_id.encode(), {"oa_id": oa.oa_id, "contact": handle}
+    )
+    contact = Contact(
+        pseudonym=handle,
+        oa_id=oa.oa_id,
+        unit_id=oa.unit_id,
+        user_id_sealed=sealed,
+        last_interaction_ms=at_ms,
+        anonymous=anonymous,
+    )
+    if not intake.table.create_contact(contact):
+        existing = intake.table.get_contact(handle)
+        assert existing is not None
+        return existing
+    logger.info("contact created", oa_id=oa.oa_id, contact=contact.pseudonym[:12])
+    return contact
+
+
+# -- messages ---------------------------------------------------------------------------------
+def _content(event: UserMessageEvent | AnonymousMessageEvent | SubmitInfoEvent) -> dict[str, Any]:
+    if isinstance(event, SubmitInfoEvent):
+        return {"info": event.info.model_dump(exclude_none=True)}
+    message = event.message
+    content: dict[str, Any] = {}
+    if message.text is not None:
+        content["text"] = message.text
+    if message.attachments:
+        content["attachments"] = [a.model_dump(exclude_none=True) for a in message.attachments]
+    if message.quote_msg_id:
+        content["quote_msg_id"] = message.quote_msg_id
+    return content
+
+
+def _on_message(
+    intake: Intake,
+    event: UserMessageEvent | AnonymousMessageEvent | SubmitInfoEvent,
+    oa: OaAccount,
+    event_key: str,
+    now_ms: int,
+) -> Outcome:
+    anonymous = isinstance(event, AnonymousMessageEvent)
+    at_ms = event.timestamp_ms
+    contact = _ensure_contact(intake, oa, event.sender.id, at_ms, anonymous=anonymous)
+    intake.table.record_interaction(contact.pseudonym, at_ms)
+    if contact.blocked:
+        logger.info("message from blocked sender", oa_id=oa.oa_id, event=event.event_name)
+        return Outcome.BLOCKED
+
+    text = "" if isinstance(event, SubmitInfoEvent) else (event.message.text or "")
+    only_text = isinstance(event, UserMessageEvent) and bool(text) and not event.message.attachments
+    if only_text:
+        answer = _answer_for(intake, oa, contact, text)
+        if answer is not None:
+            _queue_contact_answer(intake, oa, contact, event_key, at_ms, answer)
+            return Outcome.ANSWERED
+
+    tip, opened = _open_or_join_tip(intake, oa, contact, event_key, at_ms)
+    urgent = bool(text) and keywords.is_urgent(text, intake.settings.urgent_keywords)
+    entry = ThreadEntry(
+        oa_id=oa.oa_id,
+        pseudonym=contact.pseudonym,
+        tip_id=tip.tip_id,
+        entry_key=entry_key(at_ms, intake.derive("in", event_key)),
+        direction=Direction.INBOUND,
+        kind=event.event_name,
+        at_ms=at_ms,
+        sealed=envelope.seal(
+            intake.settings.kms_key_id,
+            json.dumps(_content(event), ensure_ascii=False).encode(),
+            sealing_context(oa.oa_id, tip.tip_id, contact.pseudonym),
+        ),
+    )
+    if intake.table.put_entry_if_absent(entry):
+        intake.table.note_inbound(tip, at_ms, urgent)
+        if urgent and not tip.urgent:
+            _alert_urgent(intake, tip)
+    logger.info("tip message stored", tip_id=tip.tip_id, oa_id=oa.oa_id, kind=event.event_name, urgent=urgent)
+    if not anonymous:
+        _acknowledge(intake, tip, event_key, at_ms, now_ms)
+    return Outcome.TIP_OPENED if opened else Outcome.TIP_UPDATED
+
+
+def _answer_for(intake: Intake, oa: OaAccount, contact: Contact, text: str) -> str | None:
+    """The automatic answer when a text is a menu keyword, a tip code or an opt-out/in; else None."""
+    section = keywords.menu_section(text)
+    if section is not None:
+        return oa.menu.get(section) or texts.DEFAULT_MENU_ANSWERS[section]
+    if keywords.is_opt_out(text):
+        intake.table.set_contact_flags(contact.pseudonym, opted_out=True)
+        return texts.OPTED_OUT
+    if keywords.is_opt_in(text):
+        intake.table.set_contact_flags(contact.pseudonym, opted_out=False)
+        return texts.OPTED_IN
+    code = tipcode.normalise(text)
+    if code is None:
+        return None
+    tip_id = intake.table.tip_id_for_code(code)
+    tip = intake.table.get_tip(tip_id) if tip_id else None
+    if tip is None or tip.pseudonym != contact.pseudonym:
+        return texts.unknown_code(tipcode.display(code))
+    return texts.status_answer(tipcode.display(code), tip.status)
+
+
+def _queue_contact_answer(
+    intake: Intake, oa: OaAccount, contact: Contact, event_key: str, at_ms: int, text: str
+) -> None:
+    queue_reply(
+        intake.table,
+        kms_key_id=intake.settings.kms_key_id,
+        queue_url=intake.settings.replies_queue_url,
+        oa_id=oa.oa_id,
+        pseudonym=contact.pseudonym,
+        tip_id=None,
+        reply_id=intake.derive("answer", event_key),
+        at_ms=at_ms + 1,
+        text=text,
+        kind="auto_answer",
+    )
+
+
+def _joinable(intake: Intake, tip: Tip | None, at_ms: int) -> bool:
+    window_ms = int(intake.settings.tip_join_hours * 3600 * 1000)
+    return (
+        tip is not None
+        and window_ms > 0
+        and tip.status in OPEN_STATUSES
+        and at_ms - tip.last_activity_ms <= window_ms
+    )
+
+
+def _open_or_join_tip(
+    intake: Intake, oa: OaAccount, contact: Contact, event_key: str, at_ms: int
+) -> tuple[Tip, bool]:
+    """The tip this message belongs to, and whether this message opened it."""
+    new_tip_id = intake.derive("tip", event_key)
+    for _ in range(3):
+        current_id = contact.open_tip_id
+        if current_id == new_tip_id:  # a retry of the message that opened it
+            return _create_tip(intake, oa, contact, new_tip_id, at_ms), True
+        current = intake.table.get_tip(current_id) if current_id else None
+        if current is not None and _joinable(intake, current, at_ms):
+            return current, False
+        if intake.table.point_contact_to_tip(contact.pseudonym, new_tip_id, at_ms, expected=current_id):
+            return _create_tip(intake, oa, contact, new_tip_id, at_ms), True
+        reloaded = intake.table.get_contact(contact.pseudonym)
+        assert reloaded is not None
+        contact = reloaded
+    raise RuntimeError("could not settle the open tip")  # three lost races in a row
+
+
+def _create_tip(intake: Intake, oa: OaAccount, contact: Contact, tip_id: str, at_ms: int) -> Tip:
+    existing = intake.table.get_tip(tip_id)
+    if existing is not None:
+        return existing
+    for _ in range(_CODE_ATTEMPTS):
+        code = tipcode.new_code()
+        if intake.table.reserve_code(code, tip_id):
+            break
+    else:
+        raise RuntimeError("no free tip code")
+    tip = Tip(
+        tip_id=tip_id,
+        code=code,
+        oa_id=oa.oa_id,
+        unit_id=oa.unit_id,
+        pseudonym=contact.pseudonym,
+        created_at_ms=at_ms,
+        last_activity_ms=at_ms,
+    )
+    if not intake.table.put_tip_if_absent(tip):
+        intake.table.delete(f"CODE#{code}")
+        winner = intake.table.get_tip(tip_id)
+        assert winner is not None
+        return winner
+    intake.table.put(contact_pk(contact.pseudonym), f"TIP#{tip_id}", {"tip_id": tip_id})
+    logger.info("tip opened", tip_id=tip_id, oa_id=oa.oa_id, unit_id=oa.unit_id)
+    return tip
+
+
+def _acknowledge(intake: Intake, tip: Tip, event_key: str, at_ms: int, now_ms: int) -> None:
+    """One acknowledgement for a new tip; follow-ups only after the quiet period."""
+    reply_id = intake.derive("ack", event_key)
+    key = entry_key(at_ms + 1, reply_id)
+    already = intake.table.get_entry(tip_pk(tip.tip_id), key)
+    if already is None:
+        quiet_ms = int(intake.settings.ack_quiet_minutes * 60 * 1000)
+        if not intake.table.claim_ack(tip.tip_id, now_ms, quiet_ms):
+            return
+    display = tipcode.display(tip.code)
+    text = texts.ack_new_tip(display) if tip.last_ack_ms == 0 else texts.ack_follow_up(display)
+    queue_reply(
+        intake.table,
+        kms_key_id=intake.settings.kms_key_id,
+        queue_url=intake.settings.replies_queue_url,
+        oa_id=tip.oa_id,
+        pseudonym=tip.pseudonym,
+        tip_id=tip.tip_id,
+        reply_id=reply_id,
+        at_ms=at_ms + 1,
+        text=text,
+        kind="ack",
+    )
+
+
+def _alert_urgent(intake: Intake, tip: Tip) -> None:
+    payload = {"unit_id": tip.unit_id, "tip_id": tip.tip_id, "code": tipcode.display(tip.code)}
+    alerts.publish(intake.settings.urgent_topic_arn, "Tin báo khẩn", payload, unit_id=tip.unit_id)
+    logger.info("urgent alert published", tip_id=tip.tip_id, unit_id=tip.unit_id)
+
+
+# -- receipts and erasure ----------------------------------------------------------------------
+def _mark_delivery(intake: Intake, oa_id: str, zalo_ids: list[str], status: DeliveryStatus) -> None:
+    for zalo_id in zalo_ids:
+        found = intake.table.find_sent(oa_id, zalo_id)
+        if found is not None:
+            intake.table.set_delivery(found[0], found[1], status)
+
+
+def erase_citizen(intake: Intake, handle: str) -> int:
+    """Erase a citizen's personal data: sealed messages, sealed user id. Counts stay. Returns entries erased."""
+    erased = 0
+    for tip_id in intake.table.contact_tip_ids(handle):
+        for entry in intake.table.thread(tip_pk(tip_id)):
+            if entry.sealed is not None:
+                intake.table.erase_sealed(tip_pk(tip_id), entry.entry_key)
+                erased += 1
+    for entry in intake.table.thread(contact_pk(handle)):
+        if entry.sealed is not None:
+            intake.table.erase_sealed(contact_pk(handle), entry.entry_key)
+            erased += 1
+    intake.table.delete(contact_pk(handle))
+    logger.info("citizen data erased", contact=handle[:12], entries=erased)
+    return erased

@@ -1,0 +1,43 @@
+"""The OA registry the local stack and the tests start with (TIPLINE_ACCOUNTS or the demo one)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tipline_local.template import ROOT
+
+DEMO_REGISTRY = ROOT / "events" / "demo-registry.json"
+
+
+class AccountSeed(BaseModel):
+    """One OA as ops would register it (secrets included: for the local stack and tests only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oa_id: str
+    app_id: str
+    unit_id: str
+    unit_name: str = ""
+    parent_unit_id: str | None = None
+    oa_secret_key: str
+    app_secret: str
+    access_token: str = ""
+    refresh_token: str = ""
+
+
+def load_accounts(raw: str | None = None) -> list[AccountSeed]:
+    """Accounts from a JSON list (TIPLINE_ACCOUNTS when set), else the bundled demo registry."""
+    text = raw if raw is not None else os.environ.get("TIPLINE_ACCOUNTS") or Path(DEMO_REGISTRY).read_text("utf-8")
+    data: Any = json.loads(text)
+    if not isinstance(data, list):
+        raise ValueError("TIPLINE_ACCOUNTS must be a JSON list of accounts")
+    return [AccountSeed.model_validate(item) for item in data]
+
+
+def demo_accounts() -> list[AccountSeed]:
+    return load_accounts(DEMO_REGISTRY.read_text("utf-8"))

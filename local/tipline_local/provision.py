@@ -1,0 +1,203 @@
+"""Create the template's stateful resources in an AWS endpoint (moto's server) and derive each
+function's environment from them. Everything comes from template.yaml; nothing is declared twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from tipline_local.template import Resolver, functions, load_template, parameter_defaults
+
+REGION = "ap-southeast-1"
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class Provisioned:
+    template: dict[str, Any]
+    resolver: Resolver
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+
+    def env(self, function: str) -> dict[str, str]:
+        return self.environments[function]
+
+
+def _session(endpoint_url: str) -> Any:
+    return boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION  # noqa: S106
+    ), endpoint_url
+
+
+def _client(endpoint_url: str, service: str) -> Any:
+    session, url = _session(endpoint_url)
+    return session.client(service, endpoint_url=url)
+
+
+def _order(resource_type: str) -> int:
+    return [
+        "AWS::KMS::Key",
+        "AWS::KMS::Alias",
+        "AWS::SecretsManager::Secret",
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::SNS::Topic",
+        "AWS::S3::Bucket",
+    ].index(resource_type) if resource_type in _HANDLERS else 99
+
+
+def provision(endpoint_url: str, parameters: dict[str, str] | None = None) -> Provisioned:
+    template = load_template()
+    params = {**parameter_defaults(template), "Stage": "local", **(parameters or {})}
+    pseudo = {
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": f"tipline-{params['Stage']}",
+    }
+    resolver = Resolver({**params, **pseudo}, refs={}, attributes={})
+    result = Provisioned(template=template, resolver=resolver)
+    resources = template.get("Resources", {})
+    # Dead-letter queues first: a queue's redrive policy needs its DLQ's ARN.
+    ordered = sorted(
+        resources.items(),
+        key=lambda item: (_order(item[1]["Type"]), "RedrivePolicy" in item[1].get("Properties", {})),
+    )
+    for name, resource in ordered:
+        create = _HANDLERS.get(resource["Type"])
+        if create is not None:
+            create(endpoint_url, name, resource.get("Properties", {}), result)
+            result.created.append(name)
+    for name, properties in functions(template).items():
+        variables = properties.get("Environment", {}).get("Variables", {})
+        result.environments[name] = {key: str(resolver.resolve(value)) for key, value in variables.items()}
+    return result
+
+
+def _kms_key(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
+    kms = _client(endpoint, "kms")
+    key = kms.create_key(Description=str(props.get("Description", name)))["KeyMetadata"]
+    if props.get("EnableKeyRotation"):
+        kms.enable_key_rotation(KeyId=key["KeyId"])
+    out.resolver.refs[name] = key["KeyId"]
+    out.resolver.attributes[f"{name}.Arn"] = key["Arn"]
+
+
+def _kms_alias(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
+    kms = _client(endpoint, "kms")
+    alias = out.resolver.resolve(props["AliasName"])
+    target = out.resolver.resolve(props["TargetKeyId"])
+    existing = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
+    if alias in existing:
+        kms.update_alias(AliasName=alias, TargetKeyId=target)
+    else:
+        kms.create_alias(AliasName=alias, TargetKeyId=target)
+    out.resolver.refs[name] = alias
+
+
+def _secret(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
+    sm = _client(endpoint, "secretsmanager")
+    secret_name = out.resolver.resolve(props.get("Name", name))
+    try:
+        arn = sm.describe_secret(SecretId=secret_name)["ARN"]
+    except sm.exceptions.ResourceNotFoundException:
+        generate = props.get("GenerateSecretString", {})
+        value = sm.get_random_password(
+            PasswordLength=int(generate.get("PasswordLength", 32)),
+            ExcludePunctuation=bool(generate.get("ExcludePunctuation", False)),
+        )["RandomPassword"]
+        arn = sm.create_secret(Name=secret_name, SecretString=value)["ARN"]
+    out.resolver.refs[name] = arn
+
+
+def _table(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
+    ddb = _client(endpoint, "dynamodb")
+    table_name = out.resolver.resolve(props.get("TableName", f"tipline-local-{name}"))
+    spec: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    try:
+        description = ddb.create_table(**spec)["TableDescription"]
+    except ddb.exceptions.ResourceInUseException:
+        description = ddb.describe_table(TableName=table_name)["Table"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        ddb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+    out.resolver.refs[name] = table_name
+    out.resolver.attributes[f"{name}.Arn"] = description["TableArn"]
+    out.resolver.attributes[f"{name}.StreamArn"] = description.get("LatestStreamArn", "")
+
+
+_QUEUE_ATTRIBUTES = {
+    "VisibilityTimeout": "VisibilityTimeout",
+    "MessageRetentionPeriod": "MessageRetentionPeriod",
+    "DelaySeconds": "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+    "ContentBasedDeduplication": "ContentBasedDeduplication",
+}
+
+
+def _queue(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
+    sqs = _client(endpoint, "sqs")
+    fifo = bool(props.get("FifoQueue"))
+    queue_name = out.resolver.resolve(props.get("QueueName", f"tipline-local-{name}" + (".fifo" if fifo else "")))
+    attributes = {attr: str(out.resolver.resolve(props[key])).lower() if isinstance(props[key], bool)
+                  else str(out.resolver.resolve(props[key]))
+                  for key, attr in _QUEUE_ATTRIBUTES.items() if key in props}
+    if fifo:
+        attributes["FifoQueue"] = "true"
+    if "RedrivePolicy" in props:
+        redrive = out.resolver.resolve(props["RedrivePolicy"])
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": redrive["deadLetterTargetArn"], "maxReceiveCount": int(redrive["maxReceiveCount"])}
+        )
+    url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    out.resolver.refs[name] = url
+    out.resolver.attributes[f"{name}.Arn"] = arn
+    out.resolver.attributes[f"{name}.QueueName"] = queue_name
+    out.resolver.attributes[f"{name}.QueueUrl"] = url
+    out.queue_urls[name] = url
+
+
+def _topic(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
+    sns = _client(endpoint, "sns")
+    topic_name = out.resolver.resolve(props.get("TopicName", f"tipline-local-{name}"))
+    arn = sns.create_topic(Name=topic_name)["TopicArn"]
+    out.resolver.refs[name] = arn
+    out.resolver.attributes[f"{name}.TopicName"] = topic_name
+
+
+def _bucket(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
+    s3 = _client(endpoint, "s3")
+    bucket = str(out.resolver.resolve(props.get("BucketName", f"tipline-local-{name.lower()}")))
+    try:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+    if props.get("VersioningConfiguration"):
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    out.resolver.refs[name] = bucket
+    out.resolver.attributes[f"{name}.Arn"] = f"arn:aws:s3:::{bucket}"
+
+
+_HANDLERS = {
+    "AWS::KMS::Key": _kms_key,
+    "AWS::KMS::Alias": _kms_alias,
+    "AWS::SecretsManager::Secret": _secret,
+    "AWS::DynamoDB::Table": _table,
+    "AWS::SQS::Queue": _queue,
+    "AWS::SNS::Topic": _topic,
+    "AWS::S3::Bucket": _bucket,
+}

@@ -1,0 +1,126 @@
+"""Sample webhook events for events/: one per Zalo event type, signed for the demo registry.
+
+Run ``python -m tipline_local.samples`` to regenerate them (`make events`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from tipline.intake.signature import header_value
+
+from tipline_local.accounts import AccountSeed, demo_accounts
+from tipline_local.template import ROOT
+
+WEBHOOK_DIR = ROOT / "events" / "webhook"
+DEMO_USER = "246845883529197922"
+BASE_TS = 1764300000000
+
+
+def _attachment(kind: str) -> dict[str, Any]:
+    cdn = "https://dl.zalo.me/demo"
+    payloads: dict[str, dict[str, Any]] = {
+        "image": {"thumbnail": f"{cdn}/thumb.jpg", "url": f"{cdn}/plate.jpg"},
+        "gif": {"thumbnail": f"{cdn}/thumb.gif", "url": f"{cdn}/clip.gif"},
+        "link": {"thumbnail": f"{cdn}/thumb.jpg", "description": "bài viết", "url": "https://example.vn/a"},
+        "audio": {"url": f"{cdn}/voice.amr"},
+        "video": {"url": f"{cdn}/fight.mp4", "thumbnail": f"{cdn}/fight.jpg", "description": "video"},
+        "sticker": {"url": f"{cdn}/sticker.png", "id": "12345"},
+        "location": {"coordinates": {"latitude": "21.028511", "longitude": "105.854167"}},
+        "file": {"size": "2048", "name": "bang-ke.pdf", "checksum": "9e107d9d372bb6826bd81d3542a419d6",
+                 "type": "pdf", "url": f"{cdn}/bang-ke.pdf"},
+        "business_card": {"id": "9876", "description": "danh thiếp"},
+    }
+    return {"type": kind, "payload": payloads[kind]}
+
+
+def zalo_body(event_name: str, oa: AccountSeed, user_id: str = DEMO_USER, ts: int = BASE_TS,
+              text: str = "Tôi muốn báo tin: có người lừa đảo chuyển khoản qua Zalo", msg_id: str | None = None
+              ) -> dict[str, Any]:
+    """A Zalo webhook body of the given type, shaped as shared/zalo/ZALO-OA.md documents."""
+    common = {"app_id": oa.app_id, "event_name": event_name, "timestamp": str(ts)}
+    mid = msg_id or f"msg{abs(hash((event_name, user_id, ts))) % 10**18:018d}"
+    if event_name in ("follow", "unfollow"):
+        return {**common, "oa_id": oa.oa_id, "follower": {"id": user_id}, "source": "oa_profile",
+                "user_id_by_app": "552172779717587730"}
+    parties = {"sender": {"id": user_id}, "recipient": {"id": oa.oa_id}}
+    if event_name.startswith("oa_send_"):
+        parties = {"sender": {"id": oa.oa_id}, "recipient": {"id": user_id}}
+    body: dict[str, Any] = {**common, **parties}
+    if event_name.endswith("_send_text"):
+        body["message"] = {"msg_id": mid, "text": text}
+    elif "_send_" in event_name:
+        kind = event_name.split("_send_", 1)[1]
+        body["message"] = {"msg_id": mid, "text": text, "attachments": [_attachment(kind)]}
+        if event_name.startswith("anonymous_"):
+            body["message"]["conversation_id"] = "conv-demo-1"
+    elif event_name == "user_submit_info":
+        body["info"] = {"name": "Nguyễn Văn A", "phone": "0912345678", "address": "12 Hàng Bài",
+                        "city": "Hà Nội", "district": "Hoàn Kiếm", "ward": "Tràng Tiền"}
+    elif event_name == "user_received_message":
+        body["message"] = {"msg_id": "zalo-sent-msg-1"}
+    elif event_name == "user_seen_message":
+        body["message"] = {"msg_ids": ["zalo-sent-msg-1"]}
+    elif event_name in ("user_reacted_message", "oa_reacted_message"):
+        body["message"] = {"msg_id": mid, "react_icon": "/-heart"}
+    if event_name.startswith("anonymous_"):
+        body["message"]["conversation_id"] = "conv-demo-1"
+    return body
+
+
+def api_event(body: bytes, oa: AccountSeed, signature: str | None = "valid", base64_body: bool = False,
+              method: str = "POST", path: str = "/webhooks/zalo") -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) request event carrying ``body``."""
+    headers = {"content-type": "application/json", "user-agent": "ZaloWebhook", "host": "127.0.0.1"}
+    if signature == "valid":
+        payload = json.loads(body) if body.strip() else {}
+        headers["x-zevent-signature"] = header_value(oa.app_id, body, str(payload.get("timestamp", "")),
+                                                     oa.oa_secret_key)
+    elif signature is not None:
+        headers["x-zevent-signature"] = signature
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "127.0.0.1",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "ZaloWebhook"},
+            "requestId": "sample-request-id", "routeKey": f"{method} {path}", "stage": "$default",
+            "time": "28/Nov/2026:10:00:00 +0000", "timeEpoch": BASE_TS,
+        },
+        "body": base64.b64encode(body).decode() if base64_body else body.decode(),
+        "isBase64Encoded": base64_body,
+    }
+
+
+SAMPLE_EVENTS = (
+    "user_send_text", "user_send_image", "user_send_gif", "user_send_link", "user_send_audio",
+    "user_send_video", "user_send_sticker", "user_send_location", "user_send_file",
+    "user_send_business_card", "anonymous_send_text", "anonymous_send_image", "follow", "unfollow",
+    "user_submit_info", "user_received_message", "user_seen_message", "user_reacted_message",
+    "oa_reacted_message", "user_click_chatnow", "user_withdraw", "oa_send_text",
+)
+
+
+def write_samples(directory: Path = WEBHOOK_DIR) -> list[Path]:
+    oa = demo_accounts()[1]
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index, name in enumerate(SAMPLE_EVENTS):
+        body = json.dumps(zalo_body(name, oa, ts=BASE_TS + index * 1000, msg_id=f"demo{index:04d}{name}"),
+                          ensure_ascii=False, separators=(",", ":")).encode()
+        path = directory / f"{name}.json"
+        path.write_text(json.dumps(api_event(body, oa), ensure_ascii=False, indent=2) + "\n", "utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_samples():
+        print(written_path.relative_to(ROOT))

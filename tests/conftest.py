@@ -1,0 +1,106 @@
+"""Shared fixtures: one moto server per test worker, re-provisioned from template.yaml per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+from tipline.adapters import aws, secrets
+from tipline.config import get_settings
+from tipline.domain import OaAccount
+from tipline.intake import spill
+from tipline_local.accounts import AccountSeed, demo_accounts
+from tipline_local.provision import REGION, Provisioned, provision
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def reset_caches() -> None:
+    get_settings.cache_clear()
+    aws.reset_clients()
+    secrets.forget()
+    spill._sealer.cache_clear()
+    from tipline import wiring
+
+    wiring.table.cache_clear()
+
+
+def seed_accounts(accounts: list[AccountSeed], env: dict[str, str]) -> None:
+    from tipline.wiring import table
+
+    for account in accounts:
+        table().put_oa(OaAccount.model_validate(account.model_dump()))
+        secrets.put_secret_json(
+            env["APP_SECRET_PREFIX"] + account.app_id,
+            {"oa_secret_key": account.oa_secret_key, "app_secret": account.app_secret},
+        )
+
+
+@pytest.fixture
+def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+    """A fresh emulated deployment: resources from template.yaml, the demo OA registry seeded."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request).close()  # noqa: S310 - loopback moto server
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    provisioned = provision(moto_endpoint)
+    for name, value in provisioned.env("WebhookFunction").items():
+        monkeypatch.setenv(name, value)
+    reset_caches()
+    seed_accounts(demo_accounts(), provisioned.env("WebhookFunction"))
+    yield provisioned
+    reset_caches()
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    class Context:
+        function_name = "tipline-test"
+        memory_limit_in_mb = 512
+        invoked_function_arn = "arn:aws:lambda:ap-southeast-1:123456789012:function:tipline-test"
+        aws_request_id = "test-request"
+
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 5000
+
+    return Context()
+
+
+def load_event(relative: str) -> dict[str, Any]:
+    return json.loads((EVENTS / relative).read_text("utf-8"))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ZaloTipline")
+    monkeypatch.setenv("POWERTOOLS_DEV", os.environ.get("POWERTOOLS_DEV", "false"))
