@@ -49,6 +49,11 @@ class Settings(BaseModel):
     tip_join_hours: float = Field(default=24.0, ge=0, description="0 opens a new tip for every message")
     ack_quiet_minutes: float = Field(default=30.0, ge=0)
     urgent_keywords: tuple[str, ...] = DEFAULT_URGENT_KEYWORDS
+    zalo_api_base_url: str = "https://openapi.zalo.me"
+    zalo_oauth_base_url: str = "https://oauth.zaloapp.com"
+    fanout_queue_url: str = ""
+    fetch_queue_url: str = ""
+    media_bucket: str = ""
     registry_cache_seconds: float = Field(default=60.0, ge=0)
     secret_cache_seconds: float = Field(default=300.0, ge=0)
 
