@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import socket
 import urllib.request
@@ -104,3 +106,19 @@ def load_event(relative: str) -> dict[str, Any]:
 def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ZaloTipline")
     monkeypatch.setenv("POWERTOOLS_DEV", os.environ.get("POWERTOOLS_DEV", "false"))
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every structured log line the functions emit, formatted exactly as in production."""
+    from tipline.observability import logger
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    yield buffer
+    logger.removeHandler(handler)

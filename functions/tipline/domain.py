@@ -88,7 +88,7 @@ class ThreadEntry(_Record):
 
     oa_id: str
     pseudonym: str
-    tip_id: str | None
+    tip_id: str | None = None
     entry_key: str
     direction: Direction
     kind: str

@@ -4,6 +4,7 @@ function's environment from them. Everything comes from template.yaml; nothing i
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,15 +29,12 @@ class Provisioned:
         return self.environments[function]
 
 
-def _session(endpoint_url: str) -> Any:
-    return boto3.session.Session(
-        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION  # noqa: S106
-    ), endpoint_url
-
-
+@functools.cache
 def _client(endpoint_url: str, service: str) -> Any:
-    session, url = _session(endpoint_url)
-    return session.client(service, endpoint_url=url)
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION  # noqa: S106
+    )
+    return session.client(service, endpoint_url=endpoint_url)
 
 
 def _order(resource_type: str) -> int:

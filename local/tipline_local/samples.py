@@ -47,7 +47,7 @@ def zalo_body(event_name: str, oa: AccountSeed, user_id: str = DEMO_USER, ts: in
         return {**common, "oa_id": oa.oa_id, "follower": {"id": user_id}, "source": "oa_profile",
                 "user_id_by_app": "552172779717587730"}
     parties = {"sender": {"id": user_id}, "recipient": {"id": oa.oa_id}}
-    if event_name.startswith("oa_send_"):
+    if event_name.startswith("oa_"):
         parties = {"sender": {"id": oa.oa_id}, "recipient": {"id": user_id}}
     body: dict[str, Any] = {**common, **parties}
     if event_name.endswith("_send_text"):

@@ -53,6 +53,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("event ignored", event_name=admitted.event_name[:64])
         return response(200, {"status": "ignored"})
 
+    spill.warm()
     try:
         outcome = accept(wiring.intake(), admitted.event, admitted.oa, now_ms=int(time.time() * 1000))
     except ClaimedElsewhere:

@@ -15,6 +15,7 @@ import time
 
 from tipline.adapters import envelope, queues
 from tipline.config import get_settings
+from tipline.errors import DependencyUnavailable
 
 SPILL_VERSION = 1
 
@@ -23,6 +24,14 @@ SPILL_VERSION = 1
 def _sealer() -> envelope.CachedKeySealer:
     settings = get_settings()
     return envelope.CachedKeySealer(settings.kms_key_id, {"purpose": "intake-spill", "stage": settings.stage})
+
+
+def warm() -> None:
+    """Get the spill key while KMS answers, so a later KMS failure can still be spilled. Best effort."""
+    try:
+        _sealer().warm()
+    except DependencyUnavailable:
+        pass
 
 
 def spill(raw_body: bytes, reason: str) -> None:

@@ -1,0 +1,387 @@
+"""Webhook intake through the real handler, against moto provisioned from template.yaml."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from conftest import EVENTS, load_event
+from tipline.domain import QueuedReply
+from tipline.intake import tipcode
+from tipline.intake.signature import expected_signature, header_value
+from tipline.wiring import table
+from tipline_local.samples import SAMPLE_EVENTS, zalo_body
+from webhook_support import (
+    deliver,
+    demo_oa,
+    drain,
+    encode,
+    items_with_prefix,
+    now_ms,
+    run_spill_consumer,
+    Fault,
+    table_items,
+    text_event,
+)
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+
+def _status(response: dict[str, Any]) -> int:
+    return int(response["statusCode"])
+
+
+def _acks(stack: Any) -> list[QueuedReply]:
+    return [QueuedReply.model_validate_json(m["Body"]) for m in drain(stack, "RepliesQueue")]
+
+
+# -- every event type ----------------------------------------------------------------------------
+MESSAGE_EVENTS = [n for n in SAMPLE_EVENTS if "_send_" in n and not n.startswith("oa_")]
+
+
+@pytest.mark.parametrize("name", SAMPLE_EVENTS)
+def test_every_sample_event_is_answered_200(name: str, stack: Any, lambda_context: Any) -> None:
+    response = webhook_handler(load_event(f"webhook/{name}.json"), lambda_context)
+    assert _status(response) == 200, response["body"]
+    assert not drain(stack, "IntakeSpillQueue"), "nothing should need the spill path"
+
+
+def webhook_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from tipline.handlers import webhook
+
+    return webhook.handler(event, context)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", [n for n in MESSAGE_EVENTS if n.startswith("user_")])
+def test_a_citizen_message_opens_a_tip_and_queues_one_ack(name: str, stack: Any, lambda_context: Any) -> None:
+    webhook_handler(load_event(f"webhook/{name}.json"), lambda_context)
+    tips = items_with_prefix(stack, "TIP#", "META")
+    assert len(tips) == 1
+    entries = items_with_prefix(stack, "TIP#", "MSG#")
+    inbound = [e for e in entries if e["direction"]["S"] == "in"]
+    assert len(inbound) == 1
+    assert inbound[0]["kind"]["S"] == name
+    assert "B" in inbound[0]["sealed"], "the message content is stored sealed"
+    acks = _acks(stack)
+    assert len(acks) == 1
+    assert acks[0].tip_id == tips[0]["tip_id"]["S"]
+
+
+def test_anonymous_message_is_kept_without_an_ack(stack: Any, lambda_context: Any) -> None:
+    webhook_handler(load_event("webhook/anonymous_send_text.json"), lambda_context)
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 1
+    assert _acks(stack) == []
+
+
+def test_follow_and_unfollow_set_the_follower_flag(stack: Any, lambda_context: Any) -> None:
+    oa = demo_oa()
+    deliver(lambda_context, zalo_body("follow", oa, ts=now_ms()))
+    contact = items_with_prefix(stack, "CONTACT#", "META")[0]
+    assert contact["follower"]["BOOL"] is True
+    deliver(lambda_context, zalo_body("unfollow", oa, ts=now_ms() + 1))
+    contact = items_with_prefix(stack, "CONTACT#", "META")[0]
+    assert contact["follower"]["BOOL"] is False
+    assert not items_with_prefix(stack, "TIP#")
+
+
+def test_oa_echoes_and_unknown_events_are_ignored(stack: Any, lambda_context: Any) -> None:
+    before = len(table_items(stack))
+    assert _status(webhook_handler(load_event("webhook/oa_send_text.json"), lambda_context)) == 200
+    unknown = {**zalo_body("user_send_text", demo_oa(), ts=now_ms()), "event_name": "user_did_something_new"}
+    response = deliver(lambda_context, unknown)
+    assert _status(response) == 200
+    assert json.loads(response["body"])["status"] == "ignored"
+    assert len(table_items(stack)) == before
+
+
+@pytest.mark.parametrize("probe", [b"", b"{}"])
+def test_registration_probe_gets_200_and_changes_nothing(probe: bytes, stack: Any, lambda_context: Any) -> None:
+    before = len(table_items(stack))
+    assert _status(deliver(lambda_context, probe, signature=None)) == 200
+    event = load_event("webhook/user_send_text.json")
+    event["requestContext"]["http"]["method"] = "GET"
+    event["body"] = ""
+    assert _status(webhook_handler(event, lambda_context)) == 200
+    assert len(table_items(stack)) == before
+
+
+# -- rejections ----------------------------------------------------------------------------------
+def _signed_for(body: bytes, key: str, oa_index: int = 1) -> str:
+    oa = demo_oa(oa_index)
+    return header_value(oa.app_id, body, json.loads(body)["timestamp"], key)
+
+
+def _rejections() -> dict[str, tuple[bytes, str | None, int]]:
+    oa = demo_oa()
+    body = encode(text_event("một tin báo"))
+    good = header_value(oa.app_id, body, json.loads(body)["timestamp"], oa.oa_secret_key)
+    reserialised = json.dumps(json.loads(body), ensure_ascii=True, indent=1).encode()
+    one_byte = body.replace(b"tin", b"tun")
+    assert one_byte != body and len(one_byte) == len(body)
+    unknown_oa = encode({**json.loads(body), "recipient": {"id": "999999999999"}})
+    wrong_types = encode({**json.loads(body), "message": {"msg_id": {"x": 1}, "text": ["a"]}})
+    return {
+        "no header": (body, None, 401),
+        "wrong key": (body, _signed_for(body, "not-the-oa-secret"), 401),
+        "body changed by one byte": (one_byte, good, 401),
+        "json re-serialised": (reserialised, good, 401),
+        "unknown OA": (unknown_oa, header_value(oa.app_id, unknown_oa, "1", oa.oa_secret_key), 401),
+        "oversized": (body + b" " * (64 * 1024), good, 413),
+        "malformed json": (b'{"app_id": "360846524940903967", "timestamp": ', good, 400),
+        "not an object": (b"[1, 2, 3]", good, 400),
+        "wrong types": (wrong_types, _signed_for(wrong_types, oa.oa_secret_key), 400),
+    }
+
+
+@pytest.mark.parametrize("case", list(_rejections()))
+def test_each_rejection_stores_and_queues_nothing(case: str, stack: Any, lambda_context: Any) -> None:
+    body, signature, status = _rejections()[case]
+    before = len(table_items(stack))
+    response = deliver(lambda_context, body, signature=signature)
+    assert _status(response) == status, response["body"]
+    assert json.loads(response["body"])["error"]
+    assert len(table_items(stack)) == before
+    assert drain(stack, "RepliesQueue") == []
+    assert drain(stack, "IntakeSpillQueue") == []
+
+
+def test_schema_errors_name_fields_but_never_echo_values(stack: Any, lambda_context: Any) -> None:
+    oa = demo_oa()
+    body = encode({**text_event("x"), "message": {"msg_id": "m1", "text": {"canary": "GHOST-VALUE-42"}}})
+    response = deliver(lambda_context, body, signature=header_value(oa.app_id, body, json.loads(body)["timestamp"],
+                                                                    oa.oa_secret_key))
+    assert _status(response) == 400
+    answer = json.loads(response["body"])
+    assert any("message" in field for field in answer["fields"])
+    assert "GHOST-VALUE-42" not in response["body"]
+
+
+def test_bare_hex_signature_and_base64_body_are_accepted(stack: Any, lambda_context: Any) -> None:
+    oa = demo_oa()
+    body = encode(text_event("báo tin có trộm"))
+    bare = expected_signature(oa.app_id, body, json.loads(body)["timestamp"], oa.oa_secret_key)
+    assert _status(deliver(lambda_context, body, signature=bare, base64_body=True)) == 200
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 1
+
+
+# -- deduplication -------------------------------------------------------------------------------
+def test_a_redelivered_event_is_stored_once(stack: Any, lambda_context: Any) -> None:
+    body = text_event("lừa đảo qua điện thoại", msg_id="dup-1")
+    for _ in range(3):
+        assert _status(deliver(lambda_context, body)) == 200
+    assert len(items_with_prefix(stack, "TIP#", "MSG#")) == 2  # the message and its ack
+    assert len(_acks(stack)) == 1
+
+
+def test_fifty_concurrent_deliveries_give_one_message_and_one_ack(stack: Any, lambda_context: Any) -> None:
+    body = text_event("có người đánh nhau trước cổng chợ", msg_id="burst-1")
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(lambda _: _status(deliver(lambda_context, body)), range(50)))
+    assert statuses == [200] * 50
+    # Concurrent copies that found the event in progress were spilled; completing them must not double anything.
+    result = run_spill_consumer(stack, lambda_context)
+    assert result["batchItemFailures"] == []
+    inbound = [e for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "in"]
+    assert len(inbound) == 1
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 1
+    acks = _acks(stack)
+    assert len({a.reply_id for a in acks}) == 1
+    assert len(acks) == 1
+
+
+# -- tips, codes and answers -----------------------------------------------------------------------
+def _tip(stack: Any) -> dict[str, Any]:
+    (tip,) = items_with_prefix(stack, "TIP#", "META")
+    return tip
+
+
+def test_follow_up_messages_join_the_open_tip_and_are_not_acked_again(stack: Any, lambda_context: Any) -> None:
+    start = now_ms()
+    deliver(lambda_context, text_event("xe máy bị trộm", ts=start))
+    deliver(lambda_context, text_event("biển số 29A-12345", ts=start + 1000))
+    tip = _tip(stack)
+    assert tip["message_count"]["N"] == "2"
+    assert len(_acks(stack)) == 1
+
+
+def test_follow_up_after_the_quiet_period_gets_a_short_ack(
+    stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tipline.config import get_settings
+
+    monkeypatch.setenv("ACK_QUIET_MINUTES", "0")
+    get_settings.cache_clear()
+    start = now_ms()
+    deliver(lambda_context, text_event("xe máy bị trộm", ts=start))
+    deliver(lambda_context, text_event("thêm thông tin", ts=start + 1000))
+    assert len(_acks(stack)) == 2
+
+
+def test_a_closed_join_window_opens_a_new_tip(stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipline.config import get_settings
+
+    monkeypatch.setenv("TIP_JOIN_HOURS", "0")
+    get_settings.cache_clear()
+    deliver(lambda_context, text_event("tin thứ nhất"))
+    deliver(lambda_context, text_event("tin thứ hai", ts=now_ms() + 5))
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 2
+
+
+def _reply_texts(stack: Any) -> list[str]:
+    """Open the queued replies the way the sender will, to read what the citizen would get."""
+    from tipline.adapters import envelope
+    from tipline.adapters.table import thread_pk
+    from tipline.config import get_settings
+    from tipline.domain import sealing_context
+
+    texts = []
+    for reply in _acks(stack):
+        entry = table().get_entry(thread_pk(reply.tip_id, reply.pseudonym), reply.entry_key)
+        assert entry is not None and entry.sealed is not None
+        context = sealing_context(reply.oa_id, reply.tip_id, reply.pseudonym)
+        texts.append(json.loads(envelope.open_sealed(get_settings().kms_key_id, entry.sealed, context))["text"])
+    return texts
+
+
+def test_the_ack_names_the_tip_code_confidentiality_and_113(stack: Any, lambda_context: Any) -> None:
+    deliver(lambda_context, text_event("báo tin"))
+    code = tipcode.display(_tip(stack)["code"]["S"])
+    (ack,) = _reply_texts(stack)
+    assert code in ack
+    assert "bí mật" in ack
+    assert "113" in ack
+
+
+def test_status_by_code_answers_the_owner_and_nobody_else(stack: Any, lambda_context: Any) -> None:
+    deliver(lambda_context, text_event("báo tin", user_id="111"))
+    drain(stack, "RepliesQueue")
+    code = _tip(stack)["code"]["S"]
+    typed = tipcode.display(code).lower().replace("-", " ")
+    deliver(lambda_context, text_event(typed, user_id="111", ts=now_ms() + 10))
+    (own,) = _reply_texts(stack)
+    assert "đang chờ xử lý" in own
+
+    deliver(lambda_context, text_event(tipcode.display(code), user_id="222", ts=now_ms() + 20))
+    (other,) = _reply_texts(stack)
+    unknown = tipcode.new_code()
+    deliver(lambda_context, text_event(tipcode.display(unknown), user_id="222", ts=now_ms() + 30))
+    (missing,) = _reply_texts(stack)
+    assert other.replace(tipcode.display(code), "X") == missing.replace(tipcode.display(unknown), "X")
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 1, "code queries are not tips"
+
+
+@pytest.mark.parametrize(("text", "section"), [("Tin tức", "news"), ("#dichvucong", "public_services"),
+                                               ("liên hệ", "contact")])
+def test_menu_keywords_get_answers_not_tips(text: str, section: str, stack: Any, lambda_context: Any) -> None:
+    from tipline.intake.texts import DEFAULT_MENU_ANSWERS
+
+    deliver(lambda_context, text_event(text))
+    assert _reply_texts(stack) == [DEFAULT_MENU_ANSWERS[section]]
+    assert not items_with_prefix(stack, "TIP#")
+
+
+def test_menu_answers_can_be_configured_per_oa(stack: Any, lambda_context: Any) -> None:
+    oa = table().get_oa(demo_oa().oa_id)
+    assert oa is not None
+    table().put_oa(oa.model_copy(update={"menu": {"contact": "Gọi trực ban: 024 1234 5678"}}))
+    deliver(lambda_context, text_event("Liên hệ"))
+    assert _reply_texts(stack) == ["Gọi trực ban: 024 1234 5678"]
+
+
+def _subscribe_to_urgent(stack: Any) -> str:
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="urgent-observer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns").subscribe(TopicArn=stack.resolver.refs["UrgentTopic"], Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def test_urgent_keywords_mark_the_tip_and_alert_with_ids_only(stack: Any, lambda_context: Any) -> None:
+    observer = _subscribe_to_urgent(stack)
+    deliver(lambda_context, text_event("Cứu với, CHÁY nhà ở ngõ 5, có người mắc kẹt"))
+    tip = _tip(stack)
+    assert tip["urgent"]["BOOL"] is True
+    messages = boto3.client("sqs").receive_message(QueueUrl=observer, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1
+    alert = json.loads(json.loads(messages[0]["Body"])["Message"])
+    assert alert == {"unit_id": "pc02-hoan-kiem", "tip_id": tip["tip_id"]["S"],
+                     "code": tipcode.display(tip["code"]["S"])}
+
+
+def test_ordinary_words_do_not_raise_an_alarm(stack: Any, lambda_context: Any) -> None:
+    deliver(lambda_context, text_event("tôi thấy người chạy xe lạng lách"))
+    assert _tip(stack)["urgent"]["BOOL"] is False
+
+
+def test_withdraw_erases_the_citizens_personal_data(stack: Any, lambda_context: Any) -> None:
+    oa = demo_oa()
+    deliver(lambda_context, text_event("báo tin", user_id="333"))
+    assert any("sealed" in e for e in items_with_prefix(stack, "TIP#", "MSG#"))
+    withdraw = zalo_body("user_withdraw", oa, user_id="333", ts=now_ms() + 5)
+    assert _status(deliver(lambda_context, withdraw)) == 200
+    assert not items_with_prefix(stack, "CONTACT#", "META")
+    assert not any("sealed" in e for e in items_with_prefix(stack, "TIP#", "MSG#"))
+    assert _tip(stack)["message_count"]["N"] == "1", "counts without personal data stay"
+
+
+# -- durability ------------------------------------------------------------------------------------
+def test_a_store_failure_spills_the_event_and_the_consumer_completes_it(stack: Any, lambda_context: Any) -> None:
+    from tipline.adapters import aws
+
+    body = text_event("báo tin khi DynamoDB lỗi", msg_id="spill-1")
+    with Fault(aws.dynamodb(), "PutItem", "ProvisionedThroughputExceededException",
+               when=lambda params: params["Item"]["pk"]["S"].startswith(("TIP#", "CONTACT#"))) as fault:
+        assert _status(deliver(lambda_context, body)) == 200
+    assert fault.hits >= 1
+    assert not items_with_prefix(stack, "TIP#")
+    assert run_spill_consumer(stack, lambda_context)["batchItemFailures"] == []
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 1
+    assert len(_acks(stack)) == 1
+
+
+def test_a_queue_failure_spills_and_the_ack_is_sent_later(stack: Any, lambda_context: Any) -> None:
+    from tipline.adapters import aws
+
+    with Fault(aws.sqs(), "SendMessage", "AWS.SimpleQueueService.ServiceUnavailable",
+               when=lambda params: "replies" in params["QueueUrl"]):
+        assert _status(deliver(lambda_context, text_event("báo tin khi SQS lỗi"))) == 200
+    assert _acks(stack) == []
+    assert run_spill_consumer(stack, lambda_context)["batchItemFailures"] == []
+    assert len(_acks(stack)) == 1
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 1
+
+
+def test_when_nothing_can_keep_the_event_the_webhook_answers_503(stack: Any, lambda_context: Any) -> None:
+    from tipline.adapters import aws
+
+    with Fault(aws.kms(), "GenerateDataKey", "ThrottlingException"):
+        response = deliver(lambda_context, text_event("báo tin khi KMS lỗi"))
+    assert _status(response) == 503
+    assert not items_with_prefix(stack, "TIP#")
+    assert drain(stack, "IntakeSpillQueue") == []
+
+
+def test_a_warm_container_spills_even_while_kms_fails(stack: Any, lambda_context: Any) -> None:
+    from tipline.adapters import aws
+
+    assert _status(deliver(lambda_context, text_event("tin đầu tiên", user_id="1"))) == 200
+    with Fault(aws.kms(), "GenerateDataKey", "ThrottlingException"):
+        assert _status(deliver(lambda_context, text_event("tin khi KMS lỗi", user_id="2"))) == 200
+    assert run_spill_consumer(stack, lambda_context)["batchItemFailures"] == []
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 2
+
+
+def test_samples_in_events_are_signed_for_the_demo_registry() -> None:
+    for path in sorted(Path(EVENTS, "webhook").glob("*.json")):
+        event = json.loads(path.read_text("utf-8"))
+        body = event["body"].encode()
+        oa = demo_oa()
+        timestamp = json.loads(body)["timestamp"]
+        assert event["headers"]["x-zevent-signature"] == header_value(oa.app_id, body, timestamp,
+                                                                      oa.oa_secret_key), path.name
+    assert Counter(p.stem for p in Path(EVENTS, "webhook").glob("*.json")) == Counter(SAMPLE_EVENTS)
