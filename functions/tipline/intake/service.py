@@ -179,7 +179,8 @@ def _on_message(
     anonymous = isinstance(event, AnonymousMessageEvent)
     at_ms = event.timestamp_ms
     contact = _ensure_contact(intake, oa, event.sender.id, at_ms, anonymous=anonymous)
-    intake.table.record_interaction(contact.pseudonym, at_ms)
+    if contact.last_interaction_ms < at_ms:
+        intake.table.record_interaction(contact.pseudonym, at_ms)
     if contact.blocked:
         logger.info("message from blocked sender", oa_id=oa.oa_id, event=event.event_name)
         return Outcome.BLOCKED
@@ -310,7 +311,6 @@ def _create_tip(intake: Intake, oa: OaAccount, contact: Contact, tip_id: str, at
         winner = intake.table.get_tip(tip_id)
         assert winner is not None
         return winner
-    intake.table.put(contact_pk(contact.pseudonym), f"TIP#{tip_id}", {"tip_id": tip_id})
     logger.info("tip opened", tip_id=tip_id, oa_id=oa.oa_id, unit_id=oa.unit_id)
     return tip
 
@@ -324,6 +324,8 @@ def _acknowledge(intake: Intake, tip: Tip, event_key: str, at_ms: int, now_ms: i
         quiet_ms = int(intake.settings.ack_quiet_minutes * 60 * 1000)
         if not intake.table.claim_ack(tip.tip_id, now_ms, quiet_ms):
             return
+    elif already.enqueued:
+        return
     display = tipcode.display(tip.code)
     text = texts.ack_new_tip(display) if tip.last_ack_ms == 0 else texts.ack_follow_up(display)
     queue_reply(
@@ -337,6 +339,7 @@ def _acknowledge(intake: Intake, tip: Tip, event_key: str, at_ms: int, now_ms: i
         at_ms=at_ms + 1,
         text=text,
         kind="ack",
+        existing=already,
     )
 
 

@@ -26,11 +26,14 @@ def queue_reply(
     text: str,
     kind: str,
     author: str | None = None,
+    existing: ThreadEntry | None | bool = False,
 ) -> ThreadEntry:
+    """``existing`` may pass what the caller already read of this entry (None: known absent)."""
     key = entry_key(at_ms, reply_id)
     pk = thread_pk(tip_id, pseudonym)
-    existing = table.get_entry(pk, key)
-    if existing is None:
+    if existing is False:
+        existing = table.get_entry(pk, key)
+    if not isinstance(existing, ThreadEntry):
         context = sealing_context(oa_id, tip_id, pseudonym)
         sealed = envelope.seal(kms_key_id, json.dumps({"text": text}, ensure_ascii=False).encode(), context)
         entry = ThreadEntry(

@@ -1,0 +1,175 @@
+"""Webhook benchmarks.
+
+1. In-process cost per event of the real handler, with every AWS call answered in memory at the
+   botocore boundary (so our code, botocore serialisation and parsing are measured, not a
+   network), against a floor of what any verifier must do per event: signature check, JSON parse
+   and one AES-256-GCM seal of the body.
+2. Cold import of the handler module in a fresh interpreter, against `import boto3` plus one client.
+
+Each prints `bench NAME: ours=... floor=... ratio=... better=lower`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "local")]
+
+EVENTS = 400
+IMPORT_RUNS = 9
+
+
+class _Raw(BytesIO):
+    def stream(self, **_: Any) -> Any:
+        yield self.read()
+
+
+class InMemoryAws:
+    """Answers DynamoDB, KMS, SQS, SNS and Secrets Manager calls without a network."""
+
+    def __init__(self, accounts: list[Any]) -> None:
+        self.oas = {a.oa_id: a for a in accounts}
+        self.secrets = {a.app_id: a for a in accounts}
+        self.calls = 0
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        self.calls += 1
+        target = request.headers.get("X-Amz-Target", b"")
+        operation = (target.decode() if isinstance(target, bytes) else target).split(".")[-1]
+        body = json.loads(request.body or b"{}")
+        answer = getattr(self, operation, lambda _body: {})(body)
+        return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"},
+                           _Raw(json.dumps(answer).encode()))
+
+    def GetItem(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - AWS operation names
+        pk = body["Key"]["pk"]["S"]
+        if pk.startswith("OA#") and pk[3:] in self.oas:
+            oa = self.oas[pk[3:]]
+            item = {"pk": pk, "sk": "META", "oa_id": oa.oa_id, "app_id": oa.app_id, "unit_id": oa.unit_id}
+            return {"Item": {k: {"S": v} for k, v in item.items()}}
+        return {}
+
+    def GetSecretValue(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        secret_id = body["SecretId"]
+        for app_id, account in self.secrets.items():
+            if secret_id.endswith(app_id):
+                return {"SecretString": json.dumps({"oa_secret_key": account.oa_secret_key})}
+        return {"SecretString": "bench-pepper"}
+
+    def GenerateDataKey(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"Plaintext": base64.b64encode(os.urandom(32)).decode(),
+                "CiphertextBlob": base64.b64encode(os.urandom(184)).decode(), "KeyId": body["KeyId"]}
+
+    def SendMessage(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        md5 = hashlib.md5(body["MessageBody"].encode(), usedforsecurity=False).hexdigest()
+        return {"MessageId": f"m{self.calls}", "MD5OfMessageBody": md5}
+
+    def Publish(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"MessageId": f"p{self.calls}"}
+
+
+def _environment() -> None:
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "ap-southeast-1",
+            "TABLE_NAME": "bench", "REPLIES_QUEUE_URL": "https://sqs.ap-southeast-1.amazonaws.com/1/replies.fifo",
+            "SPILL_QUEUE_URL": "https://sqs.ap-southeast-1.amazonaws.com/1/spill", "KMS_KEY_ID": "bench-key",
+            "PEPPER_SECRET_ID": "pepper", "APP_SECRET_PREFIX": "tipline/bench/apps/",
+            "URGENT_TOPIC_ARN": "arn:aws:sns:ap-southeast-1:1:urgent", "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+    )
+
+
+def bench_per_event() -> None:
+    _environment()
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from tipline.adapters import aws
+    from tipline.handlers import webhook
+    from tipline.intake.signature import signature_matches
+    from tipline_local.accounts import demo_accounts
+    from tipline_local.samples import api_event, zalo_body
+
+    accounts = demo_accounts()
+    oa = accounts[1]
+    fake = InMemoryAws(accounts)
+    for service in ("dynamodb", "kms", "sqs", "sns", "secretsmanager"):
+        aws._client(service).meta.events.register("before-send", fake)
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "bench", 512, "bench"
+        invoked_function_arn = "arn:aws:lambda:ap-southeast-1:1:function:bench"
+
+    bodies = [
+        json.dumps(zalo_body("user_send_text", oa, user_id=str(10**17 + i), ts=1795000000000 + i,
+                             text="Tôi muốn báo tin lừa đảo chuyển khoản " * 4, msg_id=f"bench{i}"),
+                   ensure_ascii=False, separators=(",", ":")).encode()
+        for i in range(EVENTS)
+    ]
+    events = [api_event(body, oa) for body in bodies]
+    with contextlib.redirect_stdout(io.StringIO()):  # the EMF metric lines
+        webhook.handler(events[0], Context())  # warm: caches, clients, spill key
+        start = time.perf_counter()
+        for event in events[1:]:
+            response = webhook.handler(event, Context())
+            assert response["statusCode"] == 200, response
+        ours = (time.perf_counter() - start) / (EVENTS - 1) * 1e6
+
+    key = AESGCM(os.urandom(32))
+    signatures = [e["headers"]["x-zevent-signature"] for e in events]
+    start = time.perf_counter()
+    for body, signature in zip(bodies[1:], signatures[1:], strict=True):
+        payload = json.loads(body)
+        assert signature_matches(signature, payload["app_id"], body, payload["timestamp"], oa.oa_secret_key)
+        key.encrypt(os.urandom(12), payload["message"]["text"].encode(), b"context")
+    floor = (time.perf_counter() - start) / (EVENTS - 1) * 1e6
+    calls = fake.calls / EVENTS
+    print(f"  ({calls:.1f} AWS calls per event answered in memory)")
+    print(f"bench webhook_event: ours={ours:.0f} us floor={floor:.1f} us ratio={ours / floor:.1f} better=lower")
+
+
+def _median_wall(code: str) -> float:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "functions"), "PYTHONDONTWRITEBYTECODE": "0"}
+    samples = []
+    for _ in range(IMPORT_RUNS):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+def bench_cold_import() -> None:
+    _environment()
+    handler_module = "import tipline.handlers.webhook"
+    floor_code = "import boto3; boto3.client('dynamodb', region_name='ap-southeast-1')"
+    banned = "import sys, tipline.handlers.webhook as w; " + (
+        "bad=[m for m in ('aws_xray_sdk','httpx','aws_encryption_sdk') if m in sys.modules]; assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", banned], check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT / "functions")})
+    _median_wall("pass")  # warm the file cache
+    interpreter = _median_wall("pass")
+    ours = _median_wall(handler_module) - interpreter
+    floor = _median_wall(floor_code) - interpreter
+    print("  (handler module imports none of aws_xray_sdk, httpx, aws_encryption_sdk; target ratio <= 1.5)")
+    print(f"bench webhook_cold_import: ours={ours:.0f} ms floor={floor:.0f} ms ratio={ours / floor:.2f} better=lower")
+
+
+if __name__ == "__main__":
+    bench_cold_import()
+    bench_per_event()
