@@ -34,6 +34,10 @@ def deliver(
 ) -> dict[str, Any]:
     """POST one webhook body to the real handler, signed like Zalo unless told otherwise."""
     raw = body if isinstance(body, bytes) else encode(body)
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        base64_body = True  # API Gateway base64-encodes bodies that are not text
     event = api_event(raw, oa or demo_oa(), signature=signature, base64_body=base64_body)
     return webhook.handler(event, context)  # type: ignore[no-any-return]
 
