@@ -53,10 +53,14 @@ class InMemoryAws:
         operation = (target.decode() if isinstance(target, bytes) else target).split(".")[-1]
         body = json.loads(request.body or b"{}")
         answer = getattr(self, operation, lambda _body: {})(body)
-        return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"},
-                           _Raw(json.dumps(answer).encode()))
+        return AWSResponse(
+            request.url,
+            200,
+            {"Content-Type": "application/x-amz-json-1.0"},
+            _Raw(json.dumps(answer).encode()),
+        )
 
-    def GetItem(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - AWS operation names
+    def GetItem(self, body: dict[str, Any]) -> dict[str, Any]:
         pk = body["Key"]["pk"]["S"]
         if pk.startswith("OA#") and pk[3:] in self.oas:
             oa = self.oas[pk[3:]]
@@ -64,33 +68,42 @@ class InMemoryAws:
             return {"Item": {k: {"S": v} for k, v in item.items()}}
         return {}
 
-    def GetSecretValue(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def GetSecretValue(self, body: dict[str, Any]) -> dict[str, Any]:
         secret_id = body["SecretId"]
         for app_id, account in self.secrets.items():
             if secret_id.endswith(app_id):
                 return {"SecretString": json.dumps({"oa_secret_key": account.oa_secret_key})}
         return {"SecretString": "bench-pepper"}
 
-    def GenerateDataKey(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        return {"Plaintext": base64.b64encode(os.urandom(32)).decode(),
-                "CiphertextBlob": base64.b64encode(os.urandom(184)).decode(), "KeyId": body["KeyId"]}
+    def GenerateDataKey(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Plaintext": base64.b64encode(os.urandom(32)).decode(),
+            "CiphertextBlob": base64.b64encode(os.urandom(184)).decode(),
+            "KeyId": body["KeyId"],
+        }
 
-    def SendMessage(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def SendMessage(self, body: dict[str, Any]) -> dict[str, Any]:
         md5 = hashlib.md5(body["MessageBody"].encode(), usedforsecurity=False).hexdigest()
         return {"MessageId": f"m{self.calls}", "MD5OfMessageBody": md5}
 
-    def Publish(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def Publish(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"MessageId": f"p{self.calls}"}
 
 
 def _environment() -> None:
     os.environ.update(
         {
-            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "ap-southeast-1",
-            "TABLE_NAME": "bench", "REPLIES_QUEUE_URL": "https://sqs.ap-southeast-1.amazonaws.com/1/replies.fifo",
-            "SPILL_QUEUE_URL": "https://sqs.ap-southeast-1.amazonaws.com/1/spill", "KMS_KEY_ID": "bench-key",
-            "PEPPER_SECRET_ID": "pepper", "APP_SECRET_PREFIX": "tipline/bench/apps/",
-            "URGENT_TOPIC_ARN": "arn:aws:sns:ap-southeast-1:1:urgent", "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "ap-southeast-1",
+            "TABLE_NAME": "bench",
+            "REPLIES_QUEUE_URL": "https://sqs.ap-southeast-1.amazonaws.com/1/replies.fifo",
+            "SPILL_QUEUE_URL": "https://sqs.ap-southeast-1.amazonaws.com/1/spill",
+            "KMS_KEY_ID": "bench-key",
+            "PEPPER_SECRET_ID": "pepper",
+            "APP_SECRET_PREFIX": "tipline/bench/apps/",
+            "URGENT_TOPIC_ARN": "arn:aws:sns:ap-southeast-1:1:urgent",
+            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
     )
@@ -116,9 +129,18 @@ def bench_per_event() -> None:
         invoked_function_arn = "arn:aws:lambda:ap-southeast-1:1:function:bench"
 
     bodies = [
-        json.dumps(zalo_body("user_send_text", oa, user_id=str(10**17 + i), ts=1795000000000 + i,
-                             text="Tôi muốn báo tin lừa đảo chuyển khoản " * 4, msg_id=f"bench{i}"),
-                   ensure_ascii=False, separators=(",", ":")).encode()
+        json.dumps(
+            zalo_body(
+                "user_send_text",
+                oa,
+                user_id=str(10**17 + i),
+                ts=1795000000000 + i,
+                text="Tôi muốn báo tin lừa đảo chuyển khoản " * 4,
+                msg_id=f"bench{i}",
+            ),
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
         for i in range(EVENTS)
     ]
     events = [api_event(body, oa) for body in bodies]
@@ -140,7 +162,9 @@ def bench_per_event() -> None:
     floor = (time.perf_counter() - start) / (EVENTS - 1) * 1e6
     calls = fake.calls / EVENTS
     print(f"  ({calls:.1f} AWS calls per event answered in memory)")
-    print(f"bench webhook_event: ours={ours:.0f} us floor={floor:.1f} us ratio={ours / floor:.1f} better=lower")
+    print(
+        f"bench webhook_event: ours={ours:.0f} us floor={floor:.1f} us ratio={ours / floor:.1f} better=lower"
+    )
 
 
 def _median_wall(code: str) -> float:
@@ -157,17 +181,23 @@ def bench_cold_import() -> None:
     _environment()
     handler_module = "import tipline.handlers.webhook"
     floor_code = "import boto3; boto3.client('dynamodb', region_name='ap-southeast-1')"
-    banned = "import sys, tipline.handlers.webhook as w; " + (
-        "bad=[m for m in ('aws_xray_sdk','httpx','aws_encryption_sdk') if m in sys.modules]; assert not bad, bad"
+    banned = (
+        "import sys, tipline.handlers.webhook; "
+        "bad=[m for m in ('aws_xray_sdk','httpx','aws_encryption_sdk') if m in sys.modules]; "
+        "assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", banned], check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT / "functions")})
+    subprocess.run(
+        [sys.executable, "-c", banned], check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "functions")}
+    )
     _median_wall("pass")  # warm the file cache
     interpreter = _median_wall("pass")
     ours = _median_wall(handler_module) - interpreter
     floor = _median_wall(floor_code) - interpreter
     print("  (handler module imports none of aws_xray_sdk, httpx, aws_encryption_sdk; target ratio <= 1.5)")
-    print(f"bench webhook_cold_import: ours={ours:.0f} ms floor={floor:.0f} ms ratio={ours / floor:.2f} better=lower")
+    ratio = ours / floor
+    print(
+        f"bench webhook_cold_import: ours={ours:.0f} ms floor={floor:.0f} ms ratio={ratio:.2f} better=lower"
+    )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,8 @@ def seed_accounts(accounts: list[AccountSeed], env: dict[str, str]) -> None:
 @pytest.fixture
 def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     """A fresh emulated deployment: resources from template.yaml, the demo OA registry seeded."""
-    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request).close()  # noqa: S310 - loopback moto server
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    urllib.request.urlopen(request).close()  # noqa: S310 - our own loopback moto server
     for name, value in {
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",

@@ -16,7 +16,15 @@ from tipline.config import get_settings
 from tipline.errors import DecryptionFailed
 from tipline.wiring import table
 from tipline_local.samples import SAMPLE_EVENTS, zalo_body
-from webhook_support import deliver, demo_oa, drain, items_with_prefix, now_ms, run_spill_consumer, table_items
+from webhook_support import (
+    deliver,
+    demo_oa,
+    drain,
+    items_with_prefix,
+    now_ms,
+    run_spill_consumer,
+    table_items,
+)
 
 
 def _canary_body(name: str, index: int, canaries: list[str]) -> dict[str, Any]:
@@ -49,7 +57,9 @@ def _item_text(item: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def test_no_canary_in_logs_items_or_queue_bodies(stack: Any, lambda_context: Any, captured_logs: io.StringIO) -> None:
+def test_no_canary_in_logs_items_or_queue_bodies(
+    stack: Any, lambda_context: Any, captured_logs: io.StringIO
+) -> None:
     canaries: list[str] = []
     names = [name for name in SAMPLE_EVENTS if name != "user_withdraw"]
     for index, name in enumerate(names):
@@ -64,8 +74,9 @@ def test_no_canary_in_logs_items_or_queue_bodies(stack: Any, lambda_context: Any
     sqs = boto3.client("sqs")
     bodies = []
     for queue in ("RepliesQueue", "IntakeSpillQueue"):
-        messages = sqs.receive_message(QueueUrl=stack.queue_urls[queue], MaxNumberOfMessages=10,
-                                       VisibilityTimeout=0)["Messages"]
+        messages = sqs.receive_message(
+            QueueUrl=stack.queue_urls[queue], MaxNumberOfMessages=10, VisibilityTimeout=0
+        )["Messages"]
         assert messages, f"expected traffic on {queue}"
         bodies += [m["Body"] for m in messages]
     assert run_spill_consumer(stack, lambda_context)["batchItemFailures"] == []
@@ -73,8 +84,10 @@ def test_no_canary_in_logs_items_or_queue_bodies(stack: Any, lambda_context: Any
     haystacks = {
         "logs": captured_logs.getvalue(),
         "items": "\n".join(_item_text(item) for item in table_items(stack)),
-        "queues": "\n".join(bodies + [base64.b64decode(json.loads(b)["sealed"]).decode("latin-1")
-                                      for b in bodies if '"sealed"' in b]),
+        "queues": "\n".join(
+            bodies
+            + [base64.b64decode(json.loads(b)["sealed"]).decode("latin-1") for b in bodies if '"sealed"' in b]
+        ),
     }
     assert "tip opened" in haystacks["logs"], "the logs were captured"
     for where, text in haystacks.items():
@@ -93,9 +106,13 @@ def test_sealed_content_opens_only_on_its_own_tip(stack: Any, lambda_context: An
     drain(stack, "RepliesQueue")
     tip_a, oa_id, sealed = _first_inbound(stack)
     key = get_settings().kms_key_id
-    assert json.loads(envelope.open_sealed(key, sealed, {"oa_id": oa_id, "tip_id": tip_a}))["text"] in {"tin A",
-                                                                                                      "tin B"}
-    other_tip = next(t["tip_id"]["S"] for t in items_with_prefix(stack, "TIP#", "META") if t["tip_id"]["S"] != tip_a)
+    assert json.loads(envelope.open_sealed(key, sealed, {"oa_id": oa_id, "tip_id": tip_a}))["text"] in {
+        "tin A",
+        "tin B",
+    }
+    other_tip = next(
+        t["tip_id"]["S"] for t in items_with_prefix(stack, "TIP#", "META") if t["tip_id"]["S"] != tip_a
+    )
     with pytest.raises(DecryptionFailed):
         envelope.open_sealed(key, sealed, {"oa_id": oa_id, "tip_id": other_tip})
     # Copied onto the other tip's record, it still refuses to open there.
@@ -113,8 +130,13 @@ def test_a_flipped_bit_fails_to_open(position: str, stack: Any) -> None:
     context = {"oa_id": "oa", "tip_id": "t1"}
     sealed = bytearray(envelope.seal(key, b"bien so 29A-12345", context))
     key_len = int.from_bytes(sealed[1:3], "big")
-    index = {"version": 0, "data key": 3 + key_len // 2, "nonce": 3 + key_len + 2,
-             "ciphertext": 3 + key_len + 12 + 1, "tag": len(sealed) - 1}[position]
+    index = {
+        "version": 0,
+        "data key": 3 + key_len // 2,
+        "nonce": 3 + key_len + 2,
+        "ciphertext": 3 + key_len + 12 + 1,
+        "tag": len(sealed) - 1,
+    }[position]
     sealed[index] ^= 0x01
     with pytest.raises(DecryptionFailed):
         envelope.open_sealed(key, bytes(sealed), context)

@@ -30,7 +30,11 @@ def test_citizens_can_type_it_loosely() -> None:
     assert tipcode.normalise(shown.replace("1", "I").replace("0", "O")) == code
 
 
-@given(st.text(alphabet=tipcode.ALPHABET, min_size=9, max_size=9), st.integers(0, 8), st.sampled_from(tipcode.ALPHABET))
+@given(
+    st.text(alphabet=tipcode.ALPHABET, min_size=9, max_size=9),
+    st.integers(0, 8),
+    st.sampled_from(tipcode.ALPHABET),
+)
 def test_any_single_substitution_is_caught(data: str, position: int, replacement: str) -> None:
     code = data + tipcode.check_symbol(data)
     typo = code[:position] + replacement + code[position + 1 :]

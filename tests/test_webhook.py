@@ -17,6 +17,7 @@ from tipline.intake.signature import expected_signature, header_value
 from tipline.wiring import table
 from tipline_local.samples import SAMPLE_EVENTS, zalo_body
 from webhook_support import (
+    Fault,
     deliver,
     demo_oa,
     drain,
@@ -24,7 +25,6 @@ from webhook_support import (
     items_with_prefix,
     now_ms,
     run_spill_consumer,
-    Fault,
     table_items,
     text_event,
 )
@@ -100,7 +100,9 @@ def test_oa_echoes_and_unknown_events_are_ignored(stack: Any, lambda_context: An
 
 
 @pytest.mark.parametrize("probe", [b"", b"{}"])
-def test_registration_probe_gets_200_and_changes_nothing(probe: bytes, stack: Any, lambda_context: Any) -> None:
+def test_registration_probe_gets_200_and_changes_nothing(
+    probe: bytes, stack: Any, lambda_context: Any
+) -> None:
     before = len(table_items(stack))
     assert _status(deliver(lambda_context, probe, signature=None)) == 200
     event = load_event("webhook/user_send_text.json")
@@ -153,8 +155,11 @@ def test_each_rejection_stores_and_queues_nothing(case: str, stack: Any, lambda_
 def test_schema_errors_name_fields_but_never_echo_values(stack: Any, lambda_context: Any) -> None:
     oa = demo_oa()
     body = encode({**text_event("x"), "message": {"msg_id": "m1", "text": {"canary": "GHOST-VALUE-42"}}})
-    response = deliver(lambda_context, body, signature=header_value(oa.app_id, body, json.loads(body)["timestamp"],
-                                                                    oa.oa_secret_key))
+    response = deliver(
+        lambda_context,
+        body,
+        signature=header_value(oa.app_id, body, json.loads(body)["timestamp"], oa.oa_secret_key),
+    )
     assert _status(response) == 400
     answer = json.loads(response["body"])
     assert any("message" in field for field in answer["fields"])
@@ -183,7 +188,7 @@ def test_fifty_concurrent_deliveries_give_one_message_and_one_ack(stack: Any, la
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = list(pool.map(lambda _: _status(deliver(lambda_context, body)), range(50)))
     assert statuses == [200] * 50
-    # Concurrent copies that found the event in progress were spilled; completing them must not double anything.
+    # Copies that found the event in progress were spilled; completing them must not double anything.
     result = run_spill_consumer(stack, lambda_context)
     assert result["batchItemFailures"] == []
     inbound = [e for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "in"]
@@ -200,7 +205,9 @@ def _tip(stack: Any) -> dict[str, Any]:
     return tip
 
 
-def test_follow_up_messages_join_the_open_tip_and_are_not_acked_again(stack: Any, lambda_context: Any) -> None:
+def test_follow_up_messages_join_the_open_tip_and_are_not_acked_again(
+    stack: Any, lambda_context: Any
+) -> None:
     start = now_ms()
     deliver(lambda_context, text_event("xe máy bị trộm", ts=start))
     deliver(lambda_context, text_event("biển số 29A-12345", ts=start + 1000))
@@ -222,7 +229,9 @@ def test_follow_up_after_the_quiet_period_gets_a_short_ack(
     assert len(_acks(stack)) == 2
 
 
-def test_a_closed_join_window_opens_a_new_tip(stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_closed_join_window_opens_a_new_tip(
+    stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tipline.config import get_settings
 
     monkeypatch.setenv("TIP_JOIN_HOURS", "0")
@@ -244,7 +253,9 @@ def _reply_texts(stack: Any) -> list[str]:
         entry = table().get_entry(thread_pk(reply.tip_id, reply.pseudonym), reply.entry_key)
         assert entry is not None and entry.sealed is not None
         context = sealing_context(reply.oa_id, reply.tip_id, reply.pseudonym)
-        texts.append(json.loads(envelope.open_sealed(get_settings().kms_key_id, entry.sealed, context))["text"])
+        texts.append(
+            json.loads(envelope.open_sealed(get_settings().kms_key_id, entry.sealed, context))["text"]
+        )
     return texts
 
 
@@ -275,8 +286,9 @@ def test_status_by_code_answers_the_owner_and_nobody_else(stack: Any, lambda_con
     assert len(items_with_prefix(stack, "TIP#", "META")) == 1, "code queries are not tips"
 
 
-@pytest.mark.parametrize(("text", "section"), [("Tin tức", "news"), ("#dichvucong", "public_services"),
-                                               ("liên hệ", "contact")])
+@pytest.mark.parametrize(
+    ("text", "section"), [("Tin tức", "news"), ("#dichvucong", "public_services"), ("liên hệ", "contact")]
+)
 def test_menu_keywords_get_answers_not_tips(text: str, section: str, stack: Any, lambda_context: Any) -> None:
     from tipline.intake.texts import DEFAULT_MENU_ANSWERS
 
@@ -309,8 +321,11 @@ def test_urgent_keywords_mark_the_tip_and_alert_with_ids_only(stack: Any, lambda
     messages = boto3.client("sqs").receive_message(QueueUrl=observer, MaxNumberOfMessages=10)["Messages"]
     assert len(messages) == 1
     alert = json.loads(json.loads(messages[0]["Body"])["Message"])
-    assert alert == {"unit_id": "pc02-hoan-kiem", "tip_id": tip["tip_id"]["S"],
-                     "code": tipcode.display(tip["code"]["S"])}
+    assert alert == {
+        "unit_id": "pc02-hoan-kiem",
+        "tip_id": tip["tip_id"]["S"],
+        "code": tipcode.display(tip["code"]["S"]),
+    }
 
 
 def test_ordinary_words_do_not_raise_an_alarm(stack: Any, lambda_context: Any) -> None:
@@ -330,12 +345,18 @@ def test_withdraw_erases_the_citizens_personal_data(stack: Any, lambda_context: 
 
 
 # -- durability ------------------------------------------------------------------------------------
-def test_a_store_failure_spills_the_event_and_the_consumer_completes_it(stack: Any, lambda_context: Any) -> None:
+def test_a_store_failure_spills_the_event_and_the_consumer_completes_it(
+    stack: Any, lambda_context: Any
+) -> None:
     from tipline.adapters import aws
 
     body = text_event("báo tin khi DynamoDB lỗi", msg_id="spill-1")
-    with Fault(aws.dynamodb(), "PutItem", "ProvisionedThroughputExceededException",
-               when=lambda params: params["Item"]["pk"]["S"].startswith(("TIP#", "CONTACT#"))) as fault:
+    with Fault(
+        aws.dynamodb(),
+        "PutItem",
+        "ProvisionedThroughputExceededException",
+        when=lambda params: params["Item"]["pk"]["S"].startswith(("TIP#", "CONTACT#")),
+    ) as fault:
         assert _status(deliver(lambda_context, body)) == 200
     assert fault.hits >= 1
     assert not items_with_prefix(stack, "TIP#")
@@ -347,8 +368,12 @@ def test_a_store_failure_spills_the_event_and_the_consumer_completes_it(stack: A
 def test_a_queue_failure_spills_and_the_ack_is_sent_later(stack: Any, lambda_context: Any) -> None:
     from tipline.adapters import aws
 
-    with Fault(aws.sqs(), "SendMessage", "AWS.SimpleQueueService.ServiceUnavailable",
-               when=lambda params: "replies" in params["QueueUrl"]):
+    with Fault(
+        aws.sqs(),
+        "SendMessage",
+        "AWS.SimpleQueueService.ServiceUnavailable",
+        when=lambda params: "replies" in params["QueueUrl"],
+    ):
         assert _status(deliver(lambda_context, text_event("báo tin khi SQS lỗi"))) == 200
     assert _acks(stack) == []
     assert run_spill_consumer(stack, lambda_context)["batchItemFailures"] == []
@@ -382,6 +407,7 @@ def test_samples_in_events_are_signed_for_the_demo_registry() -> None:
         body = event["body"].encode()
         oa = demo_oa()
         timestamp = json.loads(body)["timestamp"]
-        assert event["headers"]["x-zevent-signature"] == header_value(oa.app_id, body, timestamp,
-                                                                      oa.oa_secret_key), path.name
+        assert event["headers"]["x-zevent-signature"] == header_value(
+            oa.app_id, body, timestamp, oa.oa_secret_key
+        ), path.name
     assert Counter(p.stem for p in Path(EVENTS, "webhook").glob("*.json")) == Counter(SAMPLE_EVENTS)

@@ -14,11 +14,15 @@ from webhook_support import deliver, demo_oa, drain, now_ms, table_items
 
 pytestmark = pytest.mark.usefixtures("stack")
 
-PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
 oa = demo_oa()
@@ -38,8 +42,9 @@ signatures = st.none() | st.text(max_size=80) | st.just("mac=" + "0" * 64)
 
 @PROPERTY_SETTINGS
 @given(raw=st.binary(max_size=400) | zalo_like.map(lambda d: json.dumps(d).encode()), signature=signatures)
-def test_unsigned_input_is_never_a_5xx_and_stores_nothing(raw: bytes, signature: str | None, lambda_context: Any,
-                                                            stack: Any) -> None:
+def test_unsigned_input_is_never_a_5xx_and_stores_nothing(
+    raw: bytes, signature: str | None, lambda_context: Any, stack: Any
+) -> None:
     before = len(table_items(stack))
     response = deliver(lambda_context, raw, signature=signature)
     assert response["statusCode"] < 500
@@ -49,10 +54,14 @@ def test_unsigned_input_is_never_a_5xx_and_stores_nothing(raw: bytes, signature:
 
 @PROPERTY_SETTINGS
 @given(body=zalo_like)
-def test_signed_but_arbitrary_events_are_never_a_5xx(body: dict[str, Any], lambda_context: Any, stack: Any) -> None:
+def test_signed_but_arbitrary_events_are_never_a_5xx(
+    body: dict[str, Any], lambda_context: Any, stack: Any
+) -> None:
     body = {**body, "app_id": oa.app_id, "timestamp": str(now_ms())}
     raw = json.dumps(body).encode()
-    response = deliver(lambda_context, raw, signature=header_value(oa.app_id, raw, body["timestamp"], oa.oa_secret_key))
+    response = deliver(
+        lambda_context, raw, signature=header_value(oa.app_id, raw, body["timestamp"], oa.oa_secret_key)
+    )
     assert response["statusCode"] in {200, 400, 401}
     if response["statusCode"] != 200:
         assert drain(stack, "IntakeSpillQueue") == []

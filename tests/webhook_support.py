@@ -42,10 +42,16 @@ def deliver(
     return webhook.handler(event, context)  # type: ignore[no-any-return]
 
 
-def text_event(text: str, user_id: str = "246845883529197922", oa: AccountSeed | None = None,
-               msg_id: str | None = None, ts: int | None = None) -> dict[str, Any]:
-    return zalo_body("user_send_text", oa or demo_oa(), user_id=user_id, ts=ts or now_ms(), text=text,
-                     msg_id=msg_id)
+def text_event(
+    text: str,
+    user_id: str = "246845883529197922",
+    oa: AccountSeed | None = None,
+    msg_id: str | None = None,
+    ts: int | None = None,
+) -> dict[str, Any]:
+    return zalo_body(
+        "user_send_text", oa or demo_oa(), user_id=user_id, ts=ts or now_ms(), text=text, msg_id=msg_id
+    )
 
 
 def table_items(stack: Provisioned) -> list[dict[str, Any]]:

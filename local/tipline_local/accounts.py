@@ -32,7 +32,11 @@ class AccountSeed(BaseModel):
 
 def load_accounts(raw: str | None = None) -> list[AccountSeed]:
     """Accounts from a JSON list (TIPLINE_ACCOUNTS when set), else the bundled demo registry."""
-    text = raw if raw is not None else os.environ.get("TIPLINE_ACCOUNTS") or Path(DEMO_REGISTRY).read_text("utf-8")
+    text = (
+        raw
+        if raw is not None
+        else os.environ.get("TIPLINE_ACCOUNTS") or Path(DEMO_REGISTRY).read_text("utf-8")
+    )
     data: Any = json.loads(text)
     if not isinstance(data, list):
         raise ValueError("TIPLINE_ACCOUNTS must be a JSON list of accounts")

@@ -4,6 +4,7 @@ function's environment from them. Everything comes from template.yaml; nothing i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from dataclasses import dataclass, field
@@ -32,21 +33,27 @@ class Provisioned:
 @functools.cache
 def _client(endpoint_url: str, service: str) -> Any:
     session = boto3.session.Session(
-        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION  # noqa: S106
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
+        region_name=REGION,
     )
-    return session.client(service, endpoint_url=endpoint_url)
+    return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
 
 def _order(resource_type: str) -> int:
-    return [
-        "AWS::KMS::Key",
-        "AWS::KMS::Alias",
-        "AWS::SecretsManager::Secret",
-        "AWS::DynamoDB::Table",
-        "AWS::SQS::Queue",
-        "AWS::SNS::Topic",
-        "AWS::S3::Bucket",
-    ].index(resource_type) if resource_type in _HANDLERS else 99
+    return (
+        [
+            "AWS::KMS::Key",
+            "AWS::KMS::Alias",
+            "AWS::SecretsManager::Secret",
+            "AWS::DynamoDB::Table",
+            "AWS::SQS::Queue",
+            "AWS::SNS::Topic",
+            "AWS::S3::Bucket",
+        ].index(resource_type)
+        if resource_type in _HANDLERS
+        else 99
+    )
 
 
 def provision(endpoint_url: str, parameters: dict[str, str] | None = None) -> Provisioned:
@@ -149,16 +156,25 @@ _QUEUE_ATTRIBUTES = {
 def _queue(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
     sqs = _client(endpoint, "sqs")
     fifo = bool(props.get("FifoQueue"))
-    queue_name = out.resolver.resolve(props.get("QueueName", f"tipline-local-{name}" + (".fifo" if fifo else "")))
-    attributes = {attr: str(out.resolver.resolve(props[key])).lower() if isinstance(props[key], bool)
-                  else str(out.resolver.resolve(props[key]))
-                  for key, attr in _QUEUE_ATTRIBUTES.items() if key in props}
+    queue_name = out.resolver.resolve(
+        props.get("QueueName", f"tipline-local-{name}" + (".fifo" if fifo else ""))
+    )
+    attributes = {
+        attr: str(out.resolver.resolve(props[key])).lower()
+        if isinstance(props[key], bool)
+        else str(out.resolver.resolve(props[key]))
+        for key, attr in _QUEUE_ATTRIBUTES.items()
+        if key in props
+    }
     if fifo:
         attributes["FifoQueue"] = "true"
     if "RedrivePolicy" in props:
         redrive = out.resolver.resolve(props["RedrivePolicy"])
         attributes["RedrivePolicy"] = json.dumps(
-            {"deadLetterTargetArn": redrive["deadLetterTargetArn"], "maxReceiveCount": int(redrive["maxReceiveCount"])}
+            {
+                "deadLetterTargetArn": redrive["deadLetterTargetArn"],
+                "maxReceiveCount": int(redrive["maxReceiveCount"]),
+            }
         )
     url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -180,10 +196,8 @@ def _topic(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) ->
 def _bucket(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
     s3 = _client(endpoint, "s3")
     bucket = str(out.resolver.resolve(props.get("BucketName", f"tipline-local-{name.lower()}")))
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        pass
     if props.get("VersioningConfiguration"):
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     out.resolver.refs[name] = bucket

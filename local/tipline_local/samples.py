@@ -30,22 +30,37 @@ def _attachment(kind: str) -> dict[str, Any]:
         "video": {"url": f"{cdn}/fight.mp4", "thumbnail": f"{cdn}/fight.jpg", "description": "video"},
         "sticker": {"url": f"{cdn}/sticker.png", "id": "12345"},
         "location": {"coordinates": {"latitude": "21.028511", "longitude": "105.854167"}},
-        "file": {"size": "2048", "name": "bang-ke.pdf", "checksum": "9e107d9d372bb6826bd81d3542a419d6",
-                 "type": "pdf", "url": f"{cdn}/bang-ke.pdf"},
+        "file": {
+            "size": "2048",
+            "name": "bang-ke.pdf",
+            "checksum": "9e107d9d372bb6826bd81d3542a419d6",
+            "type": "pdf",
+            "url": f"{cdn}/bang-ke.pdf",
+        },
         "business_card": {"id": "9876", "description": "danh thiếp"},
     }
     return {"type": kind, "payload": payloads[kind]}
 
 
-def zalo_body(event_name: str, oa: AccountSeed, user_id: str = DEMO_USER, ts: int = BASE_TS,
-              text: str = "Tôi muốn báo tin: có người lừa đảo chuyển khoản qua Zalo", msg_id: str | None = None
-              ) -> dict[str, Any]:
+def zalo_body(
+    event_name: str,
+    oa: AccountSeed,
+    user_id: str = DEMO_USER,
+    ts: int = BASE_TS,
+    text: str = "Tôi muốn báo tin: có người lừa đảo chuyển khoản qua Zalo",
+    msg_id: str | None = None,
+) -> dict[str, Any]:
     """A Zalo webhook body of the given type, shaped as shared/zalo/ZALO-OA.md documents."""
     common = {"app_id": oa.app_id, "event_name": event_name, "timestamp": str(ts)}
     mid = msg_id or f"msg{abs(hash((event_name, user_id, ts))) % 10**18:018d}"
     if event_name in ("follow", "unfollow"):
-        return {**common, "oa_id": oa.oa_id, "follower": {"id": user_id}, "source": "oa_profile",
-                "user_id_by_app": "552172779717587730"}
+        return {
+            **common,
+            "oa_id": oa.oa_id,
+            "follower": {"id": user_id},
+            "source": "oa_profile",
+            "user_id_by_app": "552172779717587730",
+        }
     parties = {"sender": {"id": user_id}, "recipient": {"id": oa.oa_id}}
     if event_name.startswith("oa_"):
         parties = {"sender": {"id": oa.oa_id}, "recipient": {"id": user_id}}
@@ -58,8 +73,14 @@ def zalo_body(event_name: str, oa: AccountSeed, user_id: str = DEMO_USER, ts: in
         if event_name.startswith("anonymous_"):
             body["message"]["conversation_id"] = "conv-demo-1"
     elif event_name == "user_submit_info":
-        body["info"] = {"name": "Nguyễn Văn A", "phone": "0912345678", "address": "12 Hàng Bài",
-                        "city": "Hà Nội", "district": "Hoàn Kiếm", "ward": "Tràng Tiền"}
+        body["info"] = {
+            "name": "Nguyễn Văn A",
+            "phone": "0912345678",
+            "address": "12 Hàng Bài",
+            "city": "Hà Nội",
+            "district": "Hoàn Kiếm",
+            "ward": "Tràng Tiền",
+        }
     elif event_name == "user_received_message":
         body["message"] = {"msg_id": "zalo-sent-msg-1"}
     elif event_name == "user_seen_message":
@@ -71,14 +92,21 @@ def zalo_body(event_name: str, oa: AccountSeed, user_id: str = DEMO_USER, ts: in
     return body
 
 
-def api_event(body: bytes, oa: AccountSeed, signature: str | None = "valid", base64_body: bool = False,
-              method: str = "POST", path: str = "/webhooks/zalo") -> dict[str, Any]:
+def api_event(
+    body: bytes,
+    oa: AccountSeed,
+    signature: str | None = "valid",
+    base64_body: bool = False,
+    method: str = "POST",
+    path: str = "/webhooks/zalo",
+) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) request event carrying ``body``."""
     headers = {"content-type": "application/json", "user-agent": "ZaloWebhook", "host": "127.0.0.1"}
     if signature == "valid":
         payload = json.loads(body) if body.strip() else {}
-        headers["x-zevent-signature"] = header_value(oa.app_id, body, str(payload.get("timestamp", "")),
-                                                     oa.oa_secret_key)
+        headers["x-zevent-signature"] = header_value(
+            oa.app_id, body, str(payload.get("timestamp", "")), oa.oa_secret_key
+        )
     elif signature is not None:
         headers["x-zevent-signature"] = signature
     return {
@@ -88,11 +116,21 @@ def api_event(body: bytes, oa: AccountSeed, signature: str | None = "valid", bas
         "rawQueryString": "",
         "headers": headers,
         "requestContext": {
-            "accountId": "123456789012", "apiId": "local", "domainName": "127.0.0.1",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": "ZaloWebhook"},
-            "requestId": "sample-request-id", "routeKey": f"{method} {path}", "stage": "$default",
-            "time": "28/Nov/2026:10:00:00 +0000", "timeEpoch": BASE_TS,
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "127.0.0.1",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "ZaloWebhook",
+            },
+            "requestId": "sample-request-id",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": "28/Nov/2026:10:00:00 +0000",
+            "timeEpoch": BASE_TS,
         },
         "body": base64.b64encode(body).decode() if base64_body else body.decode(),
         "isBase64Encoded": base64_body,
@@ -100,11 +138,28 @@ def api_event(body: bytes, oa: AccountSeed, signature: str | None = "valid", bas
 
 
 SAMPLE_EVENTS = (
-    "user_send_text", "user_send_image", "user_send_gif", "user_send_link", "user_send_audio",
-    "user_send_video", "user_send_sticker", "user_send_location", "user_send_file",
-    "user_send_business_card", "anonymous_send_text", "anonymous_send_image", "follow", "unfollow",
-    "user_submit_info", "user_received_message", "user_seen_message", "user_reacted_message",
-    "oa_reacted_message", "user_click_chatnow", "user_withdraw", "oa_send_text",
+    "user_send_text",
+    "user_send_image",
+    "user_send_gif",
+    "user_send_link",
+    "user_send_audio",
+    "user_send_video",
+    "user_send_sticker",
+    "user_send_location",
+    "user_send_file",
+    "user_send_business_card",
+    "anonymous_send_text",
+    "anonymous_send_image",
+    "follow",
+    "unfollow",
+    "user_submit_info",
+    "user_received_message",
+    "user_seen_message",
+    "user_reacted_message",
+    "oa_reacted_message",
+    "user_click_chatnow",
+    "user_withdraw",
+    "oa_send_text",
 )
 
 
@@ -113,8 +168,11 @@ def write_samples(directory: Path = WEBHOOK_DIR) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for index, name in enumerate(SAMPLE_EVENTS):
-        body = json.dumps(zalo_body(name, oa, ts=BASE_TS + index * 1000, msg_id=f"demo{index:04d}{name}"),
-                          ensure_ascii=False, separators=(",", ":")).encode()
+        body = json.dumps(
+            zalo_body(name, oa, ts=BASE_TS + index * 1000, msg_id=f"demo{index:04d}{name}"),
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
         path = directory / f"{name}.json"
         path.write_text(json.dumps(api_event(body, oa), ensure_ascii=False, indent=2) + "\n", "utf-8")
         written.append(path)

@@ -100,7 +100,7 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             if fn == "Ref":
                 return self.ref(arg)
             if fn == "Fn::GetAtt":
@@ -127,7 +127,4 @@ class Resolver:
 
 
 def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
-    return {
-        name: str(spec.get("Default", ""))
-        for name, spec in template.get("Parameters", {}).items()
-    }
+    return {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}

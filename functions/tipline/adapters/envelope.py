@@ -16,6 +16,7 @@ import struct
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -31,7 +32,7 @@ def _aad(context: Mapping[str, str]) -> bytes:
     return json.dumps(dict(sorted(context.items())), separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _aesgcm(key: bytes):  # type: ignore[no-untyped-def]
+def _aesgcm(key: bytes) -> Any:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     return AESGCM(key)
@@ -45,7 +46,9 @@ class DataKey:
 
 def generate_data_key(key_id: str, context: Mapping[str, str]) -> DataKey:
     try:
-        response = aws.kms().generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=dict(context))
+        response = aws.kms().generate_data_key(
+            KeyId=key_id, KeySpec="AES_256", EncryptionContext=dict(context)
+        )
     except (ClientError, BotoCoreError) as exc:
         raise DependencyUnavailable("kms generate_data_key failed") from exc
     return DataKey(plaintext=response["Plaintext"], encrypted=response["CiphertextBlob"])
@@ -54,7 +57,7 @@ def generate_data_key(key_id: str, context: Mapping[str, str]) -> DataKey:
 def seal_with(data_key: DataKey, plaintext: bytes, context: Mapping[str, str]) -> bytes:
     nonce = os.urandom(_NONCE_BYTES)
     ciphertext = _aesgcm(data_key.plaintext).encrypt(nonce, plaintext, _aad(context))
-    return _HEADER.pack(VERSION_1, len(data_key.encrypted)) + data_key.encrypted + nonce + ciphertext
+    return _HEADER.pack(VERSION_1, len(data_key.encrypted)) + data_key.encrypted + nonce + bytes(ciphertext)
 
 
 def seal(key_id: str, plaintext: bytes, context: Mapping[str, str]) -> bytes:
@@ -87,7 +90,10 @@ def open_sealed(key_id: str, blob: bytes, context: Mapping[str, str]) -> bytes:
             KeyId=key_id, CiphertextBlob=encrypted_key, EncryptionContext=dict(context)
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"InvalidCiphertextException", "IncorrectKeyException"}:
+        if exc.response.get("Error", {}).get("Code") in {
+            "InvalidCiphertextException",
+            "IncorrectKeyException",
+        }:
             raise DecryptionFailed("data key does not open under this context") from exc
         raise DependencyUnavailable("kms decrypt failed") from exc
     except BotoCoreError as exc:

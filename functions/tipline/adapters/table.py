@@ -16,13 +16,13 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 EVENT_TTL_SECONDS = 3 * 24 * 3600
 
 
-def _serializer():  # type: ignore[no-untyped-def]
+def _serializer() -> Any:
     from boto3.dynamodb.types import TypeSerializer
 
     return TypeSerializer()
 
 
-def _deserializer():  # type: ignore[no-untyped-def]
+def _deserializer() -> Any:
     from boto3.dynamodb.types import TypeDeserializer
 
     return TypeDeserializer()

@@ -32,10 +32,14 @@ def _record_handler(record: SQSRecord) -> None:
         raise NotFound("spilled event names an OA that is no longer registered")
     event = parse_event(payload)
     outcome = accept(wiring.intake(), event, oa, now_ms=int(time.time() * 1000), takeover=True)
-    logger.info("spilled event completed", event_name=event.event_name, outcome=outcome, message_id=record.message_id)
+    logger.info(
+        "spilled event completed", event_name=event.event_name, outcome=outcome, message_id=record.message_id
+    )
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=_record_handler, processor=processor, context=context)
+    return process_partial_response(  # type: ignore[return-value]
+        event=event, record_handler=_record_handler, processor=processor, context=context
+    )

@@ -358,7 +358,10 @@ def _mark_delivery(intake: Intake, oa_id: str, zalo_ids: list[str], status: Deli
 
 
 def erase_citizen(intake: Intake, handle: str) -> int:
-    """Erase a citizen's personal data: sealed messages, sealed user id. Counts stay. Returns entries erased."""
+    """Erase a citizen's personal data (sealed messages, sealed user id); counts stay.
+
+    Returns how many sealed entries were erased.
+    """
     erased = 0
     for tip_id in intake.table.contact_tip_ids(handle):
         for entry in intake.table.thread(tip_pk(tip_id)):

@@ -9,6 +9,7 @@ got a key, and then the webhook answers 503).
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import time
@@ -28,10 +29,8 @@ def _sealer() -> envelope.CachedKeySealer:
 
 def warm() -> None:
     """Get the spill key while KMS answers, so a later KMS failure can still be spilled. Best effort."""
-    try:
+    with contextlib.suppress(DependencyUnavailable):
         _sealer().warm()
-    except DependencyUnavailable:
-        pass
 
 
 def spill(raw_body: bytes, reason: str) -> None:

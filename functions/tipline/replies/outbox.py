@@ -26,7 +26,7 @@ def queue_reply(
     text: str,
     kind: str,
     author: str | None = None,
-    existing: ThreadEntry | None | bool = False,
+    existing: ThreadEntry | bool | None = False,
 ) -> ThreadEntry:
     """``existing`` may pass what the caller already read of this entry (None: known absent)."""
     key = entry_key(at_ms, reply_id)
@@ -52,7 +52,9 @@ def queue_reply(
     else:
         entry = existing
     if not entry.enqueued:
-        message = QueuedReply(reply_id=reply_id, oa_id=oa_id, pseudonym=pseudonym, tip_id=tip_id, entry_key=key)
+        message = QueuedReply(
+            reply_id=reply_id, oa_id=oa_id, pseudonym=pseudonym, tip_id=tip_id, entry_key=key
+        )
         queues.send(queue_url, message.model_dump_json(), group_id=pseudonym, dedup_id=reply_id)
         table.mark_enqueued(pk, key)
     return entry
