@@ -411,3 +411,25 @@ def test_samples_in_events_are_signed_for_the_demo_registry() -> None:
             oa.app_id, body, timestamp, oa.oa_secret_key
         ), path.name
     assert Counter(p.stem for p in Path(EVENTS, "webhook").glob("*.json")) == Counter(SAMPLE_EVENTS)
+
+
+def test_a_flooding_citizen_is_kept_but_grouped_without_acks(
+    stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tipline.config import get_settings
+
+    monkeypatch.setenv("CITIZEN_BURST_LIMIT", "3")
+    monkeypatch.setenv("TIP_JOIN_HOURS", "0")  # even past the join window, the excess joins the open tip
+    get_settings.cache_clear()
+    start = now_ms()
+    for index in range(8):
+        text = "cháy nhà!" if index == 6 else f"tin số {index}"
+        assert _status(deliver(lambda_context, text_event(text, user_id="777", ts=start + index))) == 200
+    inbound = [e for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "in"]
+    assert len(inbound) == 8, "nothing is dropped"
+    assert sum(1 for e in inbound if e.get("grouped", {}).get("BOOL")) == 5
+    tips = items_with_prefix(stack, "TIP#", "META")
+    assert len(tips) == 3, "three tips within the limit (join window 0), the excess grouped into the last"
+    assert len(_acks(stack)) == 3
+    urgent = [t for t in tips if t["urgent"]["BOOL"]]
+    assert len(urgent) == 1, "an emergency inside a flood still marks its tip urgent (one alert per tip)"

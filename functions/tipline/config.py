@@ -54,6 +54,8 @@ class Settings(BaseModel):
     fanout_queue_url: str = ""
     fetch_queue_url: str = ""
     media_bucket: str = ""
+    citizen_burst_limit: int = Field(default=20, ge=1, description="messages per burst window, then grouped")
+    citizen_burst_minutes: float = Field(default=10.0, gt=0)
     registry_cache_seconds: float = Field(default=60.0, ge=0)
     secret_cache_seconds: float = Field(default=300.0, ge=0)
 

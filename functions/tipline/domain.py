@@ -99,6 +99,7 @@ class ThreadEntry(_Record):
     zalo_message_id: str | None = None
     author: str | None = None
     enqueued: bool = False
+    grouped: bool = False  # sent past the citizen's burst limit: kept, not acknowledged
 
 
 class QueuedReply(BaseModel):

@@ -195,6 +195,27 @@ class Table:
             ExpressionAttributeValues={":t": {"N": str(at_ms)}},
         )
 
+    def count_message(self, pseudonym: str, now_ms: int, window_ms: int) -> int:
+        """How many messages the contact sent in the current burst window, this one included."""
+        try:
+            response = self._call(
+                "update_item",
+                Key=key(contact_pk(pseudonym)),
+                UpdateExpression="ADD burst_count :one",
+                ConditionExpression="attribute_exists(pk) AND burst_start_ms > :edge",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":edge": {"N": str(now_ms - window_ms)}},
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError:
+            self._call(
+                "update_item",
+                Key=key(contact_pk(pseudonym)),
+                UpdateExpression="SET burst_start_ms = :now, burst_count = :one",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":now": {"N": str(now_ms)}},
+            )
+            return 1
+        return int(response["Attributes"]["burst_count"]["N"])
+
     def set_contact_flags(self, pseudonym: str, **flags: bool) -> None:
         names = {f"#{name}": name for name in flags}
         values = {f":{name}": {"BOOL": value} for name, value in flags.items()}

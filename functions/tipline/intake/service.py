@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from tipline.adapters import alerts, envelope
 from tipline.adapters.table import Table, contact_pk, tip_pk
 from tipline.config import Settings
@@ -40,7 +42,7 @@ from tipline.intake.events import (
     citizen_id_of,
 )
 from tipline.intake.pseudonym import derived_id, pseudonym
-from tipline.observability import logger
+from tipline.observability import logger, metrics
 from tipline.replies.outbox import queue_reply
 
 _CODE_ATTEMPTS = 5
@@ -184,16 +186,18 @@ def _on_message(
     if contact.blocked:
         logger.info("message from blocked sender", oa_id=oa.oa_id, event=event.event_name)
         return Outcome.BLOCKED
+    grouped = _in_a_flood(intake, contact, now_ms)
 
     text = "" if isinstance(event, SubmitInfoEvent) else (event.message.text or "")
     only_text = isinstance(event, UserMessageEvent) and bool(text) and not event.message.attachments
-    if only_text:
+    if only_text and not grouped:
         answer = _answer_for(intake, oa, contact, text)
         if answer is not None:
             _queue_contact_answer(intake, oa, contact, event_key, at_ms, answer)
             return Outcome.ANSWERED
 
-    tip, opened = _open_or_join_tip(intake, oa, contact, event_key, at_ms)
+    tip, opened = _open_or_join_tip(intake, oa, contact, event_key, at_ms, grouped)
+    # Urgency is still detected in a flood (a panicking citizen writes a lot); it alerts once per tip.
     urgent = bool(text) and keywords.is_urgent(text, intake.settings.urgent_keywords)
     entry = ThreadEntry(
         oa_id=oa.oa_id,
@@ -203,6 +207,7 @@ def _on_message(
         direction=Direction.INBOUND,
         kind=event.event_name,
         at_ms=at_ms,
+        grouped=grouped,
         sealed=envelope.seal(
             intake.settings.kms_key_id,
             json.dumps(_content(event), ensure_ascii=False).encode(),
@@ -214,9 +219,21 @@ def _on_message(
         if urgent and not tip.urgent:
             _alert_urgent(intake, tip)
     logger.info("tip message stored", tip_id=tip.tip_id, oa_id=oa.oa_id, kind=event.event_name, urgent=urgent)
-    if not anonymous:
+    if not anonymous and not grouped:
         _acknowledge(intake, tip, event_key, at_ms, now_ms)
     return Outcome.TIP_OPENED if opened else Outcome.TIP_UPDATED
+
+
+def _in_a_flood(intake: Intake, contact: Contact, now_ms: int) -> bool:
+    """Past the burst limit a citizen's messages are still kept, but grouped into their open tip
+    without acknowledgements or automatic answers, so one sender cannot drown a unit."""
+    window_ms = int(intake.settings.citizen_burst_minutes * 60 * 1000)
+    count = intake.table.count_message(contact.pseudonym, now_ms, window_ms)
+    limit = intake.settings.citizen_burst_limit
+    if count == limit + 1:
+        metrics.add_metric(name="CitizenFloodGrouped", unit=MetricUnit.Count, value=1)
+        logger.warning("citizen over burst limit, grouping", contact=contact.pseudonym[:12], limit=limit)
+    return count > limit
 
 
 def _answer_for(intake: Intake, oa: OaAccount, contact: Contact, text: str) -> str | None:
@@ -257,18 +274,15 @@ def _queue_contact_answer(
     )
 
 
-def _joinable(intake: Intake, tip: Tip | None, at_ms: int) -> bool:
+def _joinable(intake: Intake, tip: Tip | None, at_ms: int, grouped: bool) -> bool:
+    if tip is None or tip.status not in OPEN_STATUSES:
+        return False
     window_ms = int(intake.settings.tip_join_hours * 3600 * 1000)
-    return (
-        tip is not None
-        and window_ms > 0
-        and tip.status in OPEN_STATUSES
-        and at_ms - tip.last_activity_ms <= window_ms
-    )
+    return grouped or (window_ms > 0 and at_ms - tip.last_activity_ms <= window_ms)
 
 
 def _open_or_join_tip(
-    intake: Intake, oa: OaAccount, contact: Contact, event_key: str, at_ms: int
+    intake: Intake, oa: OaAccount, contact: Contact, event_key: str, at_ms: int, grouped: bool = False
 ) -> tuple[Tip, bool]:
     """The tip this message belongs to, and whether this message opened it."""
     new_tip_id = intake.derive("tip", event_key)
@@ -277,7 +291,7 @@ def _open_or_join_tip(
         if current_id == new_tip_id:  # a retry of the message that opened it
             return _create_tip(intake, oa, contact, new_tip_id, at_ms), True
         current = intake.table.get_tip(current_id) if current_id else None
-        if current is not None and _joinable(intake, current, at_ms):
+        if current is not None and _joinable(intake, current, at_ms, grouped):
             return current, False
         if intake.table.point_contact_to_tip(contact.pseudonym, new_tip_id, at_ms, expected=current_id):
             return _create_tip(intake, oa, contact, new_tip_id, at_ms), True
