@@ -56,6 +56,7 @@ class Settings(BaseModel):
     media_bucket: str = ""
     citizen_burst_limit: int = Field(default=20, ge=1, description="messages per burst window, then grouped")
     citizen_burst_minutes: float = Field(default=10.0, gt=0)
+    retention_days: int = Field(default=180, ge=1, description="closed tips expire this long after closing")
     registry_cache_seconds: float = Field(default=60.0, ge=0)
     secret_cache_seconds: float = Field(default=300.0, ge=0)
 

@@ -77,6 +77,9 @@ class Tip(_Record):
     reply_count: int = 0
     last_ack_ms: int = 0
     first_reply_ms: int | None = None
+    closed_at_ms: int | None = None
+    legal_hold: bool = False
+    expires_at: int | None = None  # epoch seconds; DynamoDB TTL removes the tip and its thread
 
 
 class ThreadEntry(_Record):

@@ -302,6 +302,48 @@ class Table:
             ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":edge": {"N": str(now_ms - quiet_ms)}},
         )
 
+    def set_expiry(self, tip: Tip, expires_at: int | None) -> int:
+        """Set (or clear) the TTL on every item of a tip, so its thread and data keys go together."""
+        items = [(tip_pk(tip.tip_id), str(item["sk"])) for item in self.query_partition(tip_pk(tip.tip_id))]
+        items.append((f"CODE#{tip.code}", "META"))
+        items.append((contact_pk(tip.pseudonym), f"TIP#{tip.tip_id}"))
+        for pk, sk in items:
+            if expires_at is None:
+                self._call("update_item", Key=key(pk, sk), UpdateExpression="REMOVE expires_at")
+            else:
+                self._call(
+                    "update_item",
+                    Key=key(pk, sk),
+                    UpdateExpression="SET expires_at = :e",
+                    ExpressionAttributeValues={":e": {"N": str(expires_at)}},
+                )
+        return len(items)
+
+    def expired_tips(self, now_s: int) -> Iterator[Tip]:
+        """Tips whose TTL has passed (DynamoDB deletes them within ~48 h; the sweeper does not wait)."""
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :tip) AND sk = :meta AND expires_at < :now",
+            "ExpressionAttributeValues": {
+                ":tip": {"S": "TIP#"},
+                ":meta": {"S": "META"},
+                ":now": {"N": str(now_s)},
+            },
+        }
+        while True:
+            response = self._call("scan", **kwargs)
+            for item in response.get("Items", []):
+                yield Tip.model_validate(from_item(item))
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def delete_tip(self, tip: Tip) -> int:
+        items = [(tip_pk(tip.tip_id), str(item["sk"])) for item in self.query_partition(tip_pk(tip.tip_id))]
+        items += [(f"CODE#{tip.code}", "META"), (contact_pk(tip.pseudonym), f"TIP#{tip.tip_id}")]
+        for pk, sk in items:
+            self.delete(pk, sk)
+        return len(items)
+
     # -- threads ---------------------------------------------------------------------------
     def put_entry_if_absent(self, entry: ThreadEntry) -> bool:
         pk = thread_pk(entry.tip_id, entry.pseudonym)

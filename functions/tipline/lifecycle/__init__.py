@@ -1,0 +1,1 @@
+"""The data lifecycle: retention of closed tips, legal holds, erasure of a citizen's data."""
