@@ -122,11 +122,8 @@ def handle_event(intake: Intake, event: ZaloEvent, oa: OaAccount, key: str, now_
     if isinstance(event, WithdrawEvent):
         erase_citizen(intake, pseudonym(intake.pepper, oa.oa_id, event.sender.id))
         return Outcome.WITHDRAWN
-    if isinstance(event, ChatNowEvent):
-        contact = _ensure_contact(intake, oa, event.sender.id, event.timestamp_ms, anonymous=False)
-        intake.table.record_interaction(contact.pseudonym, event.timestamp_ms)
-        return Outcome.CONTACT_UPDATED
-    if isinstance(event, ReactionEvent):
+    # Opening the chat or reacting is not an "interaction" that opens Zalo's 7-day reply window.
+    if isinstance(event, ChatNowEvent | ReactionEvent):
         return Outcome.IGNORED
     return Outcome.IGNORED
 
