@@ -30,9 +30,7 @@ from tipline.domain import (
 from tipline.intake import keywords, texts, tipcode
 from tipline.intake.events import (
     AnonymousMessageEvent,
-    ChatNowEvent,
     FollowEvent,
-    ReactionEvent,
     ReceivedEvent,
     SeenEvent,
     SubmitInfoEvent,
@@ -122,9 +120,8 @@ def handle_event(intake: Intake, event: ZaloEvent, oa: OaAccount, key: str, now_
     if isinstance(event, WithdrawEvent):
         erase_citizen(intake, pseudonym(intake.pepper, oa.oa_id, event.sender.id))
         return Outcome.WITHDRAWN
-    # Opening the chat or reacting is not an "interaction" that opens Zalo's 7-day reply window.
-    if isinstance(event, ChatNowEvent | ReactionEvent):
-        return Outcome.IGNORED
+    # Opening the chat (ChatNowEvent) or reacting (ReactionEvent) is not an "interaction" that opens
+    # Zalo's 7-day reply window, and carries nothing to keep.
     return Outcome.IGNORED
 
 
