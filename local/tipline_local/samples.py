@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tipline.intake.events import ANONYMOUS_MESSAGE_EVENTS, KNOWN_EVENTS, USER_MESSAGE_EVENTS
 from tipline.intake.signature import header_value
 
 from tipline_local.accounts import AccountSeed, demo_accounts
@@ -138,27 +139,9 @@ def api_event(
 
 
 SAMPLE_EVENTS = (
-    "user_send_text",
-    "user_send_image",
-    "user_send_gif",
-    "user_send_link",
-    "user_send_audio",
-    "user_send_video",
-    "user_send_sticker",
-    "user_send_location",
-    "user_send_file",
-    "user_send_business_card",
-    "anonymous_send_text",
-    "anonymous_send_image",
-    "follow",
-    "unfollow",
-    "user_submit_info",
-    "user_received_message",
-    "user_seen_message",
-    "user_reacted_message",
-    "oa_reacted_message",
-    "user_click_chatnow",
-    "user_withdraw",
+    *USER_MESSAGE_EVENTS,
+    *ANONYMOUS_MESSAGE_EVENTS[:2],
+    *sorted(KNOWN_EVENTS - {*USER_MESSAGE_EVENTS, *ANONYMOUS_MESSAGE_EVENTS}),
     "oa_send_text",
 )
 

@@ -90,6 +90,16 @@ class Table:
             return False
         return True
 
+    def paginate(self, operation: str, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a query or scan, page after page."""
+        while True:
+            response = self._call(operation, **kwargs)
+            for item in response.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
     def get(self, pk: str, sk: str = "META", consistent: bool = True) -> dict[str, Any] | None:
         response = self._call("get_item", Key=key(pk, sk), ConsistentRead=consistent)
         item = response.get("Item")
@@ -106,13 +116,7 @@ class Table:
             "ScanIndexForward": forward,
             "ConsistentRead": True,
         }
-        while True:
-            response = self._call("query", **kwargs)
-            for item in response.get("Items", []):
-                yield from_item(item)
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        yield from self.paginate("query", kwargs)
 
     def put(self, pk: str, sk: str, values: Mapping[str, Any], if_absent: bool = False) -> bool:
         item = to_item({**values, "pk": pk, "sk": sk})
@@ -149,13 +153,7 @@ class Table:
             "KeyConditionExpression": f"{index}pk = :p",
             "ExpressionAttributeValues": {":p": {"S": partition}},
         }
-        while True:
-            response = self._call("query", **kwargs)
-            for item in response.get("Items", []):
-                yield from_item(item)
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        yield from self.paginate("query", kwargs)
 
     # -- event deduplication ---------------------------------------------------------------
     def claim_event(self, dedupe_key: str, now_ms: int) -> str:
@@ -329,13 +327,8 @@ class Table:
                 ":now": {"N": str(now_s)},
             },
         }
-        while True:
-            response = self._call("scan", **kwargs)
-            for item in response.get("Items", []):
-                yield Tip.model_validate(from_item(item))
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for values in self.paginate("scan", kwargs):
+            yield Tip.model_validate(values)
 
     def delete_tip(self, tip: Tip) -> int:
         items = [(tip_pk(tip.tip_id), str(item["sk"])) for item in self.query_partition(tip_pk(tip.tip_id))]

@@ -110,26 +110,20 @@ class _Event(_Model):
         return int(self.timestamp)
 
 
-class UserMessageEvent(_Event):
+class _MessageEvent(_Event):
+    sender: Party
+    recipient: Party
+    message: InboundMessage
+
+
+class UserMessageEvent(_MessageEvent):
     event_name: Literal[USER_MESSAGE_EVENTS]  # type: ignore[valid-type]
-    sender: Party
-    recipient: Party
-    message: InboundMessage
-
-    @property
-    def anonymous(self) -> bool:
-        return False
 
 
-class AnonymousMessageEvent(_Event):
+class AnonymousMessageEvent(_MessageEvent):
+    """A person who does not follow the OA; replies cannot reach them through message/cs."""
+
     event_name: Literal[ANONYMOUS_MESSAGE_EVENTS]  # type: ignore[valid-type]
-    sender: Party
-    recipient: Party
-    message: InboundMessage
-
-    @property
-    def anonymous(self) -> bool:
-        return True
 
 
 class FollowEvent(_Event):
