@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 DEFAULT_URGENT_KEYWORDS: tuple[str, ...] = (
     "cấp cứu",
@@ -54,6 +54,18 @@ class Settings(BaseModel):
     fanout_queue_url: str = ""
     fetch_queue_url: str = ""
     media_bucket: str = ""
+    # Evidence fetching (tipline.evidence). Host suffixes of Zalo's media CDN: chat media and files
+    # are served from *.zdn.vn (photo-stal-*.zdn.vn, f*-zpcloud.zdn.vn), *.zadn.vn and *.zalo.me.
+    media_allowed_hosts: tuple[str, ...] = ("zdn.vn", "zadn.vn", "zalo.me")
+    # Exact "host:port" entries (the local Zalo simulator) that may be private/loopback addresses.
+    # Empty by default; refused outright when the stage is prod.
+    media_local_hosts: tuple[str, ...] = ()
+    media_deadline_seconds: float = Field(default=90.0, gt=0, description="total time for one download")
+    media_connect_seconds: float = Field(default=3.0, gt=0)
+    media_read_seconds: float = Field(default=15.0, gt=0)
+    media_max_redirects: int = Field(default=3, ge=0)
+    media_fetch_attempts: int = Field(default=5, ge=1, description="then the attachment is not retrieved")
+    media_size_caps: dict[str, int] = Field(default_factory=dict, description="bytes per attachment type")
     citizen_burst_limit: int = Field(default=20, ge=1, description="messages per burst window, then grouped")
     citizen_burst_minutes: float = Field(default=10.0, gt=0)
     retention_days: int = Field(default=180, ge=1, description="closed tips expire this long after closing")
@@ -66,6 +78,20 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(json.loads(value))
         return value
+
+    @field_validator("media_allowed_hosts", "media_local_hosts", "media_size_caps", mode="before")
+    @classmethod
+    def _media_from_json(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            empty: Any = {} if info.field_name == "media_size_caps" else ()
+            return json.loads(value) if value.strip() else empty
+        return value
+
+    @model_validator(mode="after")
+    def _no_local_media_hosts_in_prod(self) -> Settings:
+        if self.stage == "prod" and self.media_local_hosts:
+            raise ValueError("media_local_hosts is for the local stack and tests, never prod")
+        return self
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -200,8 +200,56 @@ def _bucket(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     if props.get("VersioningConfiguration"):
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    if props.get("PublicAccessBlockConfiguration"):
+        s3.put_public_access_block(
+            Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+        )
+    encryption = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")
+    if encryption:
+        rules = [
+            {
+                "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                "BucketKeyEnabled": bool(rule.get("BucketKeyEnabled", False)),
+            }
+            for rule in out.resolver.resolve(encryption)
+        ]
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+    lifecycle = props.get("LifecycleConfiguration", {}).get("Rules")
+    if lifecycle:
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={"Rules": [_lifecycle_rule(out.resolver.resolve(r)) for r in lifecycle]},
+        )
     out.resolver.refs[name] = bucket
     out.resolver.attributes[f"{name}.Arn"] = f"arn:aws:s3:::{bucket}"
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    api: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule.get("Status", "Enabled")}
+    tags = [{"Key": t["Key"], "Value": str(t["Value"])} for t in rule.get("TagFilters", [])]
+    prefix = rule.get("Prefix")
+    if tags and len(tags) == 1 and prefix is None:
+        api["Filter"] = {"Tag": tags[0]}
+    elif tags:
+        api["Filter"] = {"And": {"Prefix": prefix or "", "Tags": tags}}
+    else:
+        api["Filter"] = {"Prefix": prefix or ""}
+    expiration: dict[str, Any] = {}
+    if "ExpirationInDays" in rule:
+        expiration["Days"] = int(rule["ExpirationInDays"])
+    if "ExpiredObjectDeleteMarker" in rule:
+        expiration["ExpiredObjectDeleteMarker"] = bool(rule["ExpiredObjectDeleteMarker"])
+    if expiration:
+        api["Expiration"] = expiration
+    if "NoncurrentVersionExpiration" in rule:
+        api["NoncurrentVersionExpiration"] = {
+            "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        }
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        api["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return api
 
 
 _HANDLERS = {

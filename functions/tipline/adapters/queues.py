@@ -19,3 +19,28 @@ def send(queue_url: str, body: str, group_id: str | None = None, dedup_id: str |
     except (ClientError, BotoCoreError) as exc:
         raise DependencyUnavailable("sqs send_message failed") from exc
     return response["MessageId"]
+
+
+def send_batch(queue_url: str, bodies: list[str]) -> int:
+    """Send bodies to a standard queue, ten per call; raises if any entry failed. Returns the count."""
+    sent = 0
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])]
+        try:
+            response = aws.sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)  # type: ignore[arg-type]
+        except (ClientError, BotoCoreError) as exc:
+            raise DependencyUnavailable("sqs send_message_batch failed") from exc
+        if response.get("Failed"):
+            raise DependencyUnavailable("sqs send_message_batch refused entries")
+        sent += len(entries)
+    return sent
+
+
+def change_visibility(queue_url: str, receipt_handle: str, seconds: int) -> None:
+    """Postpone a received message's next delivery (backoff between retries)."""
+    try:
+        aws.sqs().change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43_200))
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyUnavailable("sqs change_message_visibility failed") from exc

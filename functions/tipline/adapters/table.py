@@ -128,6 +128,17 @@ class Table:
     def delete(self, pk: str, sk: str = "META") -> None:
         self._call("delete_item", Key=key(pk, sk))
 
+    def put_unless_status(self, pk: str, sk: str, values: Mapping[str, Any], status: str) -> bool:
+        """Put an item unless the stored one already has ``status`` (e.g. never undo 'retrieved')."""
+        item = to_item({**values, "pk": pk, "sk": sk})
+        return self._conditional(
+            "put_item",
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR #st <> :st",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues={":st": {"S": status}},
+        )
+
     # -- OA registry -----------------------------------------------------------------------
     def get_oa(self, oa_id: str, cache_seconds: float = 0.0) -> OaAccount | None:
         cached = self._oa_cache.get(oa_id)

@@ -27,6 +27,7 @@ from tipline.domain import (
     entry_key,
     sealing_context,
 )
+from tipline.evidence.jobs import queue_fetches
 from tipline.intake import keywords, texts, tipcode
 from tipline.intake.events import (
     AnonymousMessageEvent,
@@ -212,6 +213,8 @@ def _on_message(
         intake.table.note_inbound(tip, at_ms, urgent)
         if urgent and not tip.urgent:
             _alert_urgent(intake, tip)
+    if not isinstance(event, SubmitInfoEvent) and event.message.attachments:  # evidence: ids only
+        queue_fetches(intake.settings, entry, [attachment.type for attachment in event.message.attachments])
     logger.info("tip message stored", tip_id=tip.tip_id, oa_id=oa.oa_id, kind=event.event_name, urgent=urgent)
     if not anonymous and not grouped:
         _acknowledge(intake, tip, event_key, at_ms, now_ms)

@@ -1,0 +1,131 @@
+"""The evidence bucket: SSE-KMS objects bound to their tip, and short-lived read links.
+
+Each object is encrypted with the project's key and an encryption context naming the tip and the
+OA, so KMS (and CloudTrail) see which tip every decrypt is for, and a key policy or IAM condition
+can scope it. The S3 Bucket Key is switched off per object for that reason: with a bucket key S3
+derives object keys from a bucket-level key and KMS no longer sees the per-tip context; at tip-line
+volume one KMS call per stored attachment is affordable.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tipline.errors import DependencyUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MAX_LINK_SECONDS = 300
+
+
+@functools.cache
+def _s3(endpoint_marker: str) -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=2,
+        read_timeout=30,
+        retries={"mode": "standard", "max_attempts": 3},
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+    )
+    return boto3.session.Session().client("s3", config=config)
+
+
+def _client() -> S3Client:
+    import os
+
+    # Keyed by endpoint so tests that move AWS_ENDPOINT_URL get a fresh client.
+    return _s3(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL", ""))
+
+
+def encryption_context_header(context: Mapping[str, str]) -> str:
+    return base64.b64encode(
+        json.dumps(dict(sorted(context.items())), separators=(",", ":")).encode()
+    ).decode()
+
+
+@dataclass(frozen=True)
+class Stored:
+    key: str
+    version_id: str | None
+
+
+def put(
+    bucket: str,
+    key: str,
+    body: IO[bytes],
+    size: int,
+    sha256_digest: bytes,
+    content_type: str,
+    kms_key_id: str,
+    context: Mapping[str, str],
+) -> Stored:
+    """Store ``body`` encrypted; S3 verifies the SHA-256 we computed while downloading."""
+    try:
+        response = _client().put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentLength=size,
+            ContentType=content_type,
+            ContentDisposition="attachment",
+            ChecksumSHA256=base64.b64encode(sha256_digest).decode(),
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=kms_key_id,
+            SSEKMSEncryptionContext=encryption_context_header(context),
+            BucketKeyEnabled=False,
+            Metadata={"sha256": sha256_digest.hex()},
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyUnavailable("s3 put_object failed") from exc
+    return Stored(key=key, version_id=response.get("VersionId"))
+
+
+def presigned_get(
+    bucket: str, key: str, expires_in: int, content_type: str, version_id: str | None = None
+) -> str:
+    """A GET link valid for at most five minutes, always served as a download."""
+    params: dict[str, Any] = {
+        "Bucket": bucket,
+        "Key": key,
+        "ResponseContentType": content_type,
+        "ResponseContentDisposition": "attachment",
+        "ResponseCacheControl": "no-store",
+    }
+    if version_id:
+        params["VersionId"] = version_id
+    try:
+        return _client().generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=min(expires_in, MAX_LINK_SECONDS)
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyUnavailable("s3 presign failed") from exc
+
+
+def delete_prefix(bucket: str, prefix: str) -> int:
+    """Delete every version of every object under ``prefix`` (retention, erasure). Returns versions."""
+    client = _client()
+    deleted = 0
+    try:
+        paginator = client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            targets = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            ]
+            if targets:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": targets, "Quiet": True})  # type: ignore[typeddict-item]
+                deleted += len(targets)
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyUnavailable("s3 delete failed") from exc
+    return deleted

@@ -1,0 +1,64 @@
+"""Consumer of the fetch queue: downloads one citizen attachment per message into the evidence bucket.
+
+A transient failure postpones the message with backoff (its visibility timeout) and reports it as a
+batch item failure; after the configured attempts the attachment is recorded as not retrieved. An
+AWS fault is retried the same way and, after maxReceiveCount, the message waits in the DLQ.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tipline import wiring
+from tipline.adapters import queues
+from tipline.config import get_settings
+from tipline.evidence.model import FetchJob
+from tipline.evidence.policy import Failure, decide
+from tipline.evidence.service import Fetcher, RetryLater, fetch_attachment
+from tipline.observability import logger, metrics
+
+# Report every failed record, even when all failed: each one already carries its own backoff.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def _attempt(record: SQSRecord) -> int:
+    try:
+        return max(1, int(record.attributes.approximate_receive_count))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _record_handler(record: SQSRecord) -> None:
+    settings = get_settings()
+    job = FetchJob.model_validate_json(record.body)
+    attempt = _attempt(record)
+    try:
+        fetch_attachment(Fetcher(wiring.table(), settings), job, attempt, now_ms=int(time.time() * 1000))
+    except RetryLater as retry:
+        queues.change_visibility(settings.fetch_queue_url, record.receipt_handle, retry.delay_seconds)
+        raise
+    except Exception:
+        # An AWS fault: back off too, then SQS's maxReceiveCount moves it to the DLQ.
+        delay = decide(Failure.NETWORK, attempt, attempt + 1).delay_seconds
+        logger.exception("attachment fetch failed", tip_id=job.tip_id, attachment_id=job.attachment_id)
+        try:
+            queues.change_visibility(settings.fetch_queue_url, record.receipt_handle, delay)
+        except Exception:
+            logger.warning("could not postpone the fetch job", attachment_id=job.attachment_id)
+        raise
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(  # type: ignore[return-value]
+        event=event,
+        record_handler=_record_handler,
+        processor=processor,
+        context=context,
+    )
