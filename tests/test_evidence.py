@@ -564,3 +564,42 @@ def test_backoff_grows_and_stops() -> None:
     assert delays[0] <= 30 < delays[-1] <= 900
     assert not policy.decide(Failure.CDN_ERROR, 5, 5).retry
     assert not policy.decide(Failure.LINK_EXPIRED, 1, 5).retry
+
+
+# -- retention and erasure -------------------------------------------------------------------------
+def test_evidence_follows_the_tip_retention_and_is_purged_with_it(
+    evidence: Provisioned, cdn: Cdn, lambda_context: Any
+) -> None:
+    from tipline.evidence.service import evidence_retention, purge_tip_evidence
+
+    records = _fetch_every_kind(evidence, cdn, lambda_context)
+    tip = table().get_tip(_only_tip_id())
+    assert tip is not None
+    s3 = boto3.client("s3")
+    key = records["image"].s3_key
+    assert evidence_retention(get_settings(), tip, expires_at=int(time.time()) + 86_400) == 5
+    tags = s3.get_object_tagging(Bucket=_bucket(evidence), Key=key)["TagSet"]
+    assert tags == [{"Key": "retention", "Value": "closed"}]
+    body = s3.get_object(Bucket=_bucket(evidence), Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == records["image"].sha256  # same bytes after the copy
+    assert evidence_retention(get_settings(), tip, expires_at=None) == 5  # legal hold / reopened
+    assert s3.get_object_tagging(Bucket=_bucket(evidence), Key=key)["TagSet"] == [
+        {"Key": "retention", "Value": "open"}
+    ]
+    assert purge_tip_evidence(get_settings(), tip.tip_id) >= 5
+    assert _objects(evidence) == []
+
+
+def test_a_message_erased_before_the_fetch_is_not_fetched(
+    evidence: Provisioned, cdn: Cdn, lambda_context: Any
+) -> None:
+    cdn.media["erased"] = SAMPLES["image"][0]
+    _send(lambda_context, "image", f"{cdn.url}/media/erased")
+    tip_id = _only_tip_id()
+    [entry] = [e for e in table().thread(f"TIP#{tip_id}") if e.direction.value == "in"]
+    table().erase_sealed(f"TIP#{tip_id}", entry.entry_key)
+    assert _run_fetcher(evidence, lambda_context)["batchItemFailures"] == []
+    [record] = _records(tip_id)
+    assert (record.status, record.reason) == (AttachmentStatus.NOT_RETRIEVED, Failure.MESSAGE_GONE.value)
+    assert cdn.hits == []
+    assert _objects(evidence) == []

@@ -129,3 +129,38 @@ def delete_prefix(bucket: str, prefix: str) -> int:
     except (ClientError, BotoCoreError) as exc:
         raise DependencyUnavailable("s3 delete failed") from exc
     return deleted
+
+
+def mark_retention(
+    bucket: str, prefix: str, closed: bool, kms_key_id: str, context: Mapping[str, str]
+) -> int:
+    """Tag every current object under ``prefix`` retention=closed (or open) by copying it onto itself.
+
+    The copy restarts the object's age, so the bucket's lifecycle rule on that tag expires it the
+    retention period after the tip closed; the old version becomes noncurrent and goes soon after.
+    Returns how many objects were re-tagged.
+    """
+    client = _client()
+    tag = "retention=closed" if closed else "retention=open"
+    count = 0
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                client.copy_object(
+                    Bucket=bucket,
+                    Key=item["Key"],
+                    CopySource={"Bucket": bucket, "Key": item["Key"]},
+                    MetadataDirective="COPY",
+                    TaggingDirective="REPLACE",
+                    Tagging=tag,
+                    ServerSideEncryption="aws:kms",
+                    SSEKMSKeyId=kms_key_id,
+                    SSEKMSEncryptionContext=encryption_context_header(context),
+                    BucketKeyEnabled=False,
+                    ChecksumAlgorithm="SHA256",
+                )
+                count += 1
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyUnavailable("s3 copy_object failed") from exc
+    return count

@@ -333,6 +333,25 @@ def write_audit(
     return sk
 
 
+def evidence_retention(settings: Settings, tip: Tip, expires_at: int | None) -> int:
+    """Follow the tip's retention decision on its evidence objects (call when it changes).
+
+    ``expires_at`` None (open, reopened, legal hold): objects are tagged to be kept; otherwise they
+    are tagged so the bucket lifecycle expires them the retention period after now (≈ the close).
+    """
+    if not settings.media_bucket:
+        return 0
+    count = evidence_store.mark_retention(
+        settings.media_bucket,
+        f"evidence/{tip.tip_id}/",
+        closed=expires_at is not None,
+        kms_key_id=settings.kms_key_id,
+        context=evidence_context(tip.oa_id, tip.tip_id),
+    )
+    logger.info("tip evidence retention set", tip_id=tip.tip_id, objects=count, closed=expires_at is not None)
+    return count
+
+
 def purge_tip_evidence(settings: Settings, tip_id: str) -> int:
     """Delete every stored version of a tip's evidence (retention sweep, citizen withdrawal)."""
     if not settings.media_bucket:
@@ -348,6 +367,7 @@ __all__ = [
     "RetryLater",
     "attachment_id",
     "attachment_link",
+    "evidence_retention",
     "fetch_attachment",
     "list_records",
     "purge_tip_evidence",
