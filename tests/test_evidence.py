@@ -44,12 +44,16 @@ SAMPLES: dict[str, tuple[bytes, str]] = {
 }
 
 
+TRICKLE_CHUNKS = 100  # 5 s of body, far past the 1 s deadline the tests configure
+
+
 class Cdn:
     """Serves /media/<name>, /redirect?to=<url>, /slow/<name>, /status/<code>, /big; counts hits."""
 
     def __init__(self) -> None:
         self.media: dict[str, bytes] = {}
         self.hits: list[str] = []
+        self.trickled: list[int] = []  # chunks of /slow sent before the client hung up
         self.server = make_server("127.0.0.1", 0, self, threaded=True)
         self.host = f"127.0.0.1:{self.server.server_port}"
         self.url = f"http://{self.host}"
@@ -76,10 +80,14 @@ class Cdn:
         if path == "/slow":
 
             def trickle() -> Iterator[bytes]:
-                yield b"\xff\xd8\xff"
-                for _ in range(40):
-                    time.sleep(0.05)
-                    yield b"x" * 16
+                sent = 0
+                try:
+                    yield b"\xff\xd8\xff"
+                    for sent in range(1, TRICKLE_CHUNKS + 1):  # noqa: B007 - read in finally
+                        time.sleep(0.05)
+                        yield b"x" * 16
+                finally:
+                    self.trickled.append(sent)
 
             start_response("200 OK", [("Content-Type", "image/jpeg")])
             return trickle()
@@ -205,6 +213,13 @@ class Capture:
 
     def __exit__(self, *exc: object) -> None:
         self.client.meta.events.unregister(self.event, unique_id=f"cap-{id(self)}")
+
+
+def _wait_for(condition: Any, limit: float = 10.0) -> None:
+    end = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.02)
 
 
 # -- the whole path ----------------------------------------------------------------------------------
@@ -364,6 +379,8 @@ def test_a_slow_body_is_refused_retried_then_reported(
     [record] = _records(_only_tip_id())
     assert (record.status, record.reason) == (AttachmentStatus.PENDING, Failure.TOO_SLOW.value)
     assert _objects(evidence) == []
+    _wait_for(lambda: bool(cdn.trickled))
+    assert cdn.trickled[0] < TRICKLE_CHUNKS  # the fetcher hung up at its deadline, not at the end
 
     _release(evidence, LAST_BATCH)
     last = get_settings().media_fetch_attempts

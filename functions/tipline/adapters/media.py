@@ -35,7 +35,6 @@ from tipline.evidence.policy import (
 )
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_CHUNK = 64 * 1024
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 Resolver = Callable[[str, int], list[str]]
@@ -183,7 +182,7 @@ def _read_body(
     size = 0
     head = b""
     try:
-        for chunk in response.iter_raw(_CHUNK):
+        for chunk in response.iter_raw():  # as received: a chunk size would buffer a trickle
             size += len(chunk)
             if size > limits.max_bytes:
                 raise MediaFetchFailed(Failure.TOO_LARGE)
