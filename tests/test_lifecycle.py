@@ -8,9 +8,10 @@ from typing import Any
 import boto3
 import pytest
 from tipline.adapters.table import tip_pk
+from tipline.config import get_settings
 from tipline.domain import Tip, TipStatus
 from tipline.handlers import retention_sweeper
-from tipline.lifecycle.retention import DAY_SECONDS, apply_retention, expiry_for
+from tipline.lifecycle.retention import DAY_SECONDS, TTL_GRACE_DAYS, apply_retention, forget_after, ttl_for
 from tipline.wiring import table
 from webhook_support import deliver, drain, items_with_prefix, now_ms, table_items, text_event
 
@@ -46,7 +47,7 @@ def _close(tip: Tip, closed_ms: int, hold: bool = False) -> Tip:
             ":h": {"BOOL": hold},
         },
     )
-    apply_retention(table(), closed, retention_days=180)
+    apply_retention(table(), get_settings(), closed)
     reread = table().get_tip(tip.tip_id)
     assert reread is not None
     return reread
@@ -66,10 +67,11 @@ def test_open_tips_never_expire_and_closed_ones_do_after_retention() -> None:
     tip = Tip(
         tip_id="t", code="c", oa_id="o", unit_id="u", pseudonym="p", created_at_ms=0, last_activity_ms=0
     )
-    assert expiry_for(tip, 180) is None
+    assert forget_after(tip, 180) is None
     closed = tip.model_copy(update={"status": TipStatus.REJECTED, "closed_at_ms": 1_000_000})
-    assert expiry_for(closed, 180) == 1_000 + 180 * DAY_SECONDS
-    assert expiry_for(closed.model_copy(update={"legal_hold": True}), 180) is None
+    assert forget_after(closed, 180) == 1_000 + 180 * DAY_SECONDS
+    assert ttl_for(closed, 180) == 1_000 + (180 + TTL_GRACE_DAYS) * DAY_SECONDS, "TTL is only a backstop"
+    assert forget_after(closed.model_copy(update={"legal_hold": True}), 180) is None
 
 
 def test_closing_a_tip_sets_the_same_expiry_on_every_item_of_it(stack: Any, lambda_context: Any) -> None:
@@ -144,3 +146,39 @@ def test_after_withdraw_nothing_of_the_citizen_can_be_decrypted(stack: Any, lamb
     assert b"701" not in after
     assert not any("tin của tôi" in value.decode() for value in after)
     assert b"702" in after, "other citizens are untouched"
+
+
+def _put_evidence(stack: Any, tip_id: str) -> str:
+    bucket = stack.resolver.refs["EvidenceBucket"]
+    boto3.client("s3").put_object(Bucket=bucket, Key=f"evidence/{tip_id}/a1", Body=b"\x89PNG evidence")
+    return str(bucket)
+
+
+def _evidence_versions(bucket: str, tip_id: str) -> list[Any]:
+    listing = boto3.client("s3").list_object_versions(Bucket=bucket, Prefix=f"evidence/{tip_id}/")
+    return [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]
+
+
+def test_the_sweeper_purges_evidence_of_expired_tips_and_withdrawn_citizens(
+    stack: Any, lambda_context: Any
+) -> None:
+    from tipline_local.samples import zalo_body
+    from webhook_support import demo_oa
+
+    long_ago = now_ms() - 400 * DAY_SECONDS * 1000
+    expired = _close(_open_tip(stack, lambda_context, "801", long_ago), long_ago + 1000)
+    withdrawn = _open_tip(stack, lambda_context, "802", now_ms())
+    kept = _open_tip(stack, lambda_context, "803", now_ms() + 5)
+    bucket = ""
+    for tip in (expired, withdrawn, kept):
+        bucket = _put_evidence(stack, tip.tip_id)
+    deliver(lambda_context, zalo_body("user_withdraw", demo_oa(), user_id="802", ts=now_ms() + 10))
+    assert _evidence_versions(bucket, withdrawn.tip_id), (
+        "the webhook cannot touch the bucket; the sweeper does"
+    )
+
+    retention_sweeper.handler({}, lambda_context)
+    assert _evidence_versions(bucket, expired.tip_id) == []
+    assert _evidence_versions(bucket, withdrawn.tip_id) == []
+    assert _evidence_versions(bucket, kept.tip_id) != []
+    assert table().pending_evidence_purges() == []

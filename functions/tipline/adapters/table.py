@@ -341,6 +341,16 @@ class Table:
         for values in self.paginate("scan", kwargs):
             yield Tip.model_validate(values)
 
+    def request_evidence_purge(self, tip_id: str) -> None:
+        """Ask the sweeper (which may touch the evidence bucket) to delete a tip's evidence."""
+        self.put("PURGE", tip_id, {"tip_id": tip_id})
+
+    def pending_evidence_purges(self) -> list[str]:
+        return [str(item["tip_id"]) for item in self.query_partition("PURGE")]
+
+    def clear_evidence_purge(self, tip_id: str) -> None:
+        self.delete("PURGE", tip_id)
+
     def delete_tip(self, tip: Tip) -> int:
         items = [(tip_pk(tip.tip_id), str(item["sk"])) for item in self.query_partition(tip_pk(tip.tip_id))]
         items += [(f"CODE#{tip.code}", "META"), (contact_pk(tip.pseudonym), f"TIP#{tip.tip_id}")]

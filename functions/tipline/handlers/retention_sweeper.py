@@ -17,6 +17,6 @@ from tipline.observability import logger, metrics
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    deleted = sweep(wiring.table(), now_s=int(time.time()), retention_days=get_settings().retention_days)
+    deleted = sweep(wiring.table(), get_settings(), now_s=int(time.time()))
     metrics.add_metric(name="ExpiredTipsDeleted", unit=MetricUnit.Count, value=deleted)
     return {"deleted": deleted}

@@ -375,6 +375,7 @@ def erase_citizen(intake: Intake, handle: str) -> int:
     """
     erased = 0
     for tip_id in intake.table.contact_tip_ids(handle):
+        intake.table.request_evidence_purge(tip_id)  # media objects: the sweeper deletes them
         for entry in intake.table.thread(tip_pk(tip_id)):
             if entry.sealed is not None:
                 intake.table.erase_sealed(tip_pk(tip_id), entry.entry_key)
