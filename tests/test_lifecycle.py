@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import load_event
 from tipline.adapters.table import tip_pk
 from tipline.config import get_settings
 from tipline.domain import Tip, TipStatus
@@ -99,7 +100,7 @@ def test_the_sweeper_deletes_expired_tips_and_keeps_the_rest(stack: Any, lambda_
     recent = _close(_open_tip(stack, lambda_context, "603", now_ms()), now_ms())
     still_open = _open_tip(stack, lambda_context, "604", now_ms() + 5)
 
-    assert retention_sweeper.handler({}, lambda_context) == {"deleted": 1}
+    assert retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context) == {"deleted": 1}
     assert _tip_items(stack, expired) == []
     for kept in (held, recent, still_open):
         assert table().get_tip(kept.tip_id) is not None
@@ -177,7 +178,7 @@ def test_the_sweeper_purges_evidence_of_expired_tips_and_withdrawn_citizens(
         "the webhook cannot touch the bucket; the sweeper does"
     )
 
-    retention_sweeper.handler({}, lambda_context)
+    retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context)
     assert _evidence_versions(bucket, expired.tip_id) == []
     assert _evidence_versions(bucket, withdrawn.tip_id) == []
     assert _evidence_versions(bucket, kept.tip_id) != []
