@@ -5,10 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -574,7 +580,7 @@ def test_citizen_posts_a_signed_webhook_and_opens_the_window(sim: ZaloSimulator,
         return Response("ok", 200)(environ, start_response)
 
     server = make_server("127.0.0.1", 0, webhook, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.port}/webhooks/zalo"
@@ -610,3 +616,85 @@ def test_citizen_posts_a_signed_webhook_and_opens_the_window(sim: ZaloSimulator,
 def test_command_line_parses_and_refuses_non_loopback() -> None:
     with pytest.raises(SystemExit):
         zalo_sim.main(["--host", "192.0.2.1", "--port", "0"])
+
+
+def test_latency_for_every_call_and_as_a_fault(sim: ZaloSimulator) -> None:
+    sim.interact(OA, CITIZEN)
+    with serve(sim) as running, httpx.Client(base_url=running.url, timeout=0.05) as client:
+        sim.set_latency(0.5)
+        with pytest.raises(httpx.ReadTimeout):
+            cs(client)
+        sim.set_latency(0.0)
+        sim.inject(latency=0.5, path_prefix="/v3.0/oa/message/cs")
+        with pytest.raises(httpx.ReadTimeout):
+            cs(client)
+        sim.inject(latency=0.001)
+        assert cs(client)["error"] == 0  # a small latency slows the call, the call itself succeeds
+    with pytest.raises(ValueError, match="negative"):
+        sim.set_latency(-1)
+
+
+def test_concurrent_calls_keep_the_counts_exact(clock: Clock) -> None:
+    sim = ZaloSimulator(clock=clock, rate_limit=40)
+    sim.add_oa(OA, APP, SECRET, TOKEN, REFRESH, OA_KEY)
+    sim.interact(OA, CITIZEN)
+    with (
+        serve(sim) as running,
+        httpx.Client(base_url=running.url, timeout=10) as client,
+        ThreadPoolExecutor(max_workers=8) as pool,
+    ):
+        codes = list(pool.map(lambda _: cs(client)["error"], range(80)))
+    assert sorted(codes) == [-32] * 40 + [0] * 40
+    assert [s["free"] for s in sim.sent].count(True) == 8
+    assert len({s["message_id"] for s in sim.sent}) == 40
+
+
+def test_two_racing_refreshers_spend_the_token_once_and_lock_the_oa(sim: ZaloSimulator) -> None:
+    barrier = threading.Barrier(2)
+
+    def spend(_: int) -> dict[str, Any]:
+        with httpx.Client(transport=httpx.WSGITransport(app=sim), base_url="http://zalo.sim") as client:
+            barrier.wait()
+            return refresh(client, REFRESH)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(spend, range(2)))
+    assert sorted("access_token" in answer for answer in answers) == [False, True]
+    assert sim.is_locked(OA)
+
+
+def test_command_line_serves_the_accounts(tmp_path: Path) -> None:
+    accounts = [
+        {
+            "oa_id": OA,
+            "app_id": APP,
+            "unit_id": "u",
+            "oa_secret_key": OA_KEY,
+            "app_secret": SECRET,
+            "access_token": TOKEN,
+            "refresh_token": REFRESH,
+        }
+    ]
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps(accounts), "utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(root / d) for d in ("functions", "local"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tipline_local.zalo_sim", "--port", str(port), "--accounts", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == f"zalo simulator listening on http://127.0.0.1:{port}"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            assert client.post("/_sim/interactions", json={"oa_id": OA, "user_id": CITIZEN}).is_success
+            assert cs(client)["error"] == 0
+            assert client.get("/_sim/sent").json()[0]["user_id"] == CITIZEN
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -145,6 +145,7 @@ class _Oa:
     app_secret: str
     oa_secret_key: str
     locked: bool = False
+    followers: int = 0
     promotions: dict[int, int] = field(default_factory=dict)  # Vietnam day -> promotions sent
 
 
@@ -288,7 +289,7 @@ class ZaloSimulator:
                 self._revoke(oa_id)
             oa = _Oa(oa_id, app_id, app_secret, oa_secret_key)
             if old is not None:
-                oa.promotions = old.promotions
+                oa.promotions, oa.followers = old.promotions, old.followers
             self._oas[oa_id] = oa
             self._oa_seeds[oa_id] = {
                 "oa_id": oa_id,
@@ -329,8 +330,10 @@ class ZaloSimulator:
     def follow(self, oa_id: str, user_id: str, following: bool = True) -> None:
         """The citizen follows (an interaction, too) or unfollows the OA."""
         with self._lock:
-            self._oa(oa_id)
-            self._contact(oa_id, user_id).following = following
+            oa = self._oa(oa_id)
+            contact = self._contact(oa_id, user_id)
+            oa.followers += int(following) - int(contact.following)
+            contact.following = following
             if following:
                 self.interact(oa_id, user_id)
 
@@ -400,8 +403,7 @@ class ZaloSimulator:
     def promotion_quota(self, oa_id: str) -> int:
         """The OA's promotion quota per Vietnam day: 500, or 5 % of followers above 10,000."""
         with self._lock:
-            self._oa(oa_id)
-            followers = sum(1 for (oa, _), c in self._contacts.items() if oa == oa_id and c.following)
+            followers = self._oa(oa_id).followers
             if followers <= PROMOTION_QUOTA_FOLLOWER_THRESHOLD:
                 return PROMOTION_QUOTA
             return followers * 5 // 100
@@ -794,7 +796,7 @@ class ZaloSimulator:
         try:
             if not oas:
                 raise _Refused(OAUTH_INVALID_APP, "invalid app_id")
-            if request.headers.get("secret_key", "") != oas[0].app_secret:
+            if all(request.headers.get("secret_key", "") != oa.app_secret for oa in oas):
                 raise _Refused(OAUTH_INVALID_SECRET, "invalid secret_key")
             if grant == "refresh_token":
                 oa_id, pair = self._refresh(app_id, form.get("refresh_token", ""))
@@ -960,7 +962,9 @@ class RunningSimulator:
         self.server = server
         self._stopping = stopping
         self.url = f"http://{server.host}:{server.port}"
-        self._thread = threading.Thread(target=server.serve_forever, name="zalo-sim", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="zalo-sim", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
