@@ -183,6 +183,16 @@ def test_first_8_replies_within_48h_are_free_then_billed(
     assert [s["free"] for s in sim.sent][9:] == [True, False]
 
 
+def test_interaction_time_can_be_given(sim: ZaloSimulator, api: httpx.Client, clock: Clock) -> None:
+    sim.interact(OA, CITIZEN, at=clock.now - 7 * DAY - 1)
+    assert cs(api)["error"] == -230
+    sim.interact(OA, CITIZEN, at=clock.now - 3 * DAY)
+    sim.interact(OA, CITIZEN, at=clock.now - 6 * DAY)  # an older interaction does not move it back
+    body = cs(api)
+    assert body["error"] == 0
+    assert body["data"]["quota"]["quota_type"] == "reply_billed"  # 3 days ago: past the free 48 h
+
+
 def test_following_is_an_interaction(sim: ZaloSimulator, api: httpx.Client) -> None:
     sim.follow(OA, CITIZEN)
     assert cs(api)["error"] == 0
@@ -266,6 +276,17 @@ def test_promotion_daily_quota_500_resets_at_vietnam_midnight(
     quota = api.post("/v3.0/oa/quota/message", headers={"access_token": TOKEN}).json()["data"]["promotion"]
     assert (quota["daily_quota"], quota["used"], quota["remain"]) == (500, 500, 0)
     assert quota["reset_at"] == "2025-11-29T00:00:00+07:00"
+    clock.now = vn(2025, 11, 29, 0) - 1  # 23:59:59 Vietnam time (16:59:59 UTC): still today
+    renew(sim)
+    used = api.post("/v3.0/oa/quota/message", headers={"access_token": TOKEN}).json()["data"]["promotion"][
+        "used"
+    ]
+    assert used == 500
+    clock.now = vn(2025, 11, 29, 0)  # 00:00 Vietnam time: the quota resets
+    used = api.post("/v3.0/oa/quota/message", headers={"access_token": TOKEN}).json()["data"]["promotion"][
+        "used"
+    ]
+    assert used == 0
     clock.now = vn(2025, 11, 29, 6)  # a new Vietnam day: quota and per-person limits reset
     assert promotion(api, user="user-500")["error"] == 0
     assert promotion(api, user="user-0")["error"] == 0
