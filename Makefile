@@ -56,12 +56,14 @@ format: $(VENV)/.ready ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam validate --lint, cfn-lint, checkov (template and transformed)
+validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam validate --lint, cfn-lint, checkov (template and transformed), bandit, dependency audit
 	$(SAM_VENV)/bin/sam validate --lint --region ap-southeast-1
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m tipline_local.transform > .aws-sam-transformed.json
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --config-file .checkov.yaml -f template.yaml
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --config-file .checkov.yaml -f .aws-sam-transformed.json --framework cloudformation
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam-transformed.json --framework cloudformation
+	$(BIN)/bandit -q -r functions
+	$(BIN)/python -m tipline_local.dep_audit
 
 build: $(SAM_VENV)/.ready ## sam build (no container): python3.12 on arm64
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --parallel --cached

@@ -129,7 +129,8 @@ class CachedKeySealer:
         except DependencyUnavailable:
             if self._key is None:
                 raise
-        assert self._key is not None
+        if self._key is None:  # warm() either set a key or raised
+            raise DependencyUnavailable("no spill key")
         return seal_with(self._key, plaintext, self._context)
 
     def open(self, blob: bytes) -> bytes:

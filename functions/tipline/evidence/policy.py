@@ -207,5 +207,6 @@ def decide(failure: Failure, attempt: int, max_attempts: int, rng: random.Random
     if failure in PERMANENT or attempt >= max_attempts:
         return Decision(retry=False)
     ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
-    jitter = rng.uniform(0.5, 1.0) if rng is not None else random.uniform(0.5, 1.0)  # noqa: S311
+    # Jitter only spreads retries; nothing secret depends on it.
+    jitter = rng.uniform(0.5, 1.0) if rng is not None else random.uniform(0.5, 1.0)  # noqa: S311  # nosec B311
     return Decision(retry=True, delay_seconds=max(1, int(ceiling * jitter)))

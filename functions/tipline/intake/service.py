@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -27,6 +27,7 @@ from tipline.domain import (
     entry_key,
     sealing_context,
 )
+from tipline.errors import Conflict
 from tipline.evidence.jobs import queue_fetches
 from tipline.intake import keywords, texts, tipcode
 from tipline.intake.events import (
@@ -45,6 +46,7 @@ from tipline.observability import logger, metrics
 from tipline.replies.outbox import queue_reply
 
 _CODE_ATTEMPTS = 5
+_Found = TypeVar("_Found", Contact, Tip)
 
 
 class Outcome(StrEnum):
@@ -126,6 +128,13 @@ def handle_event(intake: Intake, event: ZaloEvent, oa: OaAccount, key: str, now_
     return Outcome.IGNORED
 
 
+def _present(record: _Found | None, what: str) -> _Found:
+    """A record a conditional write just proved to exist; gone means a concurrent erasure."""
+    if record is None:
+        raise Conflict(f"{what} vanished during a concurrent change")
+    return record
+
+
 # -- contacts --------------------------------------------------------------------------------
 def _ensure_contact(intake: Intake, oa: OaAccount, user_id: str, at_ms: int, anonymous: bool) -> Contact:
     handle = pseudonym(intake.pepper, oa.oa_id, user_id)
@@ -144,9 +153,7 @@ def _ensure_contact(intake: Intake, oa: OaAccount, user_id: str, at_ms: int, ano
         anonymous=anonymous,
     )
     if not intake.table.create_contact(contact):
-        existing = intake.table.get_contact(handle)
-        assert existing is not None
-        return existing
+        return _present(intake.table.get_contact(handle), "contact")
     logger.info("contact created", oa_id=oa.oa_id, contact=contact.pseudonym[:12])
     return contact
 
@@ -292,9 +299,7 @@ def _open_or_join_tip(
             return current, False
         if intake.table.point_contact_to_tip(contact.pseudonym, new_tip_id, at_ms, expected=current_id):
             return _create_tip(intake, oa, contact, new_tip_id, at_ms), True
-        reloaded = intake.table.get_contact(contact.pseudonym)
-        assert reloaded is not None
-        contact = reloaded
+        contact = _present(intake.table.get_contact(contact.pseudonym), "contact")
     raise RuntimeError("could not settle the open tip")  # three lost races in a row
 
 
@@ -319,9 +324,7 @@ def _create_tip(intake: Intake, oa: OaAccount, contact: Contact, tip_id: str, at
     )
     if not intake.table.put_tip_if_absent(tip):
         intake.table.delete(f"CODE#{code}")
-        winner = intake.table.get_tip(tip_id)
-        assert winner is not None
-        return winner
+        return _present(intake.table.get_tip(tip_id), "tip")
     logger.info("tip opened", tip_id=tip_id, oa_id=oa.oa_id, unit_id=oa.unit_id)
     return tip
 
