@@ -11,10 +11,11 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 TEST_ARGS ?=
 
-# sam build needs a python3.12 on PATH to match the Lambda runtime; pyenv machines have one.
-PY312 := $(shell command -v python3.12 2>/dev/null)
-PYENV_312 := $(shell [ -z "$(PY312)" ] && command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -n1)
-SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(shell $(PYTHON) -c 'import platform;print(platform.python_version())'):$(PYENV_312),)
+# sam build needs a python3.12 on PATH to match the Lambda runtime. A pyenv machine may have one
+# that is installed but not active: then PYENV_VERSION makes it visible beside the current Python.
+PY312_RUNS := $(shell python3.12 -c 'print(1)' 2>/dev/null)
+PYENV_312 := $(if $(PY312_RUNS),,$(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -n1))
+SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(shell pyenv version-name 2>/dev/null | cut -d: -f1):$(PYENV_312),)
 
 .PHONY: help dev test lint format validate build deploy bench lock events clean demo loadtest rehearse redrive
 
