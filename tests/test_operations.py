@@ -1,0 +1,125 @@
+"""Operations: the template's alarms cover every queue and function, and the deploy outputs exist.
+
+These read template.yaml, so a function or queue added later without its alarms fails here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tipline_local.template import load_template, resources_of_type
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def _refers_to(value: Any, resource: str) -> bool:
+    """True when a dimension value is Ref/GetAtt of ``resource``."""
+    if not isinstance(value, dict):
+        return False
+    if value.get("Ref") == resource:
+        return True
+    target = value.get("Fn::GetAtt")
+    if isinstance(target, list):
+        return bool(target) and target[0] == resource
+    return isinstance(target, str) and target.split(".", 1)[0] == resource
+
+
+def _alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r.get("Properties", {}) for r in resources_of_type(template, "AWS::CloudWatch::Alarm").values()]
+
+
+def _alarmed(template: dict[str, Any], namespace: str, metric: str, resource: str) -> list[dict[str, Any]]:
+    """The alarms on ``namespace/metric`` whose dimensions point at ``resource``."""
+    return [
+        alarm
+        for alarm in _alarms(template)
+        if alarm.get("Namespace") == namespace
+        and alarm.get("MetricName") == metric
+        and any(_refers_to(d.get("Value"), resource) for d in alarm.get("Dimensions", []))
+    ]
+
+
+def _dead_letter_queues(template: dict[str, Any]) -> set[str]:
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    targets = set()
+    for queue in queues.values():
+        redrive = queue.get("Properties", {}).get("RedrivePolicy")
+        if redrive:
+            arn = redrive["deadLetterTargetArn"]
+            assert _refers_to(arn, _target_name(arn)), f"redrive target is not a GetAtt: {arn}"
+            targets.add(_target_name(arn))
+    return targets
+
+
+def _target_name(value: dict[str, Any]) -> str:
+    target = value["Fn::GetAtt"]
+    return str(target[0] if isinstance(target, list) else target.split(".", 1)[0])
+
+
+def _notifies_topic(alarm: dict[str, Any]) -> bool:
+    return any(_refers_to(action, "AlarmTopic") for action in alarm.get("AlarmActions", []))
+
+
+def test_every_dead_letter_queue_has_a_messages_alarm(template: dict[str, Any]) -> None:
+    dlqs = _dead_letter_queues(template)
+    assert dlqs, "the template declares no dead-letter queue"
+    for dlq in sorted(dlqs):
+        alarms = _alarmed(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq)
+        assert alarms, f"{dlq} is a dead-letter queue without an ApproximateNumberOfMessagesVisible alarm"
+        assert any(a["Threshold"] <= 1 and "GreaterThan" in a["ComparisonOperator"] for a in alarms), dlq
+
+
+def test_every_queue_has_an_age_alarm(template: dict[str, Any]) -> None:
+    for queue in sorted(resources_of_type(template, "AWS::SQS::Queue")):
+        assert _alarmed(template, "AWS/SQS", "ApproximateAgeOfOldestMessage", queue), (
+            f"{queue} has no ApproximateAgeOfOldestMessage alarm"
+        )
+
+
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_every_function_has_errors_and_throttles_alarms(template: dict[str, Any], metric: str) -> None:
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assert functions
+    missing = [name for name in sorted(functions) if not _alarmed(template, "AWS/Lambda", metric, name)]
+    assert not missing, f"functions without a {metric} alarm: {missing}"
+
+
+def test_every_alarm_notifies_the_alarm_topic(template: dict[str, Any]) -> None:
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    silent = [name for name, alarm in alarms.items() if not _notifies_topic(alarm.get("Properties", {}))]
+    assert not silent, f"alarms that notify nobody: {silent}"
+
+
+def test_the_alarm_email_is_subscribed_only_when_given(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    subscriptions = resources_of_type(template, "AWS::SNS::Subscription")
+    email = [s for s in subscriptions.values() if s["Properties"].get("Protocol") == "email"]
+    assert len(email) == 1
+    assert email[0]["Condition"] == "HasAlarmEmail"
+    assert _refers_to(email[0]["Properties"]["Endpoint"], "AlarmEmail")
+    assert template["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+
+
+def test_webhook_latency_is_watched_below_zalos_deadline(template: dict[str, Any]) -> None:
+    durations = _alarmed(template, "AWS/Lambda", "Duration", "WebhookFunction")
+    assert durations
+    assert all(a["ExtendedStatistic"] == "p99" and a["Threshold"] < 2000 for a in durations)
+
+
+def test_the_dashboard_names_no_personal_data(template: dict[str, Any]) -> None:
+    (dashboard,) = resources_of_type(template, "AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    for forbidden in ("user_id", "sender", "text", "phone", "pseudonym"):
+        assert forbidden not in body.lower()
+
+
+def test_outputs_name_what_ops_paste_and_use(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert "WebhookUrl" in outputs
+    assert "AlarmTopicArn" in outputs
