@@ -5,10 +5,13 @@ These read template.yaml, so a function or queue added later without its alarms 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from tipline_local.provision import Provisioned
 from tipline_local.template import load_template, resources_of_type
+from webhook_support import deliver, demo_oa, text_event
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +126,22 @@ def test_outputs_name_what_ops_paste_and_use(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     assert "WebhookUrl" in outputs
     assert "AlarmTopicArn" in outputs
+
+
+def test_the_webhook_counts_accepted_events_per_oa(
+    stack: Provisioned, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tipline-ops watch-oa` alarms on OaEvents{oa_id}: the webhook must emit it, with no personal data."""
+    oa = demo_oa()
+    capsys.readouterr()
+    assert deliver(lambda_context, text_event("canary-ops-7731"))["statusCode"] == 200
+    printed = capsys.readouterr().out
+    documents = [json.loads(line) for line in printed.splitlines() if line.startswith("{") and '"_aws"' in line]
+    per_oa = [d for d in documents if "OaEvents" in d]
+    assert len(per_oa) == 1
+    assert per_oa[0]["oa_id"] == oa.oa_id
+    assert per_oa[0]["service"] == "tipline"
+    (directive,) = per_oa[0]["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "ZaloTipline"
+    assert sorted(directive["Dimensions"][0]) == ["oa_id", "service"]
+    assert "canary-ops-7731" not in printed

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tipline import wiring
@@ -19,11 +19,18 @@ from tipline.errors import DependencyUnavailable
 from tipline.handlers.http import header, method, raw_body, response
 from tipline.intake import gate, spill
 from tipline.intake.service import ClaimedElsewhere, accept
-from tipline.observability import logger, metrics
+from tipline.observability import NAMESPACE, SERVICE, logger, metrics
 
 
 def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def _count_oa(oa_id: str) -> None:
+    """Events per OA (dimension oa_id): `tipline-ops watch-oa` alarms when one OA falls silent."""
+    with single_metric(name="OaEvents", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        metric.add_dimension(name="oa_id", value=oa_id)
 
 
 @metrics.log_metrics
@@ -62,6 +69,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.exception("event not stored, spilling", event_name=admitted.event_name)
         return _spill(raw, "store_failed", admitted.event_name)
     _count("WebhookAccepted")
+    _count_oa(admitted.oa.oa_id)
     logger.info("event accepted", event_name=admitted.event_name, oa_id=admitted.oa.oa_id, outcome=outcome)
     return response(200, {"status": "accepted"})
 
