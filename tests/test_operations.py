@@ -136,7 +136,8 @@ def test_the_webhook_counts_accepted_events_per_oa(
     capsys.readouterr()
     assert deliver(lambda_context, text_event("canary-ops-7731"))["statusCode"] == 200
     printed = capsys.readouterr().out
-    documents = [json.loads(line) for line in printed.splitlines() if line.startswith("{") and '"_aws"' in line]
+    lines = [line for line in printed.splitlines() if line.startswith("{") and '"_aws"' in line]
+    documents = [json.loads(line) for line in lines]
     per_oa = [d for d in documents if "OaEvents" in d]
     assert len(per_oa) == 1
     assert per_oa[0]["oa_id"] == oa.oa_id
