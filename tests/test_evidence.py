@@ -306,8 +306,8 @@ def test_an_officer_reads_an_attachment_through_a_short_audited_link(
         assert httpx.get(link.url).content == SAMPLES[kind][0]
     audits = _audits(evidence, tip_id)
     assert len(audits) == 5
-    assert {a["officer"]["S"] for a in audits} == {"officer-7"}
-    assert {a["attachment_id"]["S"] for a in audits} == {r.attachment_id for r in records.values()}
+    assert {a["actor"]["S"] for a in audits} == {"officer-7"}
+    assert {a["details"]["M"]["attachment_id"]["S"] for a in audits} == {r.attachment_id for r in records.values()}
     for scope, attachment in (({"another-unit"}, records["image"].attachment_id), (None, "not-an-id")):
         with pytest.raises(NotFound):  # another unit's officer, or a made-up id: nothing, no audit
             attachment_link(

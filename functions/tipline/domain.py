@@ -21,6 +21,7 @@ OPEN_STATUSES = frozenset({TipStatus.NEW, TipStatus.IN_PROGRESS})
 class Direction(StrEnum):
     INBOUND = "in"
     OUTBOUND = "out"
+    INTERNAL = "internal"  # officers' notes: never sent
 
 
 class DeliveryStatus(StrEnum):

@@ -9,6 +9,7 @@ import base64
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from tipline.intake.events import ANONYMOUS_MESSAGE_EVENTS, KNOWN_EVENTS, USER_MESSAGE_EVENTS
 from tipline.intake.signature import header_value
@@ -93,6 +94,59 @@ def zalo_body(
     return body
 
 
+def http_api_event(
+    method: str,
+    path: str,
+    *,
+    route: str | None = None,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+    claims: dict[str, str] | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) request event, as API Gateway gives it to a function.
+
+    ``claims`` are what its JWT authorizer passes on (string values) after verifying a token.
+    """
+    route_key = f"{method} {route or path}"
+    context: dict[str, Any] = {
+        "accountId": "123456789012",
+        "apiId": "local",
+        "domainName": "127.0.0.1",
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": (headers or {}).get("user-agent", "local"),
+        },
+        "requestId": "sample-request-id",
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": "28/Nov/2026:10:00:00 +0000",
+        "timeEpoch": BASE_TS,
+    }
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": urlencode(query or {}),
+        "headers": {"host": "127.0.0.1", **(headers or {})},
+        "requestContext": context,
+        "body": base64.b64encode(body).decode() if base64_body else body.decode(),
+        "isBase64Encoded": base64_body,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    return event
+
+
 def api_event(
     body: bytes,
     oa: AccountSeed,
@@ -101,8 +155,8 @@ def api_event(
     method: str = "POST",
     path: str = "/webhooks/zalo",
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) request event carrying ``body``."""
-    headers = {"content-type": "application/json", "user-agent": "ZaloWebhook", "host": "127.0.0.1"}
+    """A Zalo webhook delivery as API Gateway gives it to the webhook function."""
+    headers = {"content-type": "application/json", "user-agent": "ZaloWebhook"}
     if signature == "valid":
         payload = json.loads(body) if body.strip() else {}
         headers["x-zevent-signature"] = header_value(
@@ -110,32 +164,7 @@ def api_event(
         )
     elif signature is not None:
         headers["x-zevent-signature"] = signature
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": "127.0.0.1",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "ZaloWebhook",
-            },
-            "requestId": "sample-request-id",
-            "routeKey": f"{method} {path}",
-            "stage": "$default",
-            "time": "28/Nov/2026:10:00:00 +0000",
-            "timeEpoch": BASE_TS,
-        },
-        "body": base64.b64encode(body).decode() if base64_body else body.decode(),
-        "isBase64Encoded": base64_body,
-    }
+    return http_api_event(method, path, body=body, headers=headers, base64_body=base64_body)
 
 
 SAMPLE_EVENTS = (

@@ -155,16 +155,91 @@ class Table:
         self._oa_cache.pop(account.oa_id, None)
 
     def list_oas(self) -> list[OaAccount]:
-        items = self._query_index("gsi1", "OA")
+        items = self.query_index("gsi1", "OA")
         return [OaAccount.model_validate(values) for values in items]
 
-    def _query_index(self, index: str, partition: str) -> Iterator[dict[str, Any]]:
+    def query_index(
+        self, index: str, partition: str, forward: bool = True, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "IndexName": index,
             "KeyConditionExpression": f"{index}pk = :p",
             "ExpressionAttributeValues": {":p": {"S": partition}},
+            "ScanIndexForward": forward,
         }
-        yield from self.paginate("query", kwargs)
+        items = []
+        for item in self.paginate("query", kwargs):
+            items.append(item)
+            if limit is not None and len(items) >= limit:
+                break
+        return items
+
+    def tips_page(
+        self,
+        index: str,
+        partition: str,
+        limit: int,
+        start_key: dict[str, Any] | None,
+        since_ms: int | None,
+        filters: Mapping[str, Any],
+    ) -> tuple[list[Tip], dict[str, Any] | None]:
+        """One page of tips on an activity index, newest activity first, filtered in DynamoDB."""
+        condition = f"{index}pk = :p"
+        values: dict[str, Any] = {":p": {"S": partition}}
+        if since_ms is not None:
+            condition += f" AND {index}sk >= :since"
+            values[":since"] = {"S": f"{since_ms:013d}"}
+        names: dict[str, str] = {}
+        clauses = []
+        for name, value in filters.items():
+            names[f"#{name}"] = name
+            values[f":{name}"] = to_item({"v": value})["v"]
+            clauses.append(f"#{name} = :{name}")
+        kwargs: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if clauses:
+            kwargs["FilterExpression"] = " AND ".join(clauses)
+            kwargs["ExpressionAttributeNames"] = names
+        tips: list[Tip] = []
+        while True:
+            if start_key:
+                kwargs["ExclusiveStartKey"] = start_key
+            response = self._call("query", **kwargs)
+            tips += [Tip.model_validate(from_item(item)) for item in response.get("Items", [])]
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key or len(tips) >= limit:
+                return tips[:limit], start_key
+
+    def update_tip(self, tip: Tip, changes: Mapping[str, Any], expected_unit: str | None = None) -> Tip:
+        """Set only the changed fields (the webhook updates counters concurrently); None removes a
+        field; the unit index follows a change of unit."""
+        updated = tip.model_copy(update=dict(changes))
+        sets = {name: value for name, value in changes.items() if value is not None}
+        if "unit_id" in changes:
+            sets["gsi1pk"] = self.tip_index_fields(updated)["gsi1pk"]
+        removes = [name for name, value in changes.items() if value is None]
+        expression = "SET " + ", ".join(f"#{n} = :{n}" for n in sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(f"#{n}" for n in removes)
+        condition = "attribute_exists(pk)"
+        attribute_values = {f":{n}": to_item({"v": v})["v"] for n, v in sets.items()}
+        if expected_unit is not None:
+            condition += " AND unit_id = :expected_unit"
+            attribute_values[":expected_unit"] = {"S": expected_unit}
+        self._call(
+            "update_item",
+            Key=key(tip_pk(tip.tip_id)),
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={f"#{n}": n for n in [*sets, *removes]},
+            ExpressionAttributeValues=attribute_values,
+        )
+        return updated
 
     # -- event deduplication ---------------------------------------------------------------
     def claim_event(self, dedupe_key: str, now_ms: int) -> str:

@@ -8,7 +8,6 @@ SSE-KMS with the tip's encryption context; the table holds only the chain-of-cus
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from tipline.adapters import envelope, evidence_store, media
 from tipline.adapters.table import Table, tip_pk
 from tipline.config import Settings
+from tipline.console.audit import AuditRecord, write_audit
 from tipline.domain import ThreadEntry, Tip, sealing_context
 from tipline.errors import DecryptionFailed, NotFound
 from tipline.evidence.jobs import queue_fetches
@@ -298,12 +298,15 @@ def attachment_link(
     seconds = max(1, min(expires_in, evidence_store.MAX_LINK_SECONDS))
     write_audit(
         table,
-        tip_id=tip_id,
-        officer=officer,
-        action="attachment_link",
-        purpose=purpose,
-        now_ms=now_ms,
-        attachment_id=attachment,
+        AuditRecord(
+            tip_id=tip_id,
+            unit_id=tip.unit_id,
+            actor=officer,
+            action="attachment_link",
+            reason=purpose,
+            at_ms=now_ms,
+            details={"attachment_id": attachment},
+        ),
     )
     url = evidence_store.presigned_get(
         settings.media_bucket,
@@ -314,23 +317,6 @@ def attachment_link(
     )
     logger.info("attachment link issued", tip_id=tip_id, attachment_id=attachment, officer=officer)
     return AttachmentLink(record=record, url=url, expires_in=seconds)
-
-
-def write_audit(
-    table: Table, *, tip_id: str, officer: str, action: str, purpose: str, now_ms: int, **ids: str
-) -> str:
-    """Append one audit record (who, which tip, when, why) before the read it covers."""
-    sk = f"{now_ms:013d}#{secrets.token_hex(6)}"
-    values = {
-        "tip_id": tip_id,
-        "officer": officer,
-        "action": action,
-        "purpose": purpose,
-        "at_ms": now_ms,
-        **ids,
-    }
-    table.put(f"AUDIT#{tip_id}", sk, values, if_absent=True)
-    return sk
 
 
 def evidence_retention(settings: Settings, tip: Tip, expires_at: int | None) -> int:

@@ -1,0 +1,442 @@
+"""What officers do with tips: list, read (decrypting, audited), reply, triage, transfer, block, stats.
+
+Every function takes the verified Caller and answers NotFound for anything outside its scope.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tipline.adapters import envelope
+from tipline.adapters.table import Table, tip_pk
+from tipline.config import Settings
+from tipline.console.access import Caller, visible
+from tipline.console.audit import AuditRecord, tip_trail, unit_trail, write_audit
+from tipline.domain import (
+    OPEN_STATUSES,
+    DeliveryStatus,
+    Direction,
+    ThreadEntry,
+    Tip,
+    TipStatus,
+    entry_key,
+    sealing_context,
+)
+from tipline.errors import Conflict, NotFound, TiplineError
+from tipline.intake import tipcode
+from tipline.intake.pseudonym import short_pseudonym
+from tipline.lifecycle.retention import apply_retention
+from tipline.observability import logger
+from tipline.replies.outbox import queue_reply
+
+REPLY_WINDOW_MS = 7 * 24 * 3600 * 1000
+TRANSITIONS: dict[TipStatus, frozenset[TipStatus]] = {
+    TipStatus.NEW: frozenset({TipStatus.IN_PROGRESS, TipStatus.REJECTED, TipStatus.SPAM}),
+    TipStatus.IN_PROGRESS: frozenset({TipStatus.RESOLVED, TipStatus.REJECTED, TipStatus.SPAM}),
+    TipStatus.RESOLVED: frozenset({TipStatus.IN_PROGRESS}),
+    TipStatus.REJECTED: frozenset({TipStatus.IN_PROGRESS}),
+    TipStatus.SPAM: frozenset({TipStatus.IN_PROGRESS}),
+}
+
+
+class Refused(TiplineError):
+    """A well-formed request the tip's state does not allow (answered 409 with the reason)."""
+
+
+class InvalidInput(TiplineError):
+    """Input the schema cannot catch, such as a tampered cursor (answered 422)."""
+
+
+def iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+# -- listing (never decrypts) ------------------------------------------------------------------------
+class TipSummary(BaseModel):
+    tip_id: str
+    code: str
+    unit_id: str
+    status: TipStatus
+    urgent: bool
+    created_at: str | None
+    last_activity_at: str | None
+    message_count: int
+    reply_count: int
+    citizen: str = Field(description="short pseudonym of the citizen")
+
+    @classmethod
+    def of(cls, tip: Tip) -> TipSummary:
+        return cls(
+            tip_id=tip.tip_id,
+            code=tipcode.display(tip.code),
+            unit_id=tip.unit_id,
+            status=tip.status,
+            urgent=tip.urgent,
+            created_at=iso(tip.created_at_ms),
+            last_activity_at=iso(tip.last_activity_ms),
+            message_count=tip.message_count,
+            reply_count=tip.reply_count,
+            citizen=short_pseudonym(tip.pseudonym),
+        )
+
+
+class TipPage(BaseModel):
+    items: list[TipSummary]
+    next: str | None
+
+
+def _sign(pepper: bytes, payload: bytes) -> str:
+    return hmac.new(pepper, b"cursor\x1f" + payload, hashlib.sha256).hexdigest()[:32]
+
+
+def encode_cursor(pepper: bytes, key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    payload = json.dumps(key, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload).decode() + "." + _sign(pepper, payload)
+
+
+def decode_cursor(pepper: bytes, cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        encoded, signature = cursor.rsplit(".", 1)
+        payload = base64.urlsafe_b64decode(encoded.encode())
+    except ValueError as exc:
+        raise InvalidInput("invalid cursor") from exc
+    if not hmac.compare_digest(signature, _sign(pepper, payload)):
+        raise InvalidInput("invalid cursor")
+    key: dict[str, Any] = json.loads(payload)
+    return key
+
+
+def list_tips(
+    table: Table,
+    pepper: bytes,
+    caller: Caller,
+    *,
+    status: TipStatus | None = None,
+    urgent: bool | None = None,
+    unit_id: str | None = None,
+    since_ms: int | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> TipPage:
+    if unit_id is not None and not caller.may_see(unit_id):
+        raise NotFound("no such unit")
+    unit = unit_id if unit_id is not None else (None if caller.commander else caller.unit_id)
+    index, partition = ("gsi1", f"UNIT#{unit}") if unit else ("gsi2", "TIPS")
+    filters: dict[str, Any] = {}
+    if status is not None:
+        filters["status"] = status.value
+    if urgent is not None:
+        filters["urgent"] = urgent
+    tips, last_key = table.tips_page(
+        index, partition, limit, decode_cursor(pepper, cursor), since_ms, filters
+    )
+    return TipPage(items=[TipSummary.of(tip) for tip in tips], next=encode_cursor(pepper, last_key))
+
+
+# -- reading (decrypts, audited) ---------------------------------------------------------------------
+class ThreadMessage(BaseModel):
+    direction: Direction
+    kind: str
+    at: str | None
+    text: str | None = None
+    attachments: list[dict[str, Any]] = []
+    location: dict[str, str] | None = None
+    info: dict[str, str] | None = None
+    delivery: DeliveryStatus | None = None
+    reason: str | None = None
+    author: str | None = None
+    grouped: bool = False
+
+
+class TipDetail(TipSummary):
+    assignee: str | None = None
+    labels: list[str] = []
+    legal_hold: bool = False
+    messages: list[ThreadMessage]
+
+
+def _message(settings: Settings, tip: Tip, entry: ThreadEntry) -> ThreadMessage:
+    content: dict[str, Any] = {}
+    if entry.sealed is not None:
+        context = sealing_context(entry.oa_id, entry.tip_id, entry.pseudonym)
+        content = json.loads(envelope.open_sealed(settings.kms_key_id, entry.sealed, context))
+    attachments = [a for a in content.get("attachments", []) if a.get("type") != "location"]
+    locations = [
+        a["payload"]["coordinates"] for a in content.get("attachments", []) if a.get("type") == "location"
+    ]
+    return ThreadMessage(
+        direction=entry.direction,
+        kind=entry.kind,
+        at=iso(entry.at_ms),
+        text=content.get("text"),
+        attachments=attachments,
+        location=locations[0] if locations else None,
+        info=content.get("info"),
+        delivery=entry.status,
+        reason=entry.reason,
+        author=entry.author,
+        grouped=entry.grouped,
+    )
+
+
+def read_tip(
+    table: Table, settings: Settings, caller: Caller, tip_id: str, reason: str, now_ms: int
+) -> TipDetail:
+    tip = visible(caller, table.get_tip(tip_id))
+    write_audit(
+        table,
+        AuditRecord(
+            tip_id=tip.tip_id,
+            unit_id=tip.unit_id,
+            actor=caller.subject,
+            action="read",
+            reason=reason,
+            at_ms=now_ms,
+        ),
+    )
+    messages = [_message(settings, tip, entry) for entry in table.thread(tip_pk(tip.tip_id))]
+    extra = table.get(tip_pk(tip.tip_id)) or {}
+    logger.info("tip read", tip_id=tip.tip_id, actor=caller.subject, entries=len(messages))
+    return TipDetail(
+        **TipSummary.of(tip).model_dump(),
+        assignee=extra.get("assignee"),
+        labels=sorted(extra.get("labels", []) or []),
+        legal_hold=tip.legal_hold,
+        messages=messages,
+    )
+
+
+# -- acting on a tip -----------------------------------------------------------------------------------
+def reply(
+    table: Table, settings: Settings, caller: Caller, tip_id: str, text: str, now_ms: int
+) -> dict[str, str]:
+    tip = visible(caller, table.get_tip(tip_id))
+    contact = table.get_contact(tip.pseudonym)
+    if contact is None or contact.user_id_sealed is None:
+        raise Refused("the citizen withdrew their data; they can no longer be contacted")
+    if contact.anonymous:
+        raise Refused("the citizen wrote anonymously; Zalo does not let the OA answer them")
+    if now_ms - contact.last_interaction_ms > REPLY_WINDOW_MS:
+        raise Refused(
+            "Zalo allows replies only within 7 days of the citizen's last message or follow; "
+            f"the last interaction was {iso(contact.last_interaction_ms)}"
+        )
+    reply_id = secrets.token_hex(10)
+    write_audit(
+        table,
+        AuditRecord(
+            tip_id=tip.tip_id,
+            unit_id=tip.unit_id,
+            actor=caller.subject,
+            action="reply",
+            reason="officer reply",
+            at_ms=now_ms,
+            details={"reply_id": reply_id},
+        ),
+    )
+    entry = queue_reply(
+        table,
+        kms_key_id=settings.kms_key_id,
+        queue_url=settings.replies_queue_url,
+        oa_id=tip.oa_id,
+        pseudonym=tip.pseudonym,
+        tip_id=tip.tip_id,
+        reply_id=reply_id,
+        at_ms=now_ms,
+        text=text,
+        kind="officer_reply",
+        author=caller.subject,
+        existing=None,
+    )
+    changes: dict[str, Any] = {"reply_count": tip.reply_count + 1}
+    if tip.first_reply_ms is None:
+        changes["first_reply_ms"] = now_ms
+    if tip.status is TipStatus.NEW:
+        changes["status"] = TipStatus.IN_PROGRESS
+    table.update_tip(tip, changes)
+    logger.info("officer reply queued", tip_id=tip.tip_id, reply_id=reply_id, actor=caller.subject)
+    return {"reply_id": reply_id, "entry": entry.entry_key, "status": "queued"}
+
+
+class TipChanges(BaseModel):
+    status: TipStatus | None = None
+    assignee: str | None = Field(default=None, max_length=128)
+    labels: list[str] | None = Field(default=None, max_length=20)
+    note: str | None = Field(default=None, min_length=1, max_length=4000)
+    legal_hold: bool | None = None
+
+
+def triage(
+    table: Table, settings: Settings, caller: Caller, tip_id: str, changes: TipChanges, now_ms: int
+) -> TipSummary:
+    tip = visible(caller, table.get_tip(tip_id))
+    updates: dict[str, Any] = {}
+    if changes.status is not None and changes.status != tip.status:
+        if changes.status not in TRANSITIONS[tip.status]:
+            allowed = ", ".join(sorted(s.value for s in TRANSITIONS[tip.status]))
+            raise Refused(f"a {tip.status.value} tip can move to: {allowed}")
+        updates["status"] = changes.status
+        updates["closed_at_ms"] = None if changes.status in OPEN_STATUSES else now_ms
+    if changes.legal_hold is not None:
+        if not caller.commander:
+            raise Refused("only the provincial command can place or lift a legal hold")
+        updates["legal_hold"] = changes.legal_hold
+    extra: dict[str, Any] = {}
+    if changes.assignee is not None:
+        extra["assignee"] = changes.assignee
+    if changes.labels is not None:
+        extra["labels"] = sorted(set(changes.labels))
+    write_audit(
+        table,
+        AuditRecord(
+            tip_id=tip.tip_id,
+            unit_id=tip.unit_id,
+            actor=caller.subject,
+            action="triage",
+            reason="triage",
+            at_ms=now_ms,
+            details={k: str(v) for k, v in {**updates, **extra}.items() if k != "closed_at_ms"},
+        ),
+    )
+    if changes.note is not None:
+        _add_note(table, settings, tip, caller, changes.note, now_ms)
+    updated = table.update_tip(tip, {**updates, **extra}) if updates or extra else tip
+    if "status" in updates or "legal_hold" in updates:
+        apply_retention(table, settings, updated)
+    return TipSummary.of(updated)
+
+
+def _add_note(table: Table, settings: Settings, tip: Tip, caller: Caller, note: str, now_ms: int) -> None:
+    context = sealing_context(tip.oa_id, tip.tip_id, tip.pseudonym)
+    sealed = envelope.seal(
+        settings.kms_key_id, json.dumps({"text": note}, ensure_ascii=False).encode(), context
+    )
+    table.put_entry_if_absent(
+        ThreadEntry(
+            oa_id=tip.oa_id,
+            pseudonym=tip.pseudonym,
+            tip_id=tip.tip_id,
+            entry_key=entry_key(now_ms, secrets.token_hex(8)),
+            direction=Direction.INTERNAL,
+            kind="note",
+            at_ms=now_ms,
+            sealed=sealed,
+            author=caller.subject,
+        )
+    )
+
+
+def transfer(
+    table: Table, caller: Caller, tip_id: str, unit_id: str, reason: str, known_units: set[str], now_ms: int
+) -> TipSummary:
+    tip = visible(caller, table.get_tip(tip_id))
+    if unit_id not in known_units:
+        raise Refused(f"unknown unit {unit_id}")
+    if unit_id == tip.unit_id:
+        raise Refused("the tip already belongs to that unit")
+    for unit in (tip.unit_id, unit_id):  # both units' trails show the move
+        write_audit(
+            table,
+            AuditRecord(
+                tip_id=tip.tip_id,
+                unit_id=unit,
+                actor=caller.subject,
+                action="transfer",
+                reason=reason,
+                at_ms=now_ms,
+                details={"from_unit": tip.unit_id, "to_unit": unit_id},
+            ),
+        )
+    try:
+        moved = table.update_tip(tip, {"unit_id": unit_id}, expected_unit=tip.unit_id)
+    except Exception as exc:  # a concurrent transfer won
+        raise Conflict("the tip changed unit meanwhile") from exc
+    logger.info("tip transferred", tip_id=tip.tip_id, from_unit=tip.unit_id, to_unit=unit_id)
+    return TipSummary.of(moved)
+
+
+def _tips_in_scope(table: Table, caller: Caller) -> Iterator[Tip]:
+    index, partition = ("gsi2", "TIPS") if caller.commander else ("gsi1", f"UNIT#{caller.unit_id}")
+    key: dict[str, Any] | None = None
+    while True:
+        page, key = table.tips_page(index, partition, 500, key, None, {})
+        yield from page
+        if not key:
+            return
+
+
+def block_contact(table: Table, caller: Caller, citizen: str, reason: str, now_ms: int) -> dict[str, str]:
+    """Block the citizen shown as ``citizen`` (short pseudonym) on one of the caller's tips."""
+    found = next(
+        (tip for tip in _tips_in_scope(table, caller) if short_pseudonym(tip.pseudonym) == citizen), None
+    )
+    if found is None or table.get_contact(found.pseudonym) is None:
+        raise NotFound("no such citizen")
+    write_audit(
+        table,
+        AuditRecord(
+            tip_id=found.tip_id,
+            unit_id=found.unit_id,
+            actor=caller.subject,
+            action="block",
+            reason=reason,
+            at_ms=now_ms,
+            details={"citizen": citizen},
+        ),
+    )
+    table.set_contact_flags(found.pseudonym, blocked=True)
+    logger.info("citizen blocked", tip_id=found.tip_id, actor=caller.subject)
+    return {"citizen": citizen, "blocked": "true"}
+
+
+# -- oversight ---------------------------------------------------------------------------------------------
+def audit_trail(table: Table, caller: Caller, tip_id: str | None, unit_id: str | None) -> list[AuditRecord]:
+    if not caller.commander:
+        raise NotFound("not found")
+    if tip_id:
+        return tip_trail(table, tip_id)
+    if unit_id:
+        return unit_trail(table, unit_id)
+    raise InvalidInput("give tip_id or unit")
+
+
+class UnitStats(BaseModel):
+    unit_id: str
+    by_status: dict[str, int]
+    urgent: int
+    median_minutes_to_first_reply: float | None
+
+
+def stats(table: Table, caller: Caller) -> list[UnitStats]:
+    by_unit: dict[str, list[Tip]] = defaultdict(list)
+    for tip in _tips_in_scope(table, caller):
+        by_unit[tip.unit_id].append(tip)
+    result = []
+    for unit, unit_tips in sorted(by_unit.items()):
+        waits = [
+            (t.first_reply_ms - t.created_at_ms) / 60000 for t in unit_tips if t.first_reply_ms is not None
+        ]
+        result.append(
+            UnitStats(
+                unit_id=unit,
+                by_status=dict(Counter(t.status.value for t in unit_tips)),
+                urgent=sum(1 for t in unit_tips if t.urgent),
+                median_minutes_to_first_reply=round(statistics.median(waits), 1) if waits else None,
+            )
+        )
+    return result

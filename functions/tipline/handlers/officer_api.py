@@ -1,0 +1,184 @@
+"""Officer API under /v1, behind API Gateway's JWT authorizer (Cognito; locally, tipline-local tokens).
+
+Not on Zalo's 2-second path, so it can afford the event handler's validation: invalid input answers
+422 with field-level messages, and GET /v1/openapi.json serves the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from tipline import wiring
+from tipline.config import get_settings
+from tipline.console import service
+from tipline.console.access import Caller, Unauthenticated, caller_from_claims
+from tipline.console.audit import AuditRecord
+from tipline.domain import TipStatus
+from tipline.errors import Conflict, NotFound
+from tipline.evidence.service import attachment_link
+from tipline.observability import logger, metrics
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+def _caller() -> Caller:
+    return caller_from_claims(app.current_event.request_context.authorizer.jwt_claim)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _error(status: int, message: str) -> Response[dict[str, str]]:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message}
+    )
+
+
+@app.exception_handler(Unauthenticated)  # type: ignore[untyped-decorator]
+def _unauthenticated(_: Unauthenticated) -> Response[dict[str, str]]:
+    return _error(401, "Unauthorized")
+
+
+@app.exception_handler(NotFound)  # type: ignore[untyped-decorator]
+def _not_found(_: NotFound) -> Response[dict[str, str]]:
+    return _error(404, "Not found")
+
+
+@app.exception_handler(service.InvalidInput)  # type: ignore[untyped-decorator]
+def _invalid(error: service.InvalidInput) -> Response[dict[str, str]]:
+    return _error(422, str(error))
+
+
+@app.exception_handler([service.Refused, Conflict])  # type: ignore[untyped-decorator]
+def _refused(error: Exception) -> Response[dict[str, str]]:
+    return _error(409, str(error))
+
+
+class ReplyRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class TransferRequest(BaseModel):
+    unit_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class BlockRequest(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+@app.get("/v1/tips")
+def list_tips(
+    status: Annotated[TipStatus | None, Query()] = None,
+    urgent: Annotated[bool | None, Query()] = None,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[int | None, Query(ge=0, description="epoch milliseconds of last activity")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> service.TipPage:
+    return service.list_tips(
+        wiring.table(),
+        wiring.pepper(),
+        _caller(),
+        status=status,
+        urgent=urgent,
+        unit_id=unit,
+        since_ms=since,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@app.get("/v1/tips/<tip_id>")
+def read_tip(
+    tip_id: Annotated[str, Path(max_length=64)],
+    reason: Annotated[str, Query(min_length=3, max_length=500, description="why the thread is opened")],
+) -> service.TipDetail:
+    return service.read_tip(wiring.table(), get_settings(), _caller(), tip_id, reason, _now_ms())
+
+
+@app.post("/v1/tips/<tip_id>/replies")
+def reply(
+    tip_id: Annotated[str, Path(max_length=64)], body: Annotated[ReplyRequest, Body()]
+) -> Response[Any]:
+    queued = service.reply(wiring.table(), get_settings(), _caller(), tip_id, body.text, _now_ms())
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=queued)
+
+
+@app.patch("/v1/tips/<tip_id>")
+def triage(
+    tip_id: Annotated[str, Path(max_length=64)], body: Annotated[service.TipChanges, Body()]
+) -> service.TipSummary:
+    return service.triage(wiring.table(), get_settings(), _caller(), tip_id, body, _now_ms())
+
+
+@app.post("/v1/tips/<tip_id>/transfer")
+def transfer(
+    tip_id: Annotated[str, Path(max_length=64)], body: Annotated[TransferRequest, Body()]
+) -> service.TipSummary:
+    units = {account.unit_id for account in wiring.table().list_oas()}
+    return service.transfer(wiring.table(), _caller(), tip_id, body.unit_id, body.reason, units, _now_ms())
+
+
+@app.get("/v1/tips/<tip_id>/attachments/<attachment_id>")
+def attachment(
+    tip_id: Annotated[str, Path(max_length=64)],
+    attachment_id: Annotated[str, Path(max_length=128)],
+    reason: Annotated[str, Query(min_length=3, max_length=500)],
+) -> dict[str, Any]:
+    caller = _caller()
+    link = attachment_link(
+        wiring.table(),
+        get_settings(),
+        tip_id=tip_id,
+        attachment=attachment_id,
+        officer=caller.subject,
+        purpose=reason,
+        now_ms=_now_ms(),
+        allowed_units=caller.units,
+    )
+    return link.as_dict()
+
+
+@app.post("/v1/contacts/<citizen>/block")
+def block(
+    citizen: Annotated[str, Path(max_length=16)], body: Annotated[BlockRequest, Body()]
+) -> dict[str, str]:
+    return service.block_contact(wiring.table(), _caller(), citizen, body.reason, _now_ms())
+
+
+@app.get("/v1/audit")
+def audit(
+    tip_id: Annotated[str | None, Query(max_length=64)] = None,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[AuditRecord]:
+    return service.audit_trail(wiring.table(), _caller(), tip_id, unit)
+
+
+@app.get("/v1/stats")
+def stats() -> list[service.UnitStats]:
+    return service.stats(wiring.table(), _caller())
+
+
+@app.get("/v1/openapi.json")
+def openapi() -> Response[str]:
+    _caller()
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_json_schema(title="Zalo Tipline officer API", version="1"),
+    )
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,256 @@
+"""The officer API through its real handler, against moto provisioned from template.yaml.
+
+Token checks (garbage, expired, signed by another key) are the JWT authorizer's job: API Gateway in
+AWS, the local stack's HTTP front locally (tests/test_local_stack.py). Here the handler receives
+claims exactly as API Gateway passes them, or none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from officer_support import call, claims
+from tipline.adapters import aws
+from tipline.domain import QueuedReply
+from webhook_support import deliver, drain, items_with_prefix, now_ms, text_event
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+OWN = "pc02-hoan-kiem"  # the demo OA the webhook samples write to
+OTHER = "pc08-traffic"
+
+
+def _tip(
+    stack: Any, context: Any, text: str = "có người lừa đảo", user_id: str = "246845883529197922"
+) -> str:
+    deliver(context, text_event(text, user_id=user_id))
+    drain(stack, "RepliesQueue")
+    tips = sorted(items_with_prefix(stack, "TIP#", "META"), key=lambda t: t["created_at_ms"]["N"])
+    return str(tips[-1]["tip_id"]["S"])
+
+
+def _audits(stack: Any) -> list[dict[str, Any]]:
+    return items_with_prefix(stack, "AUDIT#")
+
+
+def _routes(tip_id: str) -> list[tuple[str, str, dict[str, str] | None, dict[str, Any] | None]]:
+    return [
+        ("GET", f"/v1/tips/{tip_id}", {"reason": "xác minh"}, None),
+        ("POST", f"/v1/tips/{tip_id}/replies", None, {"text": "Cảm ơn bạn, chúng tôi đang xác minh."}),
+        ("PATCH", f"/v1/tips/{tip_id}", None, {"status": "in_progress"}),
+        ("GET", f"/v1/tips/{tip_id}/attachments/MSG-0000000000001-x-0", {"reason": "xem"}, None),
+        (
+            "POST",
+            f"/v1/tips/{tip_id}/transfer",
+            None,
+            {"unit_id": "province", "reason": "thuộc thẩm quyền tỉnh"},
+        ),
+    ]
+
+
+@pytest.mark.parametrize("who", ["other unit", "no claims"])
+def test_tip_routes_outside_scope_answer_404_and_without_identity_401(
+    who: str, stack: Any, lambda_context: Any
+) -> None:
+    tip_id = _tip(stack, lambda_context)
+    identity = None if who == "no claims" else claims(OTHER)
+    expected = 401 if identity is None else 404
+    for method, path, query, body in _routes(tip_id):
+        status, answer = call(lambda_context, method, path, identity, query, body)
+        assert status == expected, (method, path, answer)
+    assert _audits(stack) == [], "nothing was read or changed"
+    assert drain(stack, "RepliesQueue") == []
+
+
+def test_collection_routes_by_caller(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    for path in ("/v1/tips", "/v1/stats", "/v1/audit", "/v1/openapi.json"):
+        assert call(lambda_context, "GET", path, None)[0] == 401, path
+    own = call(lambda_context, "GET", "/v1/tips", claims(OWN))[1]
+    assert [item["tip_id"] for item in own["items"]] == [tip_id]
+    assert call(lambda_context, "GET", "/v1/tips", claims(OTHER))[1]["items"] == []
+    assert call(lambda_context, "GET", "/v1/tips", claims(OTHER), {"unit": OWN})[0] == 404
+    commander = call(lambda_context, "GET", "/v1/tips", claims("province", "commander"), {"unit": OWN})[1]
+    assert [item["tip_id"] for item in commander["items"]] == [tip_id]
+    assert call(lambda_context, "GET", "/v1/stats", claims(OTHER))[1] == []
+    assert call(lambda_context, "GET", "/v1/stats", claims(OWN))[1][0]["by_status"] == {"new": 1}
+    assert call(lambda_context, "GET", "/v1/audit", claims(OWN), {"tip_id": tip_id})[0] == 404
+    assert (
+        call(lambda_context, "GET", "/v1/audit", claims("province", "commander"), {"tip_id": tip_id})[0]
+        == 200
+    )
+    assert call(lambda_context, "GET", "/v1/openapi.json", claims(OWN))[1]["paths"]
+
+
+@pytest.mark.parametrize("role", ["officer", "commander"])
+def test_own_unit_and_commander_can_work_a_tip(role: str, stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    who = claims(OWN) if role == "officer" else claims("province", "commander")
+    status, detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", who, {"reason": "xác minh"})
+    assert status == 200
+    assert detail["messages"][0]["text"] == "có người lừa đảo"
+    assert detail["citizen"].startswith("C-")
+    assert "246845883529197922" not in str(detail), "officers never see the Zalo id"
+    status, queued = call(
+        lambda_context, "POST", f"/v1/tips/{tip_id}/replies", who, body={"text": "Đã nhận."}
+    )
+    assert status == 202
+    (reply,) = [QueuedReply.model_validate_json(m["Body"]) for m in drain(stack, "RepliesQueue")]
+    assert reply.tip_id == tip_id
+    assert reply.reply_id == queued["reply_id"]
+    status, summary = call(lambda_context, "PATCH", f"/v1/tips/{tip_id}", who, body={"status": "resolved"})
+    assert status == 200, summary
+    assert summary["status"] == "resolved"
+
+
+def _kms_calls() -> list[str]:
+    seen: list[str] = []
+    aws.kms().meta.events.register("before-call.kms.*", lambda model, **_: seen.append(model.name))
+    return seen
+
+
+def test_reading_audits_exactly_once_and_listing_never_decrypts(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    calls = _kms_calls()
+    for _ in range(3):
+        assert call(lambda_context, "GET", "/v1/tips", claims(OWN))[0] == 200
+    assert call(lambda_context, "GET", "/v1/stats", claims(OWN))[0] == 200
+    assert calls == [], "listing and stats call KMS zero times"
+    assert _audits(stack) == []
+    call(
+        lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN, subject="officer-9"), {"reason": "xác minh"}
+    )
+    assert "Decrypt" in calls
+    (audit,) = _audits(stack)
+    assert audit["actor"]["S"] == "officer-9"
+    assert audit["action"]["S"] == "read"
+    assert audit["reason"]["S"] == "xác minh"
+    call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "lần hai"})
+    assert len(_audits(stack)) == 2
+
+
+def test_a_read_without_a_reason_is_422_and_not_audited(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    status, answer = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN))
+    assert status == 422
+    assert "reason" in str(answer)
+    assert _audits(stack) == []
+
+
+def test_invalid_input_names_the_field(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    status, answer = call(
+        lambda_context, "POST", f"/v1/tips/{tip_id}/replies", claims(OWN), body={"text": ""}
+    )
+    assert status == 422
+    assert "text" in str(answer)
+    status, _ = call(lambda_context, "PATCH", f"/v1/tips/{tip_id}", claims(OWN), body={"status": "closed"})
+    assert status == 422
+
+
+def test_replies_outside_zalos_window_are_refused_at_once(stack: Any, lambda_context: Any) -> None:
+    old = now_ms() - 8 * 24 * 3600 * 1000
+    deliver(lambda_context, text_event("tin cũ", user_id="91", ts=old))
+    drain(stack, "RepliesQueue")
+    tip_id = items_with_prefix(stack, "TIP#", "META")[0]["tip_id"]["S"]
+    status, answer = call(
+        lambda_context, "POST", f"/v1/tips/{tip_id}/replies", claims(OWN), body={"text": "Chào"}
+    )
+    assert status == 409
+    assert "7 days" in answer["message"]
+    assert drain(stack, "RepliesQueue") == []
+
+
+def test_status_transitions_are_checked(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    path = f"/v1/tips/{tip_id}"
+    assert call(lambda_context, "PATCH", path, claims(OWN), body={"status": "resolved"})[0] == 409
+    assert call(lambda_context, "PATCH", path, claims(OWN), body={"status": "in_progress"})[0] == 200
+    assert call(lambda_context, "PATCH", path, claims(OWN), body={"status": "resolved"})[0] == 200
+    assert call(lambda_context, "PATCH", path, claims(OWN), body={"legal_hold": True})[0] == 409, (
+        "command only"
+    )
+    assert call(lambda_context, "PATCH", path, claims("p", "commander"), body={"legal_hold": True})[0] == 200
+
+
+def test_notes_are_sealed_and_shown_in_the_thread(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    note = "Nghi vấn đường dây lừa đảo NOTE-CANARY-7"
+    status, _ = call(
+        lambda_context, "PATCH", f"/v1/tips/{tip_id}", claims(OWN), body={"note": note, "labels": ["lừa đảo"]}
+    )
+    assert status == 200
+    stored = [e for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "internal"]
+    assert len(stored) == 1
+    assert "NOTE-CANARY-7" not in str(stored)
+    detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem ghi chú"})[1]
+    assert [m["text"] for m in detail["messages"] if m["direction"] == "internal"] == [note]
+    assert detail["labels"] == ["lừa đảo"]
+
+
+def test_transfer_moves_the_tip_and_both_units_audit_show_it(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    status, moved = call(
+        lambda_context,
+        "POST",
+        f"/v1/tips/{tip_id}/transfer",
+        claims(OWN),
+        body={"unit_id": OTHER, "reason": "CSGT"},
+    )
+    assert status == 200
+    assert moved["unit_id"] == OTHER
+    assert call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "x y z"})[0] == 404
+    assert call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OTHER), {"reason": "x y z"})[0] == 200
+    commander = claims("province", "commander")
+    for unit in (OWN, OTHER):
+        trail = call(lambda_context, "GET", "/v1/audit", commander, {"unit": unit})[1]
+        assert any(r["action"] == "transfer" and r["tip_id"] == tip_id for r in trail), unit
+    status, _ = call(
+        lambda_context,
+        "POST",
+        f"/v1/tips/{tip_id}/transfer",
+        claims(OTHER),
+        body={"unit_id": "nowhere", "reason": "abc"},
+    )
+    assert status == 409
+
+
+def test_a_blocked_citizen_opens_no_more_tips(stack: Any, lambda_context: Any) -> None:
+    _tip(stack, lambda_context, user_id="555")
+    citizen = call(lambda_context, "GET", "/v1/tips", claims(OWN))[1]["items"][0]["citizen"]
+    assert (
+        call(lambda_context, "POST", "/v1/contacts/C-AAAAAAAA/block", claims(OWN), body={"reason": "spam"})[0]
+        == 404
+    )
+    assert (
+        call(lambda_context, "POST", f"/v1/contacts/{citizen}/block", claims(OTHER), body={"reason": "spam"})[
+            0
+        ]
+        == 404
+    )
+    status, _ = call(
+        lambda_context, "POST", f"/v1/contacts/{citizen}/block", claims(OWN), body={"reason": "spam"}
+    )
+    assert status == 200
+    deliver(lambda_context, text_event("spam spam", user_id="555", ts=now_ms() + 100))
+    inbound = [e for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "in"]
+    assert len(inbound) == 1
+    assert drain(stack, "RepliesQueue") == []
+
+
+def test_pages_follow_a_signed_cursor(stack: Any, lambda_context: Any) -> None:
+    for index in range(5):
+        deliver(lambda_context, text_event(f"tin {index}", user_id=str(100 + index), ts=now_ms() + index))
+    seen: list[str] = []
+    query: dict[str, str] = {"limit": "2"}
+    while True:
+        page = call(lambda_context, "GET", "/v1/tips", claims(OWN), query)[1]
+        seen += [item["tip_id"] for item in page["items"]]
+        if not page["next"]:
+            break
+        query = {"limit": "2", "cursor": page["next"]}
+    assert len(seen) == len(set(seen)) == 5
+    first = call(lambda_context, "GET", "/v1/tips", claims(OWN), {"limit": "2"})[1]["next"]
+    tampered = first[:-3] + ("aaa" if not first.endswith("aaa") else "bbb")
+    assert call(lambda_context, "GET", "/v1/tips", claims(OWN), {"cursor": tampered})[0] == 422
