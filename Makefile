@@ -65,12 +65,16 @@ validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam valida
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam-transformed.json --framework cloudformation
 	$(BIN)/bandit -q -r functions
 	$(BIN)/python -m tipline_local.dep_audit
+	$(BIN)/python -m tipline_local.rehearse
 
 build: $(SAM_VENV)/.ready ## sam build (no container): python3.12 on arm64
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --parallel --cached
 
 deploy: build ## sam build, then sam deploy --guided
 	$(SAM_VENV)/bin/sam deploy --guided
+
+rehearse: $(VENV)/.ready ## deploy rehearsal: the SAM-transformed template as a stack in moto's CloudFormation, every resource checked
+	$(BIN)/python -m tipline_local.rehearse
 
 bench: $(VENV)/.ready ## run the benchmarks in bench/ (ratios against a floor measured in the same run)
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -5,6 +5,7 @@ These read template.yaml, so a function or queue added later without its alarms 
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -146,3 +147,32 @@ def test_the_webhook_counts_accepted_events_per_oa(
     assert directive["Namespace"] == "ZaloTipline"
     assert sorted(directive["Dimensions"][0]) == ["oa_id", "service"]
     assert "canary-ops-7731" not in printed
+
+
+def test_the_deploy_rehearsal_creates_the_stack_and_lists_every_resource() -> None:
+    from tipline_local.rehearse import rehearse
+    from tipline_local.transform import transformed
+
+    out = io.StringIO()
+    assert rehearse({"Stage": "dev", "AlarmEmail": "ops@example.invalid"}, out) == 0, out.getvalue()
+    report = out.getvalue()
+    listed = {line.split()[1] for line in report.splitlines() if line.split()[:1] in (["OK"], ["SKIPPED"])}
+    assert listed == set(transformed()["Resources"])
+    assert "FAIL" not in report.replace("0 FAIL", "")
+    assert "cannot create HTTP APIs" in report  # skips are said, not silent
+
+
+def test_the_deploy_rehearsal_fails_on_a_real_mismatch() -> None:
+    from tipline_local.rehearse import rehearse
+    from tipline_local.transform import transformed
+
+    template = transformed()
+    del template["Resources"]["IntakeSpillQueue"]["Properties"]["RedrivePolicy"]
+    template["Resources"]["FetcherFunctionFetch"]["Properties"].pop("FunctionResponseTypes")
+    out = io.StringIO()
+    assert rehearse({"Stage": "dev", "AlarmEmail": ""}, out, template=template) == 1
+    report = out.getvalue()
+    assert "FAIL     IntakeSpillQueue" in report
+    assert "work queue without a dead-letter queue" in report
+    assert "FAIL     FetcherFunctionFetch" in report
+    assert "SKIPPED  AlarmEmailSubscription" in report  # the condition is false without an e-mail

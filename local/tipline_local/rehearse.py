@@ -1,0 +1,693 @@
+"""Deploy rehearsal: the SAM-transformed template.yaml, created as a stack in moto's CloudFormation.
+
+    python -m tipline_local.rehearse            (or `make rehearse`)
+
+Every resource of the transformed template is listed with its check:
+  OK       created, and the settings that matter read back as declared
+  SKIPPED  the emulator cannot create or report it (the reason is printed); what can be checked
+           without it (its references, its declared settings) is still checked
+  FAIL     missing, or a setting that differs from the declaration or breaks an invariant
+           (a work queue without a DLQ, a FIFO queue with a standard DLQ, a visibility timeout under
+           6x its consumer's timeout, an SQS event source without ReportBatchItemFailures, ...)
+The exit status is 1 when any resource FAILs. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import re
+import socket
+import sys
+import urllib.request
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from tipline_local.provision import ACCOUNT, REGION
+from tipline_local.template import Resolver
+from tipline_local.transform import transformed
+
+STACK = "tipline-rehearsal"
+OK, SKIPPED, FAIL = "OK", "SKIPPED", "FAIL"
+
+# What moto's CloudFormation does not do, so a difference there is the emulator's, not ours.
+# Each such setting is still checked as declared in the template.
+_EMULATOR_GAPS = {
+    "TimeToLiveSpecification": "moto's CloudFormation does not apply a table's TTL",
+    "PointInTimeRecoverySpecification": "moto's CloudFormation does not enable PITR",
+    "SSESpecification": "moto's CloudFormation does not report table SSE",
+    "Architectures": "moto's Lambda reports every function as x86_64",
+    "Layers": "moto's CloudFormation does not attach layers",
+    "VersioningConfiguration": "moto's CloudFormation does not apply bucket versioning",
+    "KeyPolicy": "moto's CloudFormation stores a key policy its own KMS API cannot read back",
+}
+_NOT_CREATED = {
+    "AWS::ApiGatewayV2::Api": "moto's CloudFormation cannot create HTTP APIs",
+    "AWS::ApiGatewayV2::Stage": "moto's CloudFormation cannot create HTTP APIs",
+    "AWS::Scheduler::Schedule": "moto's CloudFormation cannot create EventBridge Scheduler schedules",
+    "AWS::SecretsManager::Secret": "moto's CloudFormation cannot create Secrets Manager secrets",
+    "AWS::CloudWatch::Alarm": "moto's CloudFormation cannot create CloudWatch alarms",
+    "AWS::SNS::Subscription": "moto's CloudFormation cannot create SNS subscriptions",
+    "AWS::S3::BucketPolicy": "moto's CloudFormation cannot create bucket policies",
+    "AWS::Logs::MetricFilter": "moto's CloudFormation cannot create metric filters",
+}
+
+
+@dataclass
+class Result:
+    logical: str
+    type: str
+    status: str = OK
+    notes: list[str] = field(default_factory=list)
+
+    def good(self, text: str) -> None:
+        self.notes.append(text)
+
+    def bad(self, text: str) -> None:
+        self.status = FAIL
+        self.notes.append(f"MISMATCH {text}")
+
+    def expect(self, what: str, declared: Any, actual: Any) -> None:
+        if _same(declared, actual):
+            self.good(f"{what}={_short(declared)}")
+        else:
+            self.bad(f"{what}: declared {_short(declared)}, stack has {_short(actual)}")
+
+    def gap(self, setting: str, declared: Any) -> None:
+        self.notes.append(
+            f"{setting} declared {_short(declared)} (not verifiable: {_EMULATOR_GAPS[setting]})"
+        )
+
+
+def _same(declared: Any, actual: Any) -> bool:
+    if isinstance(declared, bool) or isinstance(actual, bool):
+        return str(declared).lower() == str(actual).lower()
+    if isinstance(declared, int | float) or isinstance(actual, int | float):
+        try:
+            return float(declared) == float(actual)
+        except (TypeError, ValueError):
+            return False
+    return bool(declared == actual)
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's server in this process, on a free loopback port (as tests/conftest.py runs it)."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+class Rehearsal:
+    def __init__(self, endpoint: str, template: dict[str, Any], parameters: dict[str, str]) -> None:
+        self.endpoint = endpoint
+        self.template = template
+        self.parameters = parameters
+        self.session = boto3.session.Session(
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
+            region_name=REGION,
+        )
+        self.physical: dict[str, str] = {}
+        self.resolver = Resolver({}, refs={}, attributes={})
+        self.mappings: list[dict[str, Any]] = []
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+
+    # -- deploy --------------------------------------------------------------------------------
+    def deploy(self) -> str:
+        # moto keeps one state per process (every server in it shares it): start from nothing.
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(reset).close()  # noqa: S310 - our own loopback moto server
+        self._upload_artifacts()
+        cfn = self.client("cloudformation")
+        cfn.create_stack(
+            StackName=STACK,
+            TemplateBody=json.dumps(self.template),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=STACK):
+            for summary in page["StackResourceSummaries"]:
+                if summary.get("PhysicalResourceId") and summary["LogicalResourceId"]:
+                    self.physical[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
+        self._index_attributes()
+        self.mappings = self.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+        return str(stack["StackStatus"])
+
+    def _upload_artifacts(self) -> None:
+        """`sam package` would upload the code; a placeholder zip at each S3 location is enough here."""
+        s3 = self.client("s3")
+        locations = set()
+        for resource in self.template["Resources"].values():
+            code = resource.get("Properties", {}).get("Code") or resource.get("Properties", {}).get("Content")
+            if isinstance(code, dict) and "S3Bucket" in code:
+                locations.add((code["S3Bucket"], code["S3Key"]))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("placeholder.py", "")
+        for bucket in {b for b, _ in locations}:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for bucket, key in locations:
+            s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+
+    def _index_attributes(self) -> None:
+        """Ref and Fn::GetAtt values of the created resources, for resolving the declarations."""
+        stage = self.parameters["Stage"]
+        params = {name: str(spec.get("Default", "")) for name, spec in self.template["Parameters"].items()}
+        params.update(self.parameters)
+        params.update(
+            {
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::StackName": STACK,
+                "Stage": stage,
+            }
+        )
+        self.resolver = Resolver(params, refs=dict(self.physical), attributes={})
+        attrs = self.resolver.attributes
+        for logical, physical in self.physical.items():
+            kind = self.template["Resources"].get(logical, {}).get("Type", "")
+            if kind == "AWS::SQS::Queue":
+                attrs[f"{logical}.Arn"] = self._queue(physical)["QueueArn"]
+                attrs[f"{logical}.QueueName"] = physical.rsplit("/", 1)[-1]
+                attrs[f"{logical}.QueueUrl"] = physical
+            elif kind == "AWS::DynamoDB::Table":
+                attrs[f"{logical}.Arn"] = self.client("dynamodb").describe_table(TableName=physical)["Table"][
+                    "TableArn"
+                ]
+            elif kind == "AWS::KMS::Key":
+                attrs[f"{logical}.Arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{physical}"
+            elif kind == "AWS::Lambda::Function":
+                attrs[f"{logical}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}"
+            elif kind == "AWS::IAM::Role":
+                attrs[f"{logical}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{physical}"
+            elif kind == "AWS::Logs::LogGroup":
+                attrs[f"{logical}.Arn"] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{physical}:*"
+            elif kind == "AWS::S3::Bucket":
+                attrs[f"{logical}.Arn"] = f"arn:aws:s3:::{physical}"
+            elif kind == "AWS::SNS::Topic":
+                attrs[f"{logical}.TopicArn"] = physical
+                attrs[f"{logical}.TopicName"] = physical.rsplit(":", 1)[-1]
+
+    def _queue(self, url: str) -> dict[str, str]:
+        attributes = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        return attributes["Attributes"]  # type: ignore[no-any-return]
+
+    def resolve(self, value: Any) -> Any:
+        """The declared value with intrinsics resolved; raises KeyError naming what is not in the stack."""
+        if isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
+            condition, when_true, when_false = value["Fn::If"]
+            return self.resolve(when_true if self._condition(condition) else when_false)
+        return self.resolver.resolve(value)
+
+    def _condition(self, name: str) -> bool:
+        expression = self.template.get("Conditions", {})[name]
+        return bool(self._evaluate(expression))
+
+    def _evaluate(self, expression: Any) -> Any:
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((fn, arg),) = expression.items()
+            if fn == "Fn::Not":
+                return not self._evaluate(arg[0])
+            if fn == "Fn::Equals":
+                return str(self._evaluate(arg[0])) == str(self._evaluate(arg[1]))
+            if fn == "Fn::And":
+                return all(self._evaluate(a) for a in arg)
+            if fn == "Fn::Or":
+                return any(self._evaluate(a) for a in arg)
+            if fn == "Condition":
+                return self._condition(arg)
+        return self.resolver.resolve(expression)
+
+    # -- checks --------------------------------------------------------------------------------
+    def check_all(self) -> list[Result]:
+        results = []
+        for logical, resource in sorted(self.template["Resources"].items()):
+            result = Result(logical, resource["Type"])
+            condition = resource.get("Condition")
+            if condition and not self._condition(condition):
+                result.status = SKIPPED
+                result.notes.append(f"condition {condition} is false with these parameters")
+            else:
+                self._check(result, resource.get("Properties", {}))
+            results.append(result)
+        return results
+
+    def _check(self, result: Result, props: dict[str, Any]) -> None:
+        checker = _CHECKS.get(result.type)
+        if _not_created(result.type):
+            result.status = SKIPPED
+            result.notes.insert(0, _not_created(result.type))
+            if checker is not None:
+                checker(self, result, props, "")
+            if result.notes and any(n.startswith("MISMATCH") for n in result.notes):
+                result.status = FAIL
+            return
+        physical = self.physical.get(result.logical)
+        if not physical and result.type == "AWS::Lambda::Permission":
+            _permission(self, result, props, "")
+            return
+        if not physical:
+            if result.type == "AWS::Lambda::LayerVersion":
+                result.status = SKIPPED
+                result.notes.append("moto's CloudFormation creates layer versions without a physical id")
+                return
+            result.bad("not created by the stack")
+            return
+        if checker is None:
+            result.good(f"created ({physical}); no settings checked for this type")
+            return
+        try:
+            checker(self, result, props, physical)
+        except KeyError as missing:
+            result.bad(f"declaration refers to something the stack lacks: {missing}")
+
+    def references(self, result: Result, what: str, value: Any) -> Any:
+        """Resolve a declared reference; a reference to a resource the emulator skips is noted."""
+        try:
+            return self.resolve(value)
+        except KeyError as missing:
+            target = _referenced(value)
+            kind = self.template["Resources"].get(target or "", {}).get("Type", "")
+            if _not_created(kind):
+                result.notes.append(f"{what} -> {target} (not created here: {_not_created(kind)})")
+                return None
+            result.bad(f"{what} refers to something the stack lacks: {missing}")
+            return None
+
+
+def _not_created(resource_type: str) -> str:
+    """Why the emulator's CloudFormation cannot create this type ('' when it can)."""
+    if resource_type in _NOT_CREATED:
+        return _NOT_CREATED[resource_type]
+    try:
+        from moto.cloudformation.parsing import get_model_map
+    except ImportError:  # pragma: no cover - moto moved it; claim nothing
+        return ""
+    if resource_type and resource_type not in get_model_map():
+        return f"moto's CloudFormation cannot create {resource_type}"
+    return ""
+
+
+def _unresolved(r: Rehearsal, res: Result, text: str, what: str) -> None:
+    """A ${Name} left in a created resource is ours unless Name is a resource the emulator skips."""
+    for name in sorted(set(re.findall(r"\$\{([^}]+)\}", text))):
+        target = name.split(".")[0]
+        kind = r.template["Resources"].get(target, {}).get("Type", "")
+        if _not_created(kind):
+            res.notes.append(f"{what} uses {target} (not created here: {_not_created(kind)})")
+        else:
+            res.bad(f"{what} has an unresolved ${{{name}}}")
+
+
+def _referenced(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return str(target[0] if isinstance(target, list) else target.split(".")[0])
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            for name in text.split("${")[1:]:
+                if not name.startswith("AWS::"):
+                    return name.split("}")[0].split(".")[0]
+    return None
+
+
+# ---------------------------------------------------------------------------------- per type
+def _table(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    ddb = r.client("dynamodb")
+    table = ddb.describe_table(TableName=physical)["Table"]
+    res.expect("keys", props["KeySchema"], table["KeySchema"])
+    res.expect(
+        "attributes",
+        sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
+        sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
+    )
+    declared = {
+        g["IndexName"]: (g["KeySchema"], g["Projection"]) for g in props.get("GlobalSecondaryIndexes", [])
+    }
+    actual = {
+        g["IndexName"]: (g["KeySchema"], {"ProjectionType": g["Projection"]["ProjectionType"]})
+        for g in table.get("GlobalSecondaryIndexes", [])
+    }
+    res.expect("indexes", declared, actual)
+    res.expect("billing", props.get("BillingMode", "PROVISIONED"), table["BillingModeSummary"]["BillingMode"])
+    ttl = props.get("TimeToLiveSpecification")
+    if not ttl or not ttl.get("Enabled"):
+        res.bad("no TTL declared (closed tips must expire)")
+    else:
+        reported = ddb.describe_time_to_live(TableName=physical)["TimeToLiveDescription"]
+        if reported.get("TimeToLiveStatus") == "ENABLED":
+            res.expect("ttl", ttl["AttributeName"], reported.get("AttributeName"))
+        else:
+            res.gap("TimeToLiveSpecification", ttl)
+    pitr = props.get("PointInTimeRecoverySpecification", {})
+    if not pitr.get("PointInTimeRecoveryEnabled"):
+        res.bad("PITR not declared (restores need it)")
+    else:
+        res.gap("PointInTimeRecoverySpecification", pitr)
+    sse = props.get("SSESpecification", {})
+    if not sse.get("SSEEnabled"):
+        res.bad("SSE with the project's key not declared")
+    else:
+        res.gap("SSESpecification", {"SSEType": sse.get("SSEType")})
+
+
+def _queue(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    attrs = r._queue(physical)
+    fifo = bool(props.get("FifoQueue", False))
+    res.expect("fifo", fifo, attrs.get("FifoQueue", "false"))
+    if fifo:
+        res.expect(
+            "content dedup", props.get("ContentBasedDeduplication", False), attrs["ContentBasedDeduplication"]
+        )
+    for name, default in (("VisibilityTimeout", 30), ("MessageRetentionPeriod", 345600)):
+        res.expect(name, props.get(name, default), attrs[name])
+    if "KmsMasterKeyId" in props:
+        res.expect("kms key", r.resolve(props["KmsMasterKeyId"]), attrs.get("KmsMasterKeyId"))
+    elif props.get("SqsManagedSseEnabled"):
+        res.expect("sse", True, attrs.get("SqsManagedSseEnabled"))
+    else:
+        res.bad("queue is not encrypted")
+    redrive = props.get("RedrivePolicy")
+    is_dlq = res.logical in _dead_letter_targets(r.template)
+    if redrive:
+        declared = {
+            "deadLetterTargetArn": r.resolve(redrive["deadLetterTargetArn"]),
+            "maxReceiveCount": int(redrive["maxReceiveCount"]),
+        }
+        res.expect("redrive", declared, json.loads(attrs.get("RedrivePolicy", "{}")))
+        target = _referenced(redrive["deadLetterTargetArn"]) or ""
+        target_fifo = bool(r.template["Resources"][target]["Properties"].get("FifoQueue", False))
+        if target_fifo != fifo:
+            res.bad(f"dead-letter queue {target} is {'FIFO' if target_fifo else 'standard'}, queue is not")
+    elif is_dlq:
+        res.good("dead-letter queue")
+    else:
+        res.bad("work queue without a dead-letter queue")
+    for function, timeout in _consumers(r.template, res.logical):
+        visibility = int(props.get("VisibilityTimeout", 30))
+        if visibility < 6 * timeout:
+            res.bad(f"visibility {visibility}s < 6x {function}'s timeout {timeout}s")
+        else:
+            res.good(f"visibility >= 6x {function} timeout")
+
+
+def _dead_letter_targets(template: dict[str, Any]) -> set[str]:
+    return {
+        _referenced(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) or ""
+        for q in template["Resources"].values()
+        if q["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in q.get("Properties", {})
+    }
+
+
+def _consumers(template: dict[str, Any], queue: str) -> list[tuple[str, int]]:
+    found = []
+    for mapping in template["Resources"].values():
+        props = mapping.get("Properties", {})
+        if (
+            mapping["Type"] == "AWS::Lambda::EventSourceMapping"
+            and _referenced(props.get("EventSourceArn")) == queue
+        ):
+            function = _referenced(props["FunctionName"]) or ""
+            timeout = int(template["Resources"][function]["Properties"].get("Timeout", 3))
+            found.append((function, timeout))
+    return found
+
+
+def _function(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    lam = r.client("lambda")
+    described = lam.get_function(FunctionName=physical)
+    config = described["Configuration"]
+    for name in ("Handler", "Runtime", "Timeout", "MemorySize"):
+        res.expect(name.lower(), props.get(name), config.get(name))
+    if "ReservedConcurrentExecutions" in props:
+        reserved = described.get("Concurrency", {}).get("ReservedConcurrentExecutions")
+        res.expect("reserved concurrency", props["ReservedConcurrentExecutions"], reserved)
+    if props.get("Architectures") != ["arm64"]:
+        res.bad(f"architecture {props.get('Architectures')} (the layer is built for arm64)")
+    else:
+        res.gap("Architectures", props["Architectures"])
+    res.gap("Layers", [_referenced(layer) for layer in props.get("Layers", [])])
+    res.expect("role", r.resolve(props["Role"]), config["Role"])
+    declared = props.get("Environment", {}).get("Variables", {})
+    actual = config.get("Environment", {}).get("Variables", {})
+    wired, skipped = 0, []
+    for name, value in sorted(declared.items()):
+        expected = r.references(res, f"env {name}", value)
+        if expected is None:
+            skipped.append(name)
+            continue
+        if name not in actual:
+            res.bad(f"env {name} missing")
+        elif not _same(str(expected), str(actual[name])):
+            res.bad(f"env {name}: declared {_short(expected)}, stack has {_short(actual[name])}")
+        else:
+            wired += 1
+    res.good(f"env {wired}/{len(declared)} wired to stack resources")
+
+
+def _mapping(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    source = r.resolve(props["EventSourceArn"])
+    function = r.physical.get(_referenced(props["FunctionName"]) or "", "?")
+    found = [
+        m for m in r.mappings if m["EventSourceArn"] == source and m["FunctionArn"].endswith(f":{function}")
+    ]
+    if len(found) != 1:
+        res.bad(f"{len(found)} event source mappings from {source} to {function}")
+        return
+    mapping = found[0]
+    res.expect("batch", props.get("BatchSize", 10), mapping["BatchSize"])
+    res.expect(
+        "response types", props.get("FunctionResponseTypes", []), mapping.get("FunctionResponseTypes", [])
+    )
+    if ":sqs:" in source and "ReportBatchItemFailures" not in props.get("FunctionResponseTypes", []):
+        res.bad("SQS source without ReportBatchItemFailures (one bad message would retry the batch)")
+    if "ScalingConfig" in props:
+        res.expect("scaling", props["ScalingConfig"], mapping.get("ScalingConfig"))
+
+
+def _key(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    kms = r.client("kms")
+    rotation = kms.get_key_rotation_status(KeyId=physical)["KeyRotationEnabled"]
+    res.expect("rotation", bool(props.get("EnableKeyRotation")), rotation)
+    if not props.get("EnableKeyRotation"):
+        res.bad("key rotation not declared")
+    res.gap("KeyPolicy", f"{len(props['KeyPolicy']['Statement'])} statements")
+
+
+def _alias(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in r.client("kms").list_aliases()["Aliases"]}
+    name = r.resolve(props["AliasName"])
+    res.expect("target", r.resolve(props["TargetKeyId"]), aliases.get(name))
+
+
+def _topic(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    attrs = r.client("sns").get_topic_attributes(TopicArn=physical)["Attributes"]
+    if "KmsMasterKeyId" in props:
+        res.expect("kms key", r.resolve(props["KmsMasterKeyId"]), attrs.get("KmsMasterKeyId"))
+    else:
+        res.bad("topic is not encrypted")
+
+
+def _log_group(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    groups = r.client("logs").describe_log_groups(logGroupNamePrefix=physical)["logGroups"]
+    group: dict[str, Any] = next((g for g in groups if g["logGroupName"] == physical), {})
+    res.expect("retention days", r.resolve(props.get("RetentionInDays")), group.get("retentionInDays"))
+    if "KmsKeyId" not in props:
+        res.bad("log group not encrypted with the project's key")
+
+
+def _bucket(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    s3 = r.client("s3")
+    declared = props.get("VersioningConfiguration", {}).get("Status")
+    reported = s3.get_bucket_versioning(Bucket=physical).get("Status")
+    if declared != "Enabled":
+        res.bad("versioning not enabled (evidence must survive an overwrite)")
+    elif reported is None:
+        res.gap("VersioningConfiguration", declared)
+    else:
+        res.expect("versioning", declared, reported)
+    block = props.get("PublicAccessBlockConfiguration")
+    if not block or not all(block.values()):
+        res.bad("public access not fully blocked")
+    else:
+        res.good("public access blocked (declared)")
+
+
+def _role(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    iam = r.client("iam")
+    role = iam.get_role(RoleName=physical)["Role"]
+    principals = [
+        s.get("Principal", {}).get("Service") for s in role["AssumeRolePolicyDocument"]["Statement"]
+    ]
+    declared = [s.get("Principal", {}).get("Service") for s in props["AssumeRolePolicyDocument"]["Statement"]]
+    res.expect("trusted by", declared, principals)
+    inline = iam.list_role_policies(RoleName=physical)["PolicyNames"]
+    res.expect("inline policies", len(props.get("Policies", [])), len(inline))
+
+
+def _dashboard(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    body = json.loads(r.client("cloudwatch").get_dashboard(DashboardName=physical)["DashboardBody"])
+    res.good(f"{len(body['widgets'])} widgets, body is valid JSON")
+    _unresolved(r, res, json.dumps(body), "body")
+
+
+def _permission(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    """moto keeps no physical id for permissions: look for the statement on the function instead."""
+    function = r.physical.get(_referenced(props["FunctionName"]) or "", "")
+    try:
+        policy = json.loads(r.client("lambda").get_policy(FunctionName=function)["Policy"])
+    except Exception as exc:  # any failure means the permission is not there
+        res.bad(f"no resource policy on {function}: {type(exc).__name__}")
+        return
+    principals = [s.get("Principal", {}).get("Service") for s in policy.get("Statement", [])]
+    if props.get("Principal") in principals:
+        res.good(f"{props.get('Principal')} may {props.get('Action')} {_referenced(props['FunctionName'])}")
+    else:
+        res.bad(f"{props.get('Principal')} missing from {function}'s resource policy")
+
+
+def _api(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    for path, methods in props.get("Body", {}).get("paths", {}).items():
+        for verb, operation in methods.items():
+            uri = operation.get("x-amazon-apigateway-integration", {}).get("uri")
+            target = r.references(res, f"{verb.upper()} {path}", uri)
+            if target is not None:
+                res.good(f"{verb.upper()} {path} -> {_referenced(uri)}")
+
+
+def _schedule(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    target = r.references(res, "target", props["Target"]["Arn"])
+    if target is not None:
+        zone = props.get("ScheduleExpressionTimezone", "UTC")
+        res.good(f"{props['ScheduleExpression']} {zone} -> {_referenced(props['Target']['Arn'])}")
+    if not str(props["ScheduleExpression"]).startswith(("cron(", "rate(", "at(")):
+        res.bad(f"schedule expression {props['ScheduleExpression']}")
+
+
+def _alarm(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    dimensions = list(props.get("Dimensions", []))
+    for query in props.get("Metrics", []):
+        dimensions += query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+    for dimension in dimensions:
+        r.references(res, f"dimension {dimension['Name']}", dimension["Value"])
+    for action in props.get("AlarmActions", []):
+        r.references(res, "action", action)
+    metric = props.get("MetricName") or "metric math"
+    res.good(f"{props.get('Namespace', '')} {metric} -> {len(props.get('AlarmActions', []))} action(s)")
+
+
+def _metric_filter(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    r.references(res, "log group", props["LogGroupName"])
+    transforms = props.get("MetricTransformations", [])
+    res.good(", ".join(f"{t['MetricNamespace']}/{t['MetricName']}" for t in transforms))
+
+
+def _declared_only(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    for name, value in props.items():
+        if isinstance(value, dict) and _referenced(value):
+            r.references(res, name, value)
+
+
+_CHECKS: dict[str, Callable[[Rehearsal, Result, dict[str, Any], str], None]] = {
+    "AWS::DynamoDB::Table": _table,
+    "AWS::SQS::Queue": _queue,
+    "AWS::Lambda::Function": _function,
+    "AWS::Lambda::EventSourceMapping": _mapping,
+    "AWS::KMS::Key": _key,
+    "AWS::KMS::Alias": _alias,
+    "AWS::SNS::Topic": _topic,
+    "AWS::Logs::LogGroup": _log_group,
+    "AWS::S3::Bucket": _bucket,
+    "AWS::IAM::Role": _role,
+    "AWS::CloudWatch::Dashboard": _dashboard,
+    "AWS::ApiGatewayV2::Api": _api,
+    "AWS::ApiGatewayV2::Stage": _declared_only,
+    "AWS::Scheduler::Schedule": _schedule,
+    "AWS::CloudWatch::Alarm": _alarm,
+    "AWS::Logs::MetricFilter": _metric_filter,
+    "AWS::SNS::Subscription": _declared_only,
+    "AWS::S3::BucketPolicy": _declared_only,
+    "AWS::SecretsManager::Secret": _declared_only,
+}
+
+
+def rehearse(
+    parameters: dict[str, str], out: Any = sys.stdout, template: dict[str, Any] | None = None
+) -> int:
+    """Run the rehearsal, print one line per resource; 0 when nothing FAILs."""
+    template = template if template is not None else transformed()
+    for noisy in ("werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    with warnings.catch_warnings(), moto_server() as endpoint:
+        warnings.simplefilter("ignore")
+        rehearsal = Rehearsal(endpoint, template, parameters)
+        status = rehearsal.deploy()
+        print(
+            f"stack {STACK} ({len(template['Resources'])} resources, parameters {parameters}): {status}",
+            file=out,
+        )
+        results = rehearsal.check_all() if status == "CREATE_COMPLETE" else []
+        outputs = (
+            rehearsal.client("cloudformation")
+            .describe_stacks(StackName=STACK)["Stacks"][0]
+            .get("Outputs", [])
+        )
+    width = max((len(r.logical) for r in results), default=10)
+    for result in results:
+        print(f"{result.status:<8} {result.logical:<{width}} {result.type}", file=out)
+        for note in result.notes:
+            print(f"{'':<9}{'':<{width}}   {note}", file=out)
+    for output in outputs:
+        note = "  (uses a resource the emulator skips)" if "${" in output["OutputValue"] else ""
+        print(f"output   {output['OutputKey']} = {output['OutputValue']}{note}", file=out)
+    counts = {s: sum(r.status == s for r in results) for s in (OK, SKIPPED, FAIL)}
+    print(f"rehearsal: {counts[OK]} OK, {counts[SKIPPED]} SKIPPED, {counts[FAIL]} FAIL", file=out)
+    return 0 if status == "CREATE_COMPLETE" and counts[FAIL] == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="tipline-rehearse", description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", default="dev", choices=["dev", "prod"])
+    parser.add_argument(
+        "--alarm-email", default="ops@example.invalid", help="exercises the e-mail subscription condition"
+    )
+    args = parser.parse_args(argv)
+    sys.exit(rehearse({"Stage": args.stage, "AlarmEmail": args.alarm_email}))
+
+
+if __name__ == "__main__":
+    main()
