@@ -57,7 +57,7 @@ format: $(VENV)/.ready ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam validate --lint, cfn-lint, checkov (template and transformed), bandit, dependency audit
+validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam validate --lint, cfn-lint, checkov, bandit, dependency audit, IAM policy tests, rehearsal
 	$(SAM_VENV)/bin/sam validate --lint --region ap-southeast-1
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m tipline_local.transform > .aws-sam-transformed.json
@@ -65,6 +65,7 @@ validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam valida
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam-transformed.json --framework cloudformation
 	$(BIN)/bandit -q -r functions
 	$(BIN)/python -m tipline_local.dep_audit
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_policies.py tests/test_template.py tests/test_operations.py
 	$(BIN)/python -m tipline_local.rehearse
 
 build: $(SAM_VENV)/.ready ## sam build (no container): python3.12 on arm64
