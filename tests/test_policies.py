@@ -83,7 +83,7 @@ def test_kms_decrypt_is_always_conditioned_and_direct_only_where_needed(role: st
         keys = _conditions(statement)
         assert keys, f"{role} {statement.get('Sid')}: kms:Decrypt without a condition"
         if keys != {"kms:ViaService"}:
-            assert role in DIRECT_DECRYPTERS, f"{role} may decrypt sealed data directly ({statement.get('Sid')})"
+            assert role in DIRECT_DECRYPTERS, (role, "decrypts sealed data directly", statement.get("Sid"))
             assert any(key.startswith("kms:EncryptionContext") for key in keys), (role, statement.get("Sid"))
 
 
