@@ -20,13 +20,13 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import httpx
 import pytest
+from officer_support import call, claims
 from tipline.adapters import aws, evidence_store, media
 from tipline.config import get_settings
-from tipline.errors import NotFound
 from tipline.evidence import policy
 from tipline.evidence.model import AttachmentStatus, FetchJob
 from tipline.evidence.policy import Failure
-from tipline.evidence.service import attachment_link, list_records
+from tipline.evidence.service import list_records
 from tipline.handlers import fetcher
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
@@ -260,12 +260,12 @@ def test_each_attachment_type_is_fetched_and_stored_encrypted_for_its_tip(
         stored = s3.get_object(Bucket=_bucket(evidence), Key=record.s3_key)["Body"].read()
         assert hashlib.sha256(stored).hexdigest() == record.sha256
     assert len(puts.calls) == 5
-    for call in puts.calls:
-        context = json.loads(base64.b64decode(call["SSEKMSEncryptionContext"]))
+    for put in puts.calls:
+        context = json.loads(base64.b64decode(put["SSEKMSEncryptionContext"]))
         assert context == {"oa_id": demo_oa().oa_id, "tip_id": tip_id}
-        assert call["ServerSideEncryption"] == "aws:kms"
-        assert call["SSEKMSKeyId"] == kms_key
-        assert base64.b64decode(call["ChecksumSHA256"]).hex() in {r.sha256 for r in records.values()}
+        assert put["ServerSideEncryption"] == "aws:kms"
+        assert put["SSEKMSKeyId"] == kms_key
+        assert base64.b64decode(put["ChecksumSHA256"]).hex() in {r.sha256 for r in records.values()}
 
     # A redelivered job is a no-op: nothing fetched twice.
     hits = len(cdn.hits)
@@ -288,38 +288,31 @@ def test_an_officer_reads_an_attachment_through_a_short_audited_link(
 ) -> None:
     records = _fetch_every_kind(evidence, cdn, lambda_context)
     tip_id = _only_tip_id()
+    officer = claims(demo_oa().unit_id, subject="officer-7")
     for kind, record in records.items():
-        link = attachment_link(
-            table(),
-            get_settings(),
-            tip_id=tip_id,
-            attachment=record.attachment_id,
-            officer="officer-7",
-            purpose="investigation",
-            now_ms=now_ms(),
-            allowed_units={demo_oa().unit_id},
-        )
-        assert link.url is not None
-        query = parse_qs(urlsplit(link.url).query)
+        path = f"/v1/tips/{tip_id}/attachments/{record.attachment_id}"
+        status, link = call(lambda_context, "GET", path, officer, {"reason": "investigation"})
+        assert status == 200, link
+        assert link["url"] is not None
+        query = parse_qs(urlsplit(link["url"]).query)
         assert int(query["X-Amz-Expires"][0]) <= 300
         assert query["response-content-disposition"] == ["attachment"]
-        assert httpx.get(link.url).content == SAMPLES[kind][0]
+        assert httpx.get(link["url"]).content == SAMPLES[kind][0]
     audits = _audits(evidence, tip_id)
     assert len(audits) == 5
     assert {a["actor"]["S"] for a in audits} == {"officer-7"}
-    assert {a["details"]["M"]["attachment_id"]["S"] for a in audits} == {r.attachment_id for r in records.values()}
-    for scope, attachment in (({"another-unit"}, records["image"].attachment_id), (None, "not-an-id")):
-        with pytest.raises(NotFound):  # another unit's officer, or a made-up id: nothing, no audit
-            attachment_link(
-                table(),
-                get_settings(),
-                tip_id=tip_id,
-                attachment=attachment,
-                officer="officer-9",
-                purpose="curiosity",
-                now_ms=now_ms(),
-                allowed_units=scope,
-            )
+    assert {a["details"]["M"]["attachment_id"]["S"] for a in audits} == {
+        r.attachment_id for r in records.values()
+    }
+    # Another unit's officer, a made-up id, a missing reason: nothing, and no audit record.
+    other = claims("pc08-traffic", subject="officer-9")
+    image = f"/v1/tips/{tip_id}/attachments/{records['image'].attachment_id}"
+    assert call(lambda_context, "GET", image, other, {"reason": "curiosity"})[0] == 404
+    assert (
+        call(lambda_context, "GET", f"/v1/tips/{tip_id}/attachments/not-an-id", officer, {"reason": "abc"})[0]
+        == 404
+    )
+    assert call(lambda_context, "GET", image, officer)[0] == 422
     assert len(_audits(evidence, tip_id)) == 5
 
 
