@@ -289,6 +289,11 @@ def test_an_officer_reads_an_attachment_through_a_short_audited_link(
     records = _fetch_every_kind(evidence, cdn, lambda_context)
     tip_id = _only_tip_id()
     officer = claims(demo_oa().unit_id, subject="officer-7")
+    status, thread = call(lambda_context, "GET", f"/v1/tips/{tip_id}", officer, {"reason": "xem chứng cứ"})
+    assert status == 200
+    shown = {item["attachment_id"]: item for m in thread["messages"] for item in m["evidence"]}
+    assert {a: shown[a]["status"] for a in shown} == {r.attachment_id: "retrieved" for r in records.values()}
+    assert {shown[r.attachment_id]["sha256"] for r in records.values()} == {r.sha256 for r in records.values()}
     for kind, record in records.items():
         path = f"/v1/tips/{tip_id}/attachments/{record.attachment_id}"
         status, link = call(lambda_context, "GET", path, officer, {"reason": "investigation"})

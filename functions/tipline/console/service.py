@@ -34,6 +34,7 @@ from tipline.domain import (
     sealing_context,
 )
 from tipline.errors import Conflict, NotFound, TiplineError
+from tipline.evidence.service import list_records
 from tipline.intake import tipcode
 from tipline.intake.pseudonym import short_pseudonym
 from tipline.lifecycle.retention import apply_retention
@@ -149,6 +150,18 @@ def list_tips(
 
 
 # -- reading (decrypts, audited) ---------------------------------------------------------------------
+class EvidenceItem(BaseModel):
+    """A stored copy of an attachment: fetch it through /v1/tips/{tip_id}/attachments/{attachment_id}."""
+
+    attachment_id: str
+    kind: str
+    status: str
+    reason: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+
+
 class ThreadMessage(BaseModel):
     direction: Direction
     kind: str
@@ -161,6 +174,7 @@ class ThreadMessage(BaseModel):
     reason: str | None = None
     author: str | None = None
     grouped: bool = False
+    evidence: list[EvidenceItem] = []
 
 
 class TipDetail(TipSummary):
@@ -170,7 +184,7 @@ class TipDetail(TipSummary):
     messages: list[ThreadMessage]
 
 
-def _message(settings: Settings, tip: Tip, entry: ThreadEntry) -> ThreadMessage:
+def _message(settings: Settings, entry: ThreadEntry, evidence: list[EvidenceItem]) -> ThreadMessage:
     content: dict[str, Any] = {}
     if entry.sealed is not None:
         context = sealing_context(entry.oa_id, entry.tip_id, entry.pseudonym)
@@ -191,6 +205,7 @@ def _message(settings: Settings, tip: Tip, entry: ThreadEntry) -> ThreadMessage:
         reason=entry.reason,
         author=entry.author,
         grouped=entry.grouped,
+        evidence=evidence,
     )
 
 
@@ -209,7 +224,13 @@ def read_tip(
             at_ms=now_ms,
         ),
     )
-    messages = [_message(settings, tip, entry) for entry in table.thread(tip_pk(tip.tip_id))]
+    evidence: dict[str, list[EvidenceItem]] = defaultdict(list)
+    for record in list_records(table, tip.tip_id):
+        evidence[record.entry_key].append(EvidenceItem.model_validate(record.model_dump()))
+    messages = [
+        _message(settings, entry, evidence.get(entry.entry_key, []))
+        for entry in table.thread(tip_pk(tip.tip_id))
+    ]
     extra = table.get(tip_pk(tip.tip_id)) or {}
     logger.info("tip read", tip_id=tip.tip_id, actor=caller.subject, entries=len(messages))
     return TipDetail(
