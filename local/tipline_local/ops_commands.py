@@ -1,0 +1,330 @@
+"""Operations commands of `tipline-ops`: OA registry, DLQ inspection, citizen purge, statistics, OA watch.
+
+They run with the same configuration as the functions (tipline.config, read from the environment);
+`--stack NAME` copies it from the deployed webhook function instead. Bad input exits 2 with a
+message and changes nothing. Nothing a citizen wrote, no Zalo user id and no secret is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import io
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+from tipline import wiring
+from tipline.adapters import secrets
+from tipline.config import get_settings
+from tipline.domain import OaAccount
+from tipline.intake.pseudonym import pseudonym, short_pseudonym
+from tipline.intake.service import erase_citizen
+from tipline.observability import NAMESPACE, SERVICE
+
+_ZALO_ID = re.compile(r"^[0-9]{1,32}$")
+_UNIT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_QUEUES = {"replies": "replies_queue_url", "intake-spill": "spill_queue_url", "fetch": "fetch_queue_url"}
+
+
+class BadInput(Exception):
+    """The operator's input is wrong; exit 2 with this message, nothing changed."""
+
+
+# ------------------------------------------------------------------------------ configuration
+def load_stack_env(stack: str) -> None:
+    """Point the commands at a deployed stack: its webhook function's environment, as deployed."""
+    cfn = boto3.client("cloudformation")
+    try:
+        function = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="WebhookFunction")
+    except cfn.exceptions.ClientError as exc:
+        raise BadInput(f"stack {stack!r} not found or has no WebhookFunction") from exc
+    name = function["StackResourceDetail"]["PhysicalResourceId"]
+    variables = boto3.client("lambda").get_function_configuration(FunctionName=name)["Environment"][
+        "Variables"
+    ]
+    os.environ.update(variables)
+    get_settings.cache_clear()
+    wiring.table.cache_clear()
+
+
+# ------------------------------------------------------------------------------ register-oa
+def register_oa(args: argparse.Namespace) -> int:
+    """Create or update one OA: the registry entry, and its app's secrets when given."""
+    for label, value, pattern in (("--oa", args.oa, _ZALO_ID), ("--app-id", args.app_id, _ZALO_ID)):
+        if not pattern.match(value):
+            raise BadInput(f"{label} must be Zalo's numeric id (digits only)")
+    if not _UNIT_ID.match(args.unit_id):
+        raise BadInput("--unit-id: letters, digits, '_', '-', '.' (at most 64)")
+    if args.parent_unit_id is not None and not _UNIT_ID.match(args.parent_unit_id):
+        raise BadInput("--parent-unit-id: letters, digits, '_', '-', '.' (at most 64)")
+    app_secrets = _read_app_secrets(args.secrets_file) if args.secrets_file else None
+    settings = get_settings()
+    secret_id = settings.app_secret_prefix + args.app_id
+    if app_secrets is None:
+        try:
+            secrets.secret_json(secret_id, cache_seconds=0)
+        except Exception as exc:
+            raise BadInput(
+                f"app {args.app_id} has no secrets yet: pass --secrets-file with oa_secret_key and app_secret"
+            ) from exc
+    table = wiring.table()
+    existing = table.get_oa(args.oa)
+    account = OaAccount(
+        oa_id=args.oa,
+        app_id=args.app_id,
+        unit_id=args.unit_id,
+        unit_name=args.unit_name if args.unit_name is not None else (existing.unit_name if existing else ""),
+        parent_unit_id=args.parent_unit_id
+        if args.parent_unit_id is not None
+        else (existing.parent_unit_id if existing else None),
+        menu=existing.menu if existing else {},
+    )
+    if app_secrets is not None:
+        secrets.put_secret_json(secret_id, app_secrets)
+    table.put_oa(account)
+    verb = "updated" if existing else "registered"
+    print(
+        f"OA {args.oa} {verb}: app {args.app_id}, unit {args.unit_id}"
+        + (", secrets stored" if app_secrets else "")
+    )
+    return 0
+
+
+def _read_app_secrets(path: str) -> dict[str, str]:
+    source = sys.stdin.read() if path == "-" else _read_file(path)
+    try:
+        value = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise BadInput("--secrets-file is not JSON") from exc
+    if not isinstance(value, dict) or set(value) != {"oa_secret_key", "app_secret"}:
+        raise BadInput(
+            '--secrets-file must be {"oa_secret_key": "...", "app_secret": "..."} and nothing else'
+        )
+    if not all(isinstance(v, str) and v.strip() for v in value.values()):
+        raise BadInput("--secrets-file: both secrets must be non-empty strings")
+    return {key: str(v) for key, v in value.items()}
+
+
+def _read_file(path: str) -> str:
+    try:
+        return Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from exc
+
+
+# ------------------------------------------------------------------------------ dlq-inspect
+def dlq_inspect(args: argparse.Namespace) -> int:
+    """List a dead-letter queue's messages: id, receive count, age, reason. Never a body."""
+    if not 1 <= args.limit <= 1000:
+        raise BadInput("--limit must be between 1 and 1000")
+    dlq_url = dead_letter_queue_url(args.queue)
+    sqs = boto3.client("sqs")
+    seen: dict[str, dict[str, Any]] = {}
+    handles: list[str] = []
+    now_ms = int(time.time() * 1000)
+    while len(seen) < args.limit:
+        batch = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=min(10, args.limit - len(seen)),
+            VisibilityTimeout=30,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            handles.append(message["ReceiptHandle"])
+            attributes = message.get("Attributes", {})
+            seen[message["MessageId"]] = {
+                "message_id": message["MessageId"],
+                "receives": int(attributes.get("ApproximateReceiveCount", 0)),
+                "age_s": (now_ms - int(attributes.get("SentTimestamp", now_ms))) // 1000,
+                "reason": _reason(dict(message)),
+            }
+    for handle in handles:  # visible again at once: inspecting must not delay a redrive
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    rows = list(seen.values())
+    if args.json:
+        print(json.dumps({"queue": args.queue, "dead_letter_queue": dlq_url, "messages": rows}, indent=1))
+    else:
+        print(f"{args.queue} dead-letter queue: {len(rows)} message(s) shown")
+        for row in rows:
+            receives, age = row["receives"], row["age_s"]
+            print(f"  {row['message_id']}  receives={receives}  age={age}s  reason={row['reason']}")
+    return 0
+
+
+def dead_letter_queue_url(queue: str) -> str:
+    if queue not in _QUEUES:
+        raise BadInput(f"--queue must be one of {', '.join(_QUEUES)}")
+    url = str(getattr(get_settings(), _QUEUES[queue]))
+    if not url:
+        raise BadInput(f"the {queue} queue is not configured here")
+    sqs = boto3.client("sqs")
+    redrive = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+    if "RedrivePolicy" not in redrive:
+        raise BadInput(f"the {queue} queue has no dead-letter queue")
+    arn = json.loads(redrive["RedrivePolicy"])["deadLetterTargetArn"]
+    account, name = arn.split(":")[4], arn.split(":")[5]
+    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+
+
+def _reason(message: dict[str, Any]) -> str:
+    """The reason a producer recorded (message attribute, or the body's own 'reason' field)."""
+    attribute = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
+    if attribute:
+        return str(attribute)[:64]
+    try:
+        body = json.loads(message.get("Body", ""))
+    except json.JSONDecodeError:
+        return "-"
+    reason = body.get("reason") if isinstance(body, dict) else None
+    return str(reason)[:64] if isinstance(reason, str) else "-"
+
+
+# ------------------------------------------------------------------------------ purge-citizen
+def purge_citizen(args: argparse.Namespace) -> int:
+    """Erase one citizen's personal data (right to erasure): sealed messages, sealed user id, evidence."""
+    if not _ZALO_ID.match(args.oa):
+        raise BadInput("--oa must be Zalo's numeric OA id")
+    user_id = _read_user_id(args.user_id)
+    if not _ZALO_ID.match(user_id):
+        raise BadInput("the user id must be Zalo's numeric user id (digits only)")
+    table = wiring.table()
+    if table.get_oa(args.oa) is None:
+        raise BadInput(f"OA {args.oa} is not registered")
+    handle = pseudonym(wiring.pepper(), args.oa, user_id)
+    if table.get_contact(handle) is None:
+        raise BadInput(f"no citizen with that user id on OA {args.oa}; nothing changed")
+    if not args.yes:
+        raise BadInput(f"this erases citizen {short_pseudonym(handle)}'s data for good: add --yes")
+    erased = erase_citizen(wiring.intake(), handle)
+    citizen = short_pseudonym(handle)
+    print(f"citizen {citizen} of OA {args.oa}: {erased} sealed entries erased, evidence purge requested")
+    return 0
+
+
+def _read_user_id(value: str | None) -> str:
+    if value is None or value == "-":
+        text = sys.stdin.readline() if not sys.stdin.isatty() else getpass.getpass("Zalo user id: ")
+        return text.strip()
+    return value.strip()
+
+
+# ------------------------------------------------------------------------------ export-stats
+def export_stats(args: argparse.Namespace) -> int:
+    """Tip counts per unit and status (and urgent), from the tips index. Counts only."""
+    table = wiring.table()
+    counts: Counter[tuple[str, str]] = Counter()
+    urgent: Counter[tuple[str, str]] = Counter()
+    query = {
+        "IndexName": "gsi2",
+        "KeyConditionExpression": "gsi2pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "TIPS"}},
+        "ProjectionExpression": "unit_id, #st, urgent",
+        "ExpressionAttributeNames": {"#st": "status"},
+    }
+    for item in table.paginate("query", query):
+        key = (str(item.get("unit_id", "")), str(item.get("status", "")))
+        counts[key] += 1
+        urgent[key] += int(bool(item.get("urgent")))
+    rows = [
+        {"unit_id": unit, "status": status, "tips": counts[(unit, status)], "urgent": urgent[(unit, status)]}
+        for unit, status in sorted(counts)
+    ]
+    if args.format == "json":
+        print(json.dumps({"generated_at": int(time.time()), "rows": rows}, indent=1))
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer, fieldnames=["unit_id", "status", "tips", "urgent"], lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    return 0
+
+
+# ------------------------------------------------------------------------------ watch-oa
+def watch_oa(args: argparse.Namespace) -> int:
+    """A CloudWatch alarm that fires when one OA has had no accepted event for --hours."""
+    if not _ZALO_ID.match(args.oa):
+        raise BadInput("--oa must be Zalo's numeric OA id")
+    if not 1 <= args.hours <= 168:
+        raise BadInput("--hours must be between 1 and 168 (CloudWatch evaluates at most 7 days)")
+    topic = args.topic_arn or os.environ.get("ALARM_TOPIC_ARN", "")
+    if not topic.startswith("arn:"):
+        raise BadInput("--topic-arn (or ALARM_TOPIC_ARN) must be the stack's AlarmTopicArn output")
+    if wiring.table().get_oa(args.oa) is None:
+        raise BadInput(f"OA {args.oa} is not registered")
+    name = oa_alarm_name(get_settings().stage, args.oa)
+    boto3.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        AlarmDescription=f"OA {args.oa} has accepted no Zalo event for {args.hours} h",
+        Namespace=NAMESPACE,
+        MetricName="OaEvents",
+        Dimensions=[{"Name": "service", "Value": SERVICE}, {"Name": "oa_id", "Value": args.oa}],
+        Statistic="Sum",
+        Period=3600,
+        EvaluationPeriods=args.hours,
+        Threshold=1,
+        ComparisonOperator="LessThanThreshold",
+        TreatMissingData="breaching",
+        AlarmActions=[topic],
+        OKActions=[topic],
+    )
+    print(f"alarm {name}: OA {args.oa} silent for {args.hours} h notifies {topic}")
+    return 0
+
+
+def oa_alarm_name(stage: str, oa_id: str) -> str:
+    return f"tipline-{stage}-oa-{oa_id}-silent"
+
+
+# ------------------------------------------------------------------------------ wiring
+def register(subcommands: Any) -> None:
+    """Add this module's subcommands to tipline-ops's argparse subparsers."""
+    command = subcommands.add_parser("register-oa", help="register or update an OA (and its app's secrets)")
+    command.add_argument("--oa", required=True, help="Zalo OA id")
+    command.add_argument("--app-id", required=True, help="Zalo app id that delivers the OA's events")
+    command.add_argument("--unit-id", required=True, help="unit that owns the OA's tips")
+    command.add_argument("--unit-name")
+    command.add_argument("--parent-unit-id")
+    command.add_argument(
+        "--secrets-file", help='JSON {"oa_secret_key", "app_secret"} ("-" = stdin); never on the command line'
+    )
+    command.set_defaults(run=register_oa)
+
+    command = subcommands.add_parser(
+        "dlq-inspect", help="list a DLQ's message ids, receive counts, ages, reasons"
+    )
+    command.add_argument("--queue", required=True, choices=sorted(_QUEUES))
+    command.add_argument("--limit", type=int, default=100)
+    command.add_argument("--json", action="store_true")
+    command.set_defaults(run=dlq_inspect)
+
+    command = subcommands.add_parser("purge-citizen", help="erase one citizen's personal data")
+    command.add_argument("--oa", required=True, help="Zalo OA id the citizen wrote to")
+    command.add_argument(
+        "--user-id", help="Zalo user id; omit or '-' to read it from stdin (keeps it out of history)"
+    )
+    command.add_argument("--yes", action="store_true", help="confirm: the erasure cannot be undone")
+    command.set_defaults(run=purge_citizen)
+
+    command = subcommands.add_parser("export-stats", help="tip counts per unit and status (no personal data)")
+    command.add_argument("--format", choices=["csv", "json"], default="csv")
+    command.set_defaults(run=export_stats)
+
+    command = subcommands.add_parser("watch-oa", help="alarm when one OA receives no event for some hours")
+    command.add_argument("--oa", required=True)
+    command.add_argument("--hours", type=int, default=24)
+    command.add_argument("--topic-arn", help="the stack's AlarmTopicArn output (or ALARM_TOPIC_ARN)")
+    command.set_defaults(run=watch_oa)

@@ -1,0 +1,322 @@
+"""tipline-ops commands against the local emulator: each works, and bad input exits 2 changing nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from tipline import wiring
+from tipline.adapters import secrets
+from tipline.intake.pseudonym import pseudonym
+from tipline_local.ops import main
+from tipline_local.provision import Provisioned
+from webhook_support import deliver, demo_oa, items_with_prefix, text_event
+
+USER = "246845883529197922"
+OTHER_USER = "8123450099887766"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def secrets_file(tmp_path: Path, **values: str) -> str:
+    path = tmp_path / "secrets.json"
+    path.write_text(json.dumps(values), "utf-8")
+    return str(path)
+
+
+# ------------------------------------------------------------------------------ register-oa
+def test_register_oa_stores_the_registry_entry_and_the_apps_secrets(
+    stack: Provisioned, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = secrets_file(tmp_path, oa_secret_key="canary-oa-key-5521", app_secret="canary-app-secret-5521")
+    argv = ["register-oa", "--oa", "700000000000000001", "--app-id", "700000000000000009"]
+    code, out, _ = run(
+        [*argv, "--unit-id", "pc-ba-dinh", "--unit-name", "Ba Đình", "--secrets-file", path], capsys
+    )
+    assert code == 0
+    assert "registered" in out
+    assert "canary" not in out
+    account = wiring.table().get_oa("700000000000000001")
+    assert account is not None
+    assert (account.app_id, account.unit_id, account.unit_name) == (
+        "700000000000000009",
+        "pc-ba-dinh",
+        "Ba Đình",
+    )
+    stored = secrets.secret_json(stack.env("WebhookFunction")["APP_SECRET_PREFIX"] + "700000000000000009", 0)
+    assert stored == {"oa_secret_key": "canary-oa-key-5521", "app_secret": "canary-app-secret-5521"}
+
+
+def test_register_oa_updates_an_existing_oa_without_touching_its_secrets(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oa = demo_oa()
+    prefix = stack.env("WebhookFunction")["APP_SECRET_PREFIX"]
+    before = secrets.secret_json(prefix + oa.app_id, 0)
+    code, out, _ = run(
+        ["register-oa", "--oa", oa.oa_id, "--app-id", oa.app_id, "--unit-id", "pc-moved"], capsys
+    )
+    assert code == 0
+    assert "updated" in out
+    account = wiring.table().get_oa(oa.oa_id)
+    assert account is not None
+    assert account.unit_id == "pc-moved"
+    assert account.unit_name == oa.unit_name  # kept when not given
+    assert secrets.secret_json(prefix + oa.app_id, 0) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "secrets_json", "message"),
+    [
+        (["--oa", "not-a-number", "--app-id", "1", "--unit-id", "u"], None, "numeric"),
+        (["--oa", "7001", "--app-id", "1", "--unit-id", "bad unit!"], None, "--unit-id"),
+        (["--oa", "7001", "--app-id", "7009", "--unit-id", "u"], None, "has no secrets yet"),
+        (["--oa", "7001", "--app-id", "7009", "--unit-id", "u"], {"oa_secret_key": "k"}, "must be"),
+        (
+            ["--oa", "7001", "--app-id", "7009", "--unit-id", "u"],
+            {"oa_secret_key": "k", "app_secret": " "},
+            "empty",
+        ),
+    ],
+)
+def test_register_oa_refuses_bad_input_and_changes_nothing(
+    stack: Provisioned,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    secrets_json: dict[str, str] | None,
+    message: str,
+) -> None:
+    argv = ["register-oa", *extra]
+    if secrets_json is not None:
+        argv += ["--secrets-file", secrets_file(tmp_path, **secrets_json)]
+    before = wiring.table().list_oas()
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert message in err
+    assert out == ""
+    assert wiring.table().list_oas() == before
+    with pytest.raises(Exception, match="not found"):
+        secrets.secret_json(stack.env("WebhookFunction")["APP_SECRET_PREFIX"] + "7009", 0)
+
+
+# ------------------------------------------------------------------------------ dlq-inspect
+def _dead_letter(stack: Provisioned, queue: str) -> str:
+    return stack.queue_urls[queue]
+
+
+def test_dlq_inspect_lists_ids_counts_ages_and_reasons_never_bodies(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = boto3.client("sqs")
+    dlq = _dead_letter(stack, "IntakeSpillDeadLetterQueue")
+    body = json.dumps(
+        {"v": 1, "sealed": "canary-sealed-bytes-8812", "reason": "store_failed", "spilled_ms": 1}
+    )
+    sent = {sqs.send_message(QueueUrl=dlq, MessageBody=body)["MessageId"] for _ in range(3)}
+    sent.add(sqs.send_message(QueueUrl=dlq, MessageBody="not json canary-8812")["MessageId"])
+
+    code, out, _ = run(["dlq-inspect", "--queue", "intake-spill", "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert {row["message_id"] for row in report["messages"]} == sent
+    assert sorted(row["reason"] for row in report["messages"]) == [
+        "-",
+        "store_failed",
+        "store_failed",
+        "store_failed",
+    ]
+    assert all(row["receives"] == 1 and row["age_s"] >= 0 for row in report["messages"])
+    assert "canary" not in out
+    # Inspecting leaves every message there, visible at once for a redrive.
+    attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "4"
+
+    code, out, _ = run(["dlq-inspect", "--queue", "intake-spill"], capsys)
+    assert code == 0
+    assert "4 message(s)" in out
+    assert "canary" not in out
+
+
+def test_dlq_inspect_reads_the_fifo_replies_dlq(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = boto3.client("sqs")
+    dlq = _dead_letter(stack, "RepliesDeadLetterQueue")
+    sqs.send_message(
+        QueueUrl=dlq, MessageBody='{"reply_id": "r1"}', MessageGroupId="g", MessageDeduplicationId="r1"
+    )
+    code, out, _ = run(["dlq-inspect", "--queue", "replies"], capsys)
+    assert code == 0
+    assert "1 message(s)" in out
+
+
+def test_dlq_inspect_refuses_bad_input(stack: Provisioned, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["dlq-inspect", "--queue", "fetch", "--limit", "0"], capsys)
+    assert code == 2
+    assert "--limit" in err
+    with pytest.raises(SystemExit) as exited:
+        main(["dlq-inspect", "--queue", "nonsense"])
+    assert exited.value.code == 2
+
+
+# ------------------------------------------------------------------------------ purge-citizen
+def _sealed_entries(stack: Provisioned) -> int:
+    return sum("sealed" in item for item in items_with_prefix(stack, "TIP#", "MSG#"))
+
+
+def test_purge_citizen_erases_their_data_and_never_prints_the_user_id(
+    stack: Provisioned, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oa = demo_oa()
+    for text in ("first canary-purge-1", "second canary-purge-2"):
+        assert deliver(lambda_context, text_event(text, user_id=USER))["statusCode"] == 200
+    assert deliver(lambda_context, text_event("someone else", user_id=OTHER_USER))["statusCode"] == 200
+    handle = pseudonym(wiring.pepper(), oa.oa_id, USER)
+    other = pseudonym(wiring.pepper(), oa.oa_id, OTHER_USER)
+    tips = wiring.table().contact_tip_ids(handle)
+    assert tips
+    capsys.readouterr()
+
+    code, out, err = run(["purge-citizen", "--oa", oa.oa_id, "--user-id", USER, "--yes"], capsys)
+    assert code == 0, err
+    assert USER not in out + err
+    assert "sealed entries erased" in out
+    assert wiring.table().get_contact(handle) is None
+    for tip_id in tips:
+        assert all(entry.sealed is None for entry in wiring.table().thread(f"TIP#{tip_id}"))
+    # The other citizen keeps everything.
+    assert wiring.table().get_contact(other) is not None
+    other_tip = wiring.table().contact_tip_ids(other)[0]
+    assert any(entry.sealed is not None for entry in wiring.table().thread(f"TIP#{other_tip}"))
+
+
+def test_purge_citizen_reads_the_user_id_from_stdin(
+    stack: Provisioned,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    oa = demo_oa()
+    assert deliver(lambda_context, text_event("hello", user_id=USER))["statusCode"] == 200
+    monkeypatch.setattr("sys.stdin", io.StringIO(USER + "\n"))
+    code, out, _ = run(["purge-citizen", "--oa", oa.oa_id, "--yes"], capsys)
+    assert code == 0
+    assert USER not in out
+    assert wiring.table().get_contact(pseudonym(wiring.pepper(), oa.oa_id, USER)) is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--oa", "oa-x", "--user-id", USER, "--yes"], "numeric OA id"),
+        (["--oa", "{oa}", "--user-id", "abc", "--yes"], "numeric user id"),
+        (["--oa", "9999", "--user-id", USER, "--yes"], "not registered"),
+        (["--oa", "{oa}", "--user-id", "1111111111", "--yes"], "no citizen"),
+        (["--oa", "{oa}", "--user-id", USER], "--yes"),
+    ],
+)
+def test_purge_citizen_refuses_bad_input_and_changes_nothing(
+    stack: Provisioned, lambda_context: Any, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    oa = demo_oa()
+    assert deliver(lambda_context, text_event("keep me", user_id=USER))["statusCode"] == 200
+    sealed = _sealed_entries(stack)
+    code, out, err = run(["purge-citizen", *[a.replace("{oa}", oa.oa_id) for a in argv]], capsys)
+    assert code == 2
+    assert message in err
+    assert USER not in out + err
+    assert _sealed_entries(stack) == sealed
+    assert wiring.table().get_contact(pseudonym(wiring.pepper(), oa.oa_id, USER)) is not None
+
+
+# ------------------------------------------------------------------------------ export-stats
+def test_export_stats_counts_tips_per_unit_and_status(
+    stack: Provisioned, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    province = demo_oa(0)
+    district = demo_oa(1)
+    assert (
+        deliver(lambda_context, text_event("canary-stats-1", user_id=USER, oa=district), oa=district)[
+            "statusCode"
+        ]
+        == 200
+    )
+    assert (
+        deliver(lambda_context, text_event("canary-stats-2", user_id=OTHER_USER, oa=district), oa=district)[
+            "statusCode"
+        ]
+        == 200
+    )
+    assert (
+        deliver(lambda_context, text_event("canary-stats-3", user_id=USER, oa=province), oa=province)[
+            "statusCode"
+        ]
+        == 200
+    )
+    capsys.readouterr()
+
+    code, out, _ = run(["export-stats"], capsys)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    counts = {(r["unit_id"], r["status"]): int(r["tips"]) for r in rows}
+    assert counts == {(district.unit_id, "new"): 2, (province.unit_id, "new"): 1}
+    assert "canary" not in out
+    assert USER not in out
+
+    code, out, _ = run(["export-stats", "--format", "json"], capsys)
+    assert code == 0
+    assert sum(row["tips"] for row in json.loads(out)["rows"]) == 3
+
+
+def test_export_stats_refuses_an_unknown_format(stack: Provisioned) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["export-stats", "--format", "xlsx"])
+    assert exited.value.code == 2
+
+
+# ------------------------------------------------------------------------------ watch-oa
+TOPIC = "arn:aws:sns:ap-southeast-1:123456789012:tipline-local-alarms"
+
+
+def test_watch_oa_creates_a_silence_alarm_on_the_oas_events(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oa = demo_oa()
+    code, _, _ = run(["watch-oa", "--oa", oa.oa_id, "--hours", "12", "--topic-arn", TOPIC], capsys)
+    assert code == 0
+    (alarm,) = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="tipline-local-oa-")["MetricAlarms"]
+    assert alarm["MetricName"] == "OaEvents"
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"service": "tipline", "oa_id": oa.oa_id}
+    assert alarm["EvaluationPeriods"] == 12
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["AlarmActions"] == [TOPIC]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--oa", "{oa}", "--hours", "0", "--topic-arn", TOPIC], "--hours"),
+        (["--oa", "{oa}", "--hours", "500", "--topic-arn", TOPIC], "--hours"),
+        (["--oa", "{oa}", "--topic-arn", "not-an-arn"], "--topic-arn"),
+        (["--oa", "9999", "--topic-arn", TOPIC], "not registered"),
+    ],
+)
+def test_watch_oa_refuses_bad_input_and_creates_no_alarm(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, _, err = run(["watch-oa", *[a.replace("{oa}", demo_oa().oa_id) for a in argv]], capsys)
+    assert code == 2
+    assert message in err
+    assert (
+        boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="tipline-local-oa-")["MetricAlarms"] == []
+    )
