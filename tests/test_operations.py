@@ -176,3 +176,23 @@ def test_the_deploy_rehearsal_fails_on_a_real_mismatch() -> None:
     assert "work queue without a dead-letter queue" in report
     assert "FAIL     FetcherFunctionFetch" in report
     assert "SKIPPED  AlarmEmailSubscription" in report  # the condition is false without an e-mail
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_samconfig_environments_set_only_parameters_the_template_declares(
+    template: dict[str, Any], environment: str
+) -> None:
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / "samconfig.toml").read_text("utf-8"))
+    deploy = config[environment]["deploy"]["parameters"]
+    overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
+    assert overrides["Stage"] == environment
+    assert set(overrides) <= set(template["Parameters"])
+    assert {"Stage", "LogLevel", "RetentionDays", "AlarmEmail"} <= set(overrides)
+    for name, value in overrides.items():
+        allowed = template["Parameters"][name].get("AllowedValues")
+        assert allowed is None or value in [str(a) for a in allowed], (name, value)
+    assert "CAPABILITY_IAM" in deploy["capabilities"]
+    assert deploy["stack_name"] == f"tipline-{environment}"
