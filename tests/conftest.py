@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
-from tipline.adapters import aws, secrets
+from tipline.adapters import aws, secrets, zalo
 from tipline.config import get_settings
 from tipline.domain import OaAccount
 from tipline.intake import spill
-from tipline_local.accounts import AccountSeed, demo_accounts
+from tipline_local.accounts import AccountSeed, demo_accounts, store_tokens
 from tipline_local.provision import REGION, Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +48,8 @@ def reset_caches() -> None:
     from tipline import wiring
 
     wiring.table.cache_clear()
+    wiring.token_store.cache_clear()
+    zalo.reset_client()
 
 
 def seed_accounts(accounts: list[AccountSeed], env: dict[str, str]) -> None:
@@ -59,6 +61,7 @@ def seed_accounts(accounts: list[AccountSeed], env: dict[str, str]) -> None:
             env["APP_SECRET_PREFIX"] + account.app_id,
             {"oa_secret_key": account.oa_secret_key, "app_secret": account.app_secret},
         )
+    store_tokens(accounts)
 
 
 @pytest.fixture

@@ -144,3 +144,21 @@ class Fault:
 
     def __exit__(self, *exc: object) -> None:
         self.client.meta.events.unregister(self._event, unique_id=f"fault-{id(self)}")
+
+
+def receive(stack: Provisioned, queue: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Receive up to ``limit`` visible messages without deleting them, as Lambda's SQS poller does."""
+    client = boto3.client("sqs")
+    page = client.receive_message(
+        QueueUrl=stack.queue_urls[queue],
+        MaxNumberOfMessages=limit,
+        WaitTimeSeconds=0,
+        AttributeNames=["All"],
+    )
+    return list(page.get("Messages", []))
+
+
+def delete(stack: Provisioned, queue: str, messages: list[dict[str, Any]]) -> None:
+    client = boto3.client("sqs")
+    for message in messages:
+        client.delete_message(QueueUrl=stack.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"])

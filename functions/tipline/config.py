@@ -51,6 +51,12 @@ class Settings(BaseModel):
     urgent_keywords: tuple[str, ...] = DEFAULT_URGENT_KEYWORDS
     zalo_api_base_url: str = "https://openapi.zalo.me"
     zalo_oauth_base_url: str = "https://oauth.zaloapp.com"
+    # Zalo OA API client (tipline.adapters.zalo) and token lifecycle (tipline.tokens).
+    zalo_connect_seconds: float = Field(default=3.0, gt=0)
+    zalo_read_seconds: float = Field(default=10.0, gt=0)
+    token_refresh_before_hours: float = Field(
+        default=8.0, gt=0, description="the scheduled refresher renews access tokens this close to expiry"
+    )
     fanout_queue_url: str = ""
     fetch_queue_url: str = ""
     media_bucket: str = ""

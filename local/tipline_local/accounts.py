@@ -45,3 +45,17 @@ def load_accounts(raw: str | None = None) -> list[AccountSeed]:
 
 def demo_accounts() -> list[AccountSeed]:
     return load_accounts(DEMO_REGISTRY.read_text("utf-8"))
+
+
+def store_tokens(accounts: list[AccountSeed]) -> None:
+    """Seal each account's access and refresh token into the token store, as registration does.
+
+    The tokens count as just issued (Zalo's 25 h), like the simulator's ``add_oa`` assumes.
+    """
+    from tipline import wiring
+    from tipline.adapters.zalo import TokenPair
+
+    for account in accounts:
+        if account.access_token and account.refresh_token:
+            pair = TokenPair(account.access_token, account.refresh_token, expires_in=25 * 3600)
+            wiring.token_store().save(account.oa_id, pair)

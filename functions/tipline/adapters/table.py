@@ -488,3 +488,60 @@ class Table:
     def find_sent(self, oa_id: str, zalo_message_id: str) -> tuple[str, str] | None:
         values = self.get(f"ZMSG#{oa_id}#{zalo_message_id}", consistent=False)
         return (str(values["thread_pk"]), str(values["entry_key"])) if values else None
+
+    # -- versioned records with a lease (tipline.tokens) -------------------------------------
+    def put_versioned(
+        self, pk: str, sk: str, values: Mapping[str, Any], expected_version: int | None
+    ) -> bool:
+        """Replace an item only while its ``version`` is ``expected_version`` (None: only if absent).
+
+        The new item carries ``version`` + 1 and no lease. False when another writer got there first.
+        """
+        item = to_item({**values, "pk": pk, "sk": sk, "version": (expected_version or 0) + 1})
+        if expected_version is None:
+            return self._conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+        return self._conditional(
+            "put_item",
+            Item=item,
+            ConditionExpression="version = :v",
+            ExpressionAttributeValues={":v": {"N": str(expected_version)}},
+        )
+
+    def take_lease(self, pk: str, sk: str, owner: str, now_ms: int, until_ms: int) -> bool:
+        """Hold an existing item's lease until ``until_ms``, unless another owner holds a live one."""
+        return self._conditional(
+            "update_item",
+            Key=key(pk, sk),
+            UpdateExpression="SET lease_owner = :o, lease_until_ms = :u",
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(lease_until_ms)"
+                " OR lease_until_ms < :now OR lease_owner = :o)"
+            ),
+            ExpressionAttributeValues={
+                ":o": {"S": owner},
+                ":u": {"N": str(until_ms)},
+                ":now": {"N": str(now_ms)},
+            },
+        )
+
+    def release_lease(
+        self, pk: str, sk: str, owner: str, sets: Mapping[str, Any], increments: Mapping[str, int]
+    ) -> bool:
+        """Give up our lease, setting ``sets`` and adding ``increments``; False if it was not ours."""
+        names = {f"#{n}": n for n in [*sets, *increments]}
+        values = {f":{n}": to_item({"v": v})["v"] for n, v in {**sets, **increments}.items()}
+        values[":owner"] = {"S": owner}
+        expression = "REMOVE lease_owner, lease_until_ms"
+        if sets:
+            expression = "SET " + ", ".join(f"#{n} = :{n}" for n in sets) + " " + expression
+        if increments:
+            expression += " ADD " + ", ".join(f"#{n} :{n}" for n in increments)
+        extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+        return self._conditional(
+            "update_item",
+            Key=key(pk, sk),
+            UpdateExpression=expression,
+            ConditionExpression="lease_owner = :owner",
+            ExpressionAttributeValues=values,
+            **extra,
+        )

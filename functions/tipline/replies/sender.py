@@ -1,0 +1,187 @@
+"""Deliver one queued reply through the Zalo OA API and record the outcome on its thread entry.
+
+At-least-once input (replies.fifo), so every step is safe to repeat:
+
+- the entry's status is the record of truth: an entry already ``sent`` (or delivered/seen) or
+  ``failed`` is done, and the message is acknowledged without calling Zalo again;
+- the outcome is written on the entry *before* the message is deleted (the handler returns only
+  after :func:`deliver` wrote it), then the Zalo message id is remembered for delivery receipts.
+
+Outcomes by error class (shared/zalo/ZALO-OA.md):
+
+- access token invalid/expired: refresh once through the token store, then retry the call once;
+- rate limit, quota, timeouts, network and 5xx: the entry shows ``deferred`` with the reason and
+  :class:`RetryLater` asks for a new attempt after an exponential backoff with jitter;
+- outside the 7-day window (checked here first, from the contact's last interaction, without
+  spending a call), blocked, inactive, invalid: ``failed`` with a reason an officer can read;
+- a message that cannot be understood, or whose entry does not exist: :class:`Poison`, retried
+  at once until maxReceiveCount moves it to the dead-letter queue.
+
+The known at-least-once edge: when Zalo accepted a message but its answer was lost (a read
+timeout, a 502/504 after the request went out), nothing tells us whether the citizen got it, and
+Zalo's send API has no idempotency key. We resend: a citizen may then get the same reply twice,
+which is better than a reply that silently never arrives. The entry's reason says so, and the
+entry ends with the id of the copy Zalo confirmed. A crash between Zalo's answer and the outcome
+write has the same effect, and the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from tipline.adapters import envelope, zalo
+from tipline.adapters.table import Table, thread_pk
+from tipline.config import Settings
+from tipline.domain import DeliveryStatus, Direction, QueuedReply, ThreadEntry, sealing_context
+from tipline.errors import DecryptionFailed, TiplineError
+from tipline.observability import logger
+from tipline.tokens.store import TokenStore, TokenUnavailable
+
+WINDOW_MS = 7 * 24 * 3600 * 1000
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 900
+DONE = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.SEEN, DeliveryStatus.FAILED})
+_VIETNAM = timezone(timedelta(hours=7))
+
+
+class RetryLater(TiplineError):
+    """Try this message again in ``delay_seconds`` (its visibility timeout)."""
+
+    def __init__(self, reason: str, delay_seconds: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay_seconds = delay_seconds
+
+
+class Poison(TiplineError):
+    """The message can never be delivered as it is: it goes to the dead-letter queue."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    table: Table
+    settings: Settings
+    tokens: TokenStore
+
+
+def backoff_seconds(attempt: int, floor: float | None = None, rng: random.Random | None = None) -> int:
+    """Exponential backoff with jitter: 30 s, 60 s, 120 s ... capped at 15 minutes, times 0.5-1.0."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    # Jitter only spreads retries; nothing secret depends on it.
+    jitter = (rng or random).uniform(0.5, 1.0)  # nosec B311
+    return max(1, int(max(ceiling * jitter, floor or 0)))
+
+
+def parse(body: str) -> QueuedReply:
+    try:
+        return QueuedReply.model_validate_json(body)
+    except ValueError as exc:
+        raise Poison("the message is not a queued reply") from exc
+
+
+def _window_reason(last_interaction_ms: int) -> str:
+    if last_interaction_ms <= 0:
+        return "outside Zalo's 7-day reply window: the citizen never wrote to the OA"
+    last = datetime.fromtimestamp(last_interaction_ms / 1000, UTC).astimezone(_VIETNAM)
+    return (
+        "outside Zalo's 7-day reply window: the citizen last wrote on "
+        f"{last:%d/%m/%Y %H:%M}; the reply can be sent after they write again"
+    )
+
+
+def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> DeliveryStatus | None:
+    """Send one reply; returns the status recorded, None if it was handled before (raises RetryLater
+    or Poison)."""
+    pk = thread_pk(reply.tip_id, reply.pseudonym)
+    entry = sender.table.get_entry(pk, reply.entry_key)
+    if entry is None:
+        raise Poison("the reply's thread entry does not exist")
+    if (
+        entry.direction != Direction.OUTBOUND
+        or entry.oa_id != reply.oa_id
+        or entry.pseudonym != reply.pseudonym
+    ):
+        raise Poison("the message does not match its thread entry")
+    if entry.status in DONE:
+        logger.info("reply already handled", reply_id=reply.reply_id, status=str(entry.status))
+        return None
+
+    def fail(reason: str) -> DeliveryStatus:
+        sender.table.set_delivery(pk, reply.entry_key, DeliveryStatus.FAILED, reason=reason)
+        logger.warning("reply failed", reply_id=reply.reply_id, oa_id=reply.oa_id, reason=reason)
+        return DeliveryStatus.FAILED
+
+    contact = sender.table.get_contact(reply.pseudonym)
+    if contact is None or contact.user_id_sealed is None:
+        return fail("the citizen's contact was erased (withdrawn); nothing can be sent")
+    if entry.sealed is None:
+        return fail("the reply's text was erased; nothing can be sent")
+    if contact.blocked:
+        return fail("the citizen has blocked the OA")
+    if now_ms - contact.last_interaction_ms > WINDOW_MS:
+        return fail(_window_reason(contact.last_interaction_ms))
+    try:
+        text = _text(sender, entry)
+        user_id = envelope.open_sealed(
+            sender.settings.kms_key_id,
+            contact.user_id_sealed,
+            {"oa_id": reply.oa_id, "contact": reply.pseudonym},
+        ).decode()
+    except DecryptionFailed:
+        return fail("the reply or the citizen's id could not be decrypted")
+
+    try:
+        sent = _send(sender, reply.oa_id, user_id, text)
+    except zalo.ZaloRefused as refused:
+        if refused.code == -217:
+            sender.table.set_contact_flags(reply.pseudonym, blocked=True)
+        if refused.alert_ops:
+            logger.error("zalo refused the oa", oa_id=reply.oa_id, code=refused.code, reason=refused.reason)
+        return fail(refused.reason)
+    except (zalo.ZaloUnavailable, zalo.TokenRejected, TokenUnavailable) as busy:
+        reason = getattr(busy, "reason", None) or str(busy)
+        if isinstance(busy, zalo.ZaloUnavailable) and busy.maybe_delivered:
+            reason += " (Zalo may have received it: the citizen could get it twice)"
+        floor = busy.retry_after if isinstance(busy, zalo.ZaloUnavailable) else None
+        delay = backoff_seconds(attempt, floor)
+        sender.table.set_delivery(
+            pk, reply.entry_key, DeliveryStatus.DEFERRED, reason=f"{reason} (attempt {attempt})"
+        )
+        logger.info(
+            "reply deferred", reply_id=reply.reply_id, oa_id=reply.oa_id, code=getattr(busy, "code", None)
+        )
+        raise RetryLater(reason, delay) from busy
+
+    note = f"sent on attempt {attempt}" if attempt > 1 else None
+    sender.table.set_delivery(
+        pk, reply.entry_key, DeliveryStatus.SENT, reason=note, zalo_message_id=sent.message_id
+    )
+    sender.table.remember_sent(reply.oa_id, sent.message_id, pk, reply.entry_key)
+    logger.info(
+        "reply sent", reply_id=reply.reply_id, oa_id=reply.oa_id, billed=sent.quota_type == "reply_billed"
+    )
+    return DeliveryStatus.SENT
+
+
+def _text(sender: Sender, entry: ThreadEntry) -> str:
+    assert entry.sealed is not None  # checked by the caller
+    context = sealing_context(entry.oa_id, entry.tip_id, entry.pseudonym)
+    content = json.loads(envelope.open_sealed(sender.settings.kms_key_id, entry.sealed, context))
+    text = content.get("text") if isinstance(content, dict) else None
+    if not isinstance(text, str):
+        raise Poison("the reply's content has no text")
+    return text
+
+
+def _send(sender: Sender, oa_id: str, user_id: str, text: str) -> zalo.SentMessage:
+    """One call, and one more after a single token refresh if Zalo rejected the token."""
+    token = sender.tokens.access_token(oa_id)
+    try:
+        return zalo.send_consultation(token.access_token, user_id, text)
+    except zalo.TokenRejected:
+        logger.info("zalo rejected the oa token; refreshing", oa_id=oa_id, version=token.version)
+    fresh = sender.tokens.refresh(oa_id, seen_version=token.version)
+    return zalo.send_consultation(fresh.access_token, user_id, text)
