@@ -20,9 +20,16 @@ REQUIREMENTS = ROOT / "layers" / "requirements.txt"
 def main() -> int:
     command = [
         str(Path(sys.executable).with_name("pip-audit")),
-        "-r", str(REQUIREMENTS), "--no-deps", "--disable-pip", "--progress-spinner", "off", "-f", "json",
+        "-r",
+        str(REQUIREMENTS),
+        "--no-deps",
+        "--disable-pip",
+        "--progress-spinner",
+        "off",
+        "-f",
+        "json",
     ]
-    run = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    run = subprocess.run(command, capture_output=True, text=True, check=False)
     try:
         report = json.loads(run.stdout)
     except ValueError:
@@ -43,8 +50,10 @@ def main() -> int:
             "pypi.org's JSON API or osv.dev is reachable."
         )
         return 0
-    print(f"dependency audit: no known vulnerabilities in {len(audited)} packages "
-          f"({len(dependencies) - len(audited)} could not be audited)")
+    print(
+        f"dependency audit: no known vulnerabilities in {len(audited)} packages "
+        f"({len(dependencies) - len(audited)} could not be audited)"
+    )
     return 0
 
 
