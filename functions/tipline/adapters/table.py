@@ -376,14 +376,19 @@ class Table:
             ExpressionAttributeValues=values,
         )
 
-    def claim_ack(self, tip_id: str, now_ms: int, quiet_ms: int) -> bool:
-        """True for the one caller allowed to acknowledge now (none within the quiet period)."""
+    def claim_ack(self, tip_id: str, reply_id: str, now_ms: int, quiet_ms: int) -> bool:
+        """True for the one acknowledgement allowed now (none within the quiet period). The claim
+        names its reply, so a retry of the same event (after a failure) still holds it."""
         return self._conditional(
             "update_item",
             Key=key(tip_pk(tip_id)),
-            UpdateExpression="SET last_ack_ms = :now",
-            ConditionExpression="attribute_exists(pk) AND last_ack_ms <= :edge",
-            ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":edge": {"N": str(now_ms - quiet_ms)}},
+            UpdateExpression="SET last_ack_ms = :now, last_ack_id = :reply",
+            ConditionExpression="attribute_exists(pk) AND (last_ack_ms <= :edge OR last_ack_id = :reply)",
+            ExpressionAttributeValues={
+                ":now": {"N": str(now_ms)},
+                ":edge": {"N": str(now_ms - quiet_ms)},
+                ":reply": {"S": reply_id},
+            },
         )
 
     def set_expiry(self, tip: Tip, expires_at: int | None) -> int:

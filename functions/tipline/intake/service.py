@@ -336,12 +336,13 @@ def _acknowledge(intake: Intake, tip: Tip, event_key: str, at_ms: int, now_ms: i
     already = intake.table.get_entry(tip_pk(tip.tip_id), key)
     if already is None:
         quiet_ms = int(intake.settings.ack_quiet_minutes * 60 * 1000)
-        if not intake.table.claim_ack(tip.tip_id, now_ms, quiet_ms):
+        if not intake.table.claim_ack(tip.tip_id, reply_id, now_ms, quiet_ms):
             return
     elif already.enqueued:
         return
     display = tipcode.display(tip.code)
-    text = texts.ack_new_tip(display) if tip.last_ack_ms == 0 else texts.ack_follow_up(display)
+    opened_by_this_event = tip.tip_id == intake.derive("tip", event_key)  # also true on a retry
+    text = texts.ack_new_tip(display) if opened_by_this_event else texts.ack_follow_up(display)
     queue_reply(
         intake.table,
         kms_key_id=intake.settings.kms_key_id,
