@@ -77,6 +77,10 @@ deploy: build ## sam build, then sam deploy --guided
 rehearse: $(VENV)/.ready ## deploy rehearsal: the SAM-transformed template as a stack in moto's CloudFormation, every resource checked
 	$(BIN)/python -m tipline_local.rehearse
 
+QUEUE ?= replies
+redrive: $(VENV)/.ready ## move a queue's dead-letter messages back (QUEUE=replies|intake-spill|fetch; --stack via OPS_ARGS)
+	$(BIN)/tipline-ops $(OPS_ARGS) redrive --queue $(QUEUE)
+
 bench: $(VENV)/.ready ## run the benchmarks in bench/ (ratios against a floor measured in the same run)
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 

@@ -19,8 +19,7 @@ from tipline.handlers import sender
 from tipline_local.accounts import AccountSeed, demo_accounts
 from tipline_local.provision import Provisioned
 from tipline_local.zalo_sim import RunningSimulator, ZaloSimulator, serve
-
-from webhook_support import deliver, delete, demo_oa, receive, sqs_event, text_event
+from webhook_support import delete, deliver, demo_oa, receive, sqs_event, text_event
 
 QUEUE = "RepliesQueue"
 
@@ -48,7 +47,9 @@ class Zalo:
     running: RunningSimulator
 
     def cs_sent(self, user_id: str | None = None) -> list[dict[str, Any]]:
-        return [s for s in self.sim.sent if s["kind"] == "cs" and (user_id is None or s["user_id"] == user_id)]
+        return [
+            s for s in self.sim.sent if s["kind"] == "cs" and (user_id is None or s["user_id"] == user_id)
+        ]
 
     def calls_to(self, path: str) -> list[dict[str, Any]]:
         return [c for c in self.sim.calls if c["path"] == path]
@@ -76,8 +77,8 @@ def start_simulator(monkeypatch: pytest.MonkeyPatch, accounts: list[AccountSeed]
     return Zalo(sim=sim, clock=clock, running=running)
 
 
-@pytest.fixture
-def zalo_sim(stack: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[Zalo]:
+def simulated_zalo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Zalo]:
+    """The body of a test module's ``zalo_sim`` fixture (after ``stack``): a served simulator."""
     running = start_simulator(monkeypatch)
     yield running
     running.running.stop()
@@ -85,7 +86,12 @@ def zalo_sim(stack: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[Za
 
 
 def citizen_writes(
-    zalo_sim: Zalo, context: Any, text: str, user_id: str, oa: AccountSeed | None = None, ts: int | None = None
+    zalo_sim: Zalo,
+    context: Any,
+    text: str,
+    user_id: str,
+    oa: AccountSeed | None = None,
+    ts: int | None = None,
 ) -> None:
     """A citizen messages the OA: Zalo records the interaction, the real webhook stores the tip."""
     account = oa or demo_oa()

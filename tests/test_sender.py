@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import io
 import json
-import time
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from sender_support import Poller, Zalo, citizen_writes, outbound, zalo_sim  # noqa: F401
+from sender_support import Poller, Zalo, citizen_writes, outbound, simulated_zalo
 from tipline.domain import DeliveryStatus
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
-from webhook_support import deliver, demo_oa, now_ms, receive
 from tipline_local.samples import zalo_body
+from webhook_support import deliver, demo_oa, now_ms, receive
 
 CANARY = "CANARY-sender-7f3a tôi bị lừa 20 triệu"
 USER = "246845883529197922"
+
+
+@pytest.fixture
+def zalo_sim(stack: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[Zalo]:
+    yield from simulated_zalo(monkeypatch)
 
 
 def test_an_acknowledgement_reaches_the_citizen_once_and_receipts_mark_it(
@@ -52,3 +57,250 @@ def test_an_acknowledgement_reaches_the_citizen_once_and_receipts_mark_it(
     assert "reply sent" in logs
     for secret in (CANARY, USER, sent[0]["text"], oa.access_token):
         assert secret not in logs
+
+
+def _ack_entry(stack: Provisioned) -> Any:
+    [entry] = outbound(stack)
+    return entry
+
+
+def test_outside_the_7_day_window_fails_for_the_officer_without_calling_zalo(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    eight_days_ago = now_ms() - 8 * 24 * 3600 * 1000
+    citizen_writes(zalo_sim, lambda_context, "cũ rồi", USER, ts=eight_days_ago)
+    poller = Poller(stack, lambda_context)
+    messages, failed = poller.once()
+    assert len(messages) == 1 and not failed  # permanent: acknowledged, never retried
+    entry = _ack_entry(stack)
+    assert entry.status == DeliveryStatus.FAILED
+    assert entry.reason is not None and "7-day" in entry.reason and "write again" in entry.reason
+    assert not zalo_sim.calls_to("/v3.0/oa/message/cs")
+    assert receive(stack, "RepliesQueue") == []
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [(-217, "blocked"), (-201, "invalid"), (-230, "7-day"), (-244, "turned off"), (-223, "ops must act")],
+)
+def test_permanent_refusals_are_recorded_with_a_reason_and_not_retried(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, code: int, words: str
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    zalo_sim.sim.inject(error=code, path_prefix="/v3.0/oa/message/cs")
+    messages, failed = Poller(stack, lambda_context).once()
+    assert len(messages) == 1 and not failed
+    entry = _ack_entry(stack)
+    assert entry.status == DeliveryStatus.FAILED and entry.reason is not None and words in entry.reason
+    assert len(zalo_sim.calls_to("/v3.0/oa/message/cs")) == 1
+    assert receive(stack, "RepliesQueue") == []
+    contact = table().get_contact(entry.pseudonym)
+    assert contact is not None and contact.blocked == (code == -217)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"error": -32},
+        {"error": -211},
+        {"error": -218},
+        {"status": 503},
+        {"status": 500},
+        {"timeout": True},
+    ],
+    ids=["rate-limit", "quota", "receive-quota", "http-503", "http-500", "timeout"],
+)
+def test_transient_errors_defer_with_backoff_then_send_once(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, fault: dict[str, Any]
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    zalo_sim.sim.inject(**fault, path_prefix="/v3.0/oa/message/cs")
+    poller = Poller(stack, lambda_context)
+    messages, failed = poller.once()
+    assert failed == {messages[0]["MessageId"]}
+    entry = _ack_entry(stack)
+    assert entry.status == DeliveryStatus.DEFERRED and entry.reason and "retrying" in entry.reason
+    delay = poller.visibility[messages[0]["MessageId"]]
+    assert 1 <= delay <= 900
+    if fault.get("error") == -32:
+        assert delay >= 60  # a per-minute limit: wait for the next minute at least
+    assert receive(stack, "RepliesQueue") == []  # invisible until its backoff is over
+    assert not zalo_sim.cs_sent()
+    poller.release(failed)
+    messages, failed = poller.once()
+    assert len(messages) == 1 and not failed
+    assert len(zalo_sim.cs_sent(USER)) == 1
+    entry = _ack_entry(stack)
+    assert entry.status == DeliveryStatus.SENT and entry.reason == "sent on attempt 2"
+
+
+def test_an_expired_token_is_refreshed_once_and_the_reply_sent(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    zalo_sim.sim.inject(error=-216, path_prefix="/v3.0/oa/message/cs")
+    messages, failed = Poller(stack, lambda_context).once()
+    assert len(messages) == 1 and not failed
+    assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1
+    assert len(zalo_sim.cs_sent(USER)) == 1
+    assert _ack_entry(stack).status == DeliveryStatus.SENT
+
+
+def test_a_token_rejected_again_after_its_refresh_is_retried_later_not_refreshed_twice(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    zalo_sim.sim.inject(error=-220, count=2, path_prefix="/v3.0/oa/message/cs")
+    messages, failed = Poller(stack, lambda_context).once()
+    assert failed == {messages[0]["MessageId"]}
+    assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1
+    assert _ack_entry(stack).status == DeliveryStatus.DEFERRED
+
+
+def test_a_token_expiring_mid_batch_causes_exactly_one_refresh_and_every_reply_is_sent(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    users = [f"5000000000000000{i:02d}" for i in range(10)]
+    for user in users:
+        citizen_writes(zalo_sim, lambda_context, "xin chào", user)
+    sim, clock = zalo_sim.sim, zalo_sim.clock
+    original = sim._send_cs
+
+    def send_then_age(request: Any, oa: Any) -> Any:
+        data = original(request, oa)
+        if len(zalo_sim.cs_sent()) == 3:
+            clock.advance(25 * 3600 + 60)  # the OA's access token expires after the third reply
+        return data
+
+    sim._send_cs = send_then_age  # type: ignore[method-assign]
+    poller = Poller(stack, lambda_context)
+    messages, failed = poller.once()
+    assert len(messages) == 10 and not failed
+    assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1
+    assert sorted(s["user_id"] for s in zalo_sim.cs_sent()) == sorted(users)
+    assert [c["error"] for c in zalo_sim.calls_to("/v3.0/oa/message/cs")].count(-220) == 1
+    assert all(e.status == DeliveryStatus.SENT for e in outbound(stack))
+    assert not sim.is_locked(demo_oa().oa_id) and not sim.violations
+
+
+def test_a_response_lost_after_zalo_accepted_is_resent_and_may_arrive_twice(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    """The documented at-least-once edge (see tipline.replies.sender): no reply is lost; a copy may
+    be duplicated; the entry says so, then ends with the id of the copy Zalo confirmed."""
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    zalo_sim.sim.inject(timeout=True, effective=True, path_prefix="/v3.0/oa/message/cs")
+    poller = Poller(stack, lambda_context)
+    _, failed = poller.once()
+    assert failed
+    entry = _ack_entry(stack)
+    assert entry.status == DeliveryStatus.DEFERRED and entry.reason and "twice" in entry.reason
+    poller.release(failed)
+    poller.once()
+    sent = zalo_sim.cs_sent(USER)
+    assert len(sent) == 2
+    entry = _ack_entry(stack)
+    assert entry.status == DeliveryStatus.SENT and entry.zalo_message_id == sent[1]["message_id"]
+
+
+def test_a_poison_message_goes_to_the_dead_letter_queue_without_delaying_other_citizens(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, captured_logs: io.StringIO
+) -> None:
+    sqs = boto3.client("sqs")
+    url = stack.queue_urls["RepliesQueue"]
+    junk = sqs.send_message(
+        QueueUrl=url, MessageBody="{not json", MessageGroupId="g1", MessageDeduplicationId="j1"
+    )
+    missing = {
+        "reply_id": "r-x",
+        "oa_id": demo_oa().oa_id,
+        "pseudonym": "nobody",
+        "tip_id": "t-x",
+        "entry_key": "MSG#0000000000001#r-x",
+    }
+    ghost = sqs.send_message(
+        QueueUrl=url, MessageBody=json.dumps(missing), MessageGroupId="nobody", MessageDeduplicationId="g1"
+    )
+    users = [f"60000000000000000{i}" for i in range(3)]
+    for user in users:
+        citizen_writes(zalo_sim, lambda_context, "xin chào", user)
+    poller = Poller(stack, lambda_context)
+    messages, failed = poller.once()
+    assert len(messages) == 5
+    assert failed == {junk["MessageId"], ghost["MessageId"]}
+    assert sorted(s["user_id"] for s in zalo_sim.cs_sent()) == sorted(users)  # in the first batch
+    for _ in range(10):
+        messages, failed = poller.once()
+        if not messages:
+            break
+        assert {m["MessageId"] for m in messages} <= {junk["MessageId"], ghost["MessageId"]}
+    dead = receive(stack, "RepliesDeadLetterQueue")
+    assert {m["MessageId"] for m in dead} == {junk["MessageId"], ghost["MessageId"]}
+    assert receive(stack, "RepliesQueue") == []
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines() if line.startswith("{")]
+    poison = [line for line in lines if line.get("message") == "poison reply message"]
+    assert {line["message_id"] for line in poison} == {junk["MessageId"], ghost["MessageId"]}
+    assert {line["reason"] for line in poison} == {
+        "the message is not a queued reply",
+        "the reply's thread entry does not exist",
+    }
+
+
+def test_a_ten_minute_zalo_outage_ends_with_every_reply_delivered_once_and_in_order(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Zalo answers 503 for five minutes, then rate-limits for five more. Time is virtual: the
+    simulator's clock moves, and SQS visibility timeouts the sender asked for are ended by the test
+    when their time has come, never waited for."""
+    monkeypatch.setenv("ACK_QUIET_MINUTES", "0")  # every message is acknowledged: 3 replies each
+    from tipline.config import get_settings
+
+    get_settings.cache_clear()
+    users = [f"70000000000000000{i}" for i in range(3)]
+    for round_ in range(3):
+        for user in users:
+            citizen_writes(zalo_sim, lambda_context, f"tin {round_}", user)
+    cs = "/v3.0/oa/message/cs"
+    zalo_sim.sim.inject(status=503, count=10**6, path_prefix=cs)
+    poller = Poller(stack, lambda_context)
+    now, phase = 0.0, "503"
+    due: dict[str, float] = {}
+    for _ in range(80):
+        poller.visibility.clear()
+        messages, failed = poller.once()
+        for message in messages:
+            message_id = message["MessageId"]
+            if message_id in failed:
+                due[message_id] = now + poller.visibility.get(message_id, 180)
+            else:
+                due.pop(message_id, None)
+        if messages:
+            continue
+        if not due:
+            break
+        step = max(0.0, min(due.values()) - now)
+        now += step
+        zalo_sim.clock.advance(step)
+        if phase == "503" and now >= 300:
+            zalo_sim.sim.clear_faults()
+            zalo_sim.sim.inject(error=-32, count=10**6, path_prefix=cs)
+            phase = "-32"
+        elif phase == "-32" and now >= 600:
+            zalo_sim.sim.clear_faults()
+            phase = "over"
+        ready = {message_id for message_id, at in due.items() if at <= now}
+        poller.release(ready)
+        for message_id in ready:
+            del due[message_id]
+    assert phase == "over" and now >= 600
+    refused = [c for c in zalo_sim.calls_to(cs) if c["error"] is None or c["error"] != 0]
+    assert len(refused) >= 6  # the outage was felt, on more than one attempt
+    entries = outbound(stack)
+    assert len(entries) == 9 and all(e.status == DeliveryStatus.SENT for e in entries)
+    for pseudonym in {e.pseudonym for e in entries}:
+        mine = [e for e in entries if e.pseudonym == pseudonym]  # sorted by entry key: queue order
+        user = {s["message_id"]: s["user_id"] for s in zalo_sim.cs_sent()}[mine[0].zalo_message_id or ""]
+        assert [s["message_id"] for s in zalo_sim.cs_sent(user)] == [e.zalo_message_id for e in mine]
+    assert len(zalo_sim.cs_sent()) == 9
+    assert receive(stack, "RepliesDeadLetterQueue") == []
+    assert not zalo_sim.sim.violations

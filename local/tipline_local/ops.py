@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tipline_local import ops_commands
+from tipline_local import ops_commands, ops_tokens
 
 
 def parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--stack", help="CloudFormation stack to operate on (e.g. tipline-prod)")
     subcommands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ops_commands.register(subcommands)
+    ops_tokens.register(subcommands)
     return root
 
 

@@ -1,0 +1,222 @@
+"""`tipline-ops` commands for replies and OA tokens: redrive, store-tokens, exchange-code, token-health.
+
+Same rules as tipline_local.ops_commands: the functions' configuration (environment or --stack),
+bad input exits 2 with a message and changes nothing, and no token, secret or citizen data is
+ever printed (token health shows expiry, refreshes and failures only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from tipline import wiring
+from tipline.adapters import secrets, zalo
+from tipline.config import get_settings
+from tipline.errors import TiplineError
+from tipline.tokens.store import health
+
+from tipline_local.ops_commands import _QUEUES, BadInput, _read_file, dead_letter_queue_url
+
+_ZALO_ID = re.compile(r"^[0-9]{1,32}$")
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636
+
+
+# ------------------------------------------------------------------------------ redrive
+def redrive(args: argparse.Namespace) -> int:
+    """Move a queue's dead-letter messages back to it (after the cause was fixed).
+
+    FIFO messages keep their message group (so a citizen's replies stay in order) and get a new
+    deduplication id (SQS would drop a copy of a recently seen one). The sender is idempotent: a
+    reply already sent is not sent again.
+    """
+    if args.limit is not None and not 1 <= args.limit <= 100_000:
+        raise BadInput("--limit must be between 1 and 100000")
+    source = str(getattr(get_settings(), _QUEUES[args.queue]))
+    dlq = dead_letter_queue_url(args.queue)
+    sqs = boto3.client("sqs")
+    fifo = source.endswith(".fifo")
+    moved = 0
+    while args.limit is None or moved < args.limit:
+        want = 10 if args.limit is None else min(10, args.limit - moved)
+        batch = sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=want, VisibilityTimeout=60, AttributeNames=["All"]
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            attributes = message.get("Attributes", {})
+            kwargs: dict[str, Any] = {"QueueUrl": source, "MessageBody": message["Body"]}
+            if fifo:
+                kwargs["MessageGroupId"] = attributes.get("MessageGroupId", "redriven")
+                kwargs["MessageDeduplicationId"] = f"redrive-{uuid.uuid4().hex}"
+            sqs.send_message(**kwargs)
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+            print(f"  moved {message['MessageId']}")
+            moved += 1
+    print(f"{args.queue}: {moved} message(s) moved back from the dead-letter queue")
+    return 0
+
+
+# ------------------------------------------------------------------------------ tokens
+def _oa(oa_id: str) -> tuple[str, str]:
+    """The OA's app id and app secret; BadInput when it is not registered."""
+    if not _ZALO_ID.match(oa_id):
+        raise BadInput("--oa must be Zalo's numeric OA id")
+    settings = get_settings()
+    account = wiring.table().get_oa(oa_id)
+    if account is None:
+        raise BadInput(f"OA {oa_id} is not registered: run register-oa first")
+    try:
+        app = secrets.secret_json(settings.app_secret_prefix + account.app_id, cache_seconds=0)
+    except TiplineError as exc:
+        raise BadInput(f"app {account.app_id} has no secrets: run register-oa with --secrets-file") from exc
+    app_secret = app.get("app_secret")
+    if not isinstance(app_secret, str) or not app_secret:
+        raise BadInput(f"app {account.app_id} has no app_secret")
+    return account.app_id, app_secret
+
+
+def _read_json(path: str, what: str) -> dict[str, Any]:
+    source = sys.stdin.read() if path == "-" else _read_file(path)
+    try:
+        value = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{what} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise BadInput(f"{what} must be a JSON object")
+    return value
+
+
+def store_tokens(args: argparse.Namespace) -> int:
+    """Store an OA's first tokens from a file (as shown once in Zalo's developer console)."""
+    _oa(args.oa)
+    value = _read_json(args.tokens_file, "--tokens-file")
+    if set(value) - {"access_token", "refresh_token", "expires_in"} or not {
+        "access_token",
+        "refresh_token",
+    } <= set(value):
+        raise BadInput(
+            '--tokens-file must be {"access_token", "refresh_token", "expires_in"?} and nothing else'
+        )
+    access, refresh = value["access_token"], value["refresh_token"]
+    if not all(isinstance(v, str) and v.strip() for v in (access, refresh)):
+        raise BadInput("--tokens-file: both tokens must be non-empty strings")
+    try:
+        expires_in = int(value.get("expires_in", 25 * 3600))
+    except (TypeError, ValueError) as exc:
+        raise BadInput("--tokens-file: expires_in must be a number of seconds") from exc
+    if not 60 <= expires_in <= 25 * 3600:
+        raise BadInput("--tokens-file: expires_in must be between 60 and 90000 seconds")
+    token = wiring.token_store().save(args.oa, zalo.TokenPair(access, refresh, expires_in))
+    print(f"OA {args.oa}: tokens stored (version {token.version}, expires {_when(token.expires_at_ms)})")
+    return 0
+
+
+def exchange_code(args: argparse.Namespace) -> int:
+    """Exchange an OA admin's authorization code (PKCE) for the OA's first tokens, and store them."""
+    app_id, app_secret = _oa(args.oa)
+    code = args.code.strip()
+    if not code or len(code) > 2048 or any(c.isspace() for c in code):
+        raise BadInput("--code must be the authorization code from the redirect (no spaces)")
+    verifier = _read_secret_line(args.code_verifier_file, "--code-verifier-file")
+    if not _VERIFIER.match(verifier):
+        raise BadInput("the code verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)")
+    try:
+        pair = zalo.exchange_code(app_id, app_secret, code, verifier)
+    except zalo.OAuthRefused as exc:
+        raise BadInput(f"{exc.reason}; ask the OA admin to authorise the app again") from exc
+    except zalo.ZaloError as exc:
+        print(f"tipline-ops exchange-code: {exc.reason}; nothing stored, try again", file=sys.stderr)
+        return 1
+    token = wiring.token_store().save(args.oa, pair)
+    print(
+        f"OA {args.oa}: first tokens stored (version {token.version}, expires {_when(token.expires_at_ms)})"
+    )
+    return 0
+
+
+def _read_secret_line(path: str | None, what: str) -> str:
+    if path in (None, "-"):
+        return sys.stdin.readline().strip()
+    return _read_file(path).strip()
+
+
+def code_challenge(verifier: str) -> str:
+    """The PKCE S256 challenge of a verifier (for the OA admin's authorisation link)."""
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def token_health(args: argparse.Namespace) -> int:
+    """Per OA: state, expiry, last refresh, failures. Never a token value."""
+    if args.oa is not None and not _ZALO_ID.match(args.oa):
+        raise BadInput("--oa must be Zalo's numeric OA id")
+    oa_ids = [args.oa] if args.oa else [account.oa_id for account in wiring.table().list_oas()]
+    rows = health(wiring.token_store(), oa_ids)
+    if args.json:
+        print(json.dumps({"checked_at_ms": int(time.time() * 1000), "oas": rows}, indent=1))
+        return 0
+    for row in rows:
+        if row["state"] == "missing":
+            print(f"{row['oa_id']}  missing  (no token stored: exchange-code or store-tokens)")
+            continue
+        print(
+            f"{row['oa_id']}  {row['state']:<8} expires {_when(row['expires_at_ms'])}"
+            f" ({row['seconds_left']}s)  refreshed {_when(row['refreshed_at_ms'])}"
+            f"  refreshes={row['refreshes']}  failures={row['failures']}"
+            + (
+                f"  last failure {_when(row['last_failure_ms'])}: {row['last_failure']}"
+                if row["failures"]
+                else ""
+            )
+        )
+    return 0
+
+
+# ------------------------------------------------------------------------------ wiring
+def register(subcommands: Any) -> None:
+    """Add this module's subcommands to tipline-ops's argparse subparsers."""
+    command = subcommands.add_parser("redrive", help="move a queue's dead-letter messages back to it")
+    command.add_argument("--queue", choices=sorted(_QUEUES), default="replies")
+    command.add_argument("--limit", type=int, help="at most this many (default: all)")
+    command.set_defaults(run=redrive)
+
+    command = subcommands.add_parser("store-tokens", help="store an OA's first tokens from a file")
+    command.add_argument("--oa", required=True, help="Zalo OA id (registered)")
+    command.add_argument(
+        "--tokens-file",
+        required=True,
+        help='JSON {"access_token", "refresh_token", "expires_in"?} ("-" = stdin)',
+    )
+    command.set_defaults(run=store_tokens)
+
+    command = subcommands.add_parser(
+        "exchange-code", help="exchange an authorization code (PKCE) for an OA's first tokens"
+    )
+    command.add_argument("--oa", required=True, help="Zalo OA id (registered)")
+    command.add_argument("--code", required=True, help="the code from the authorisation redirect")
+    command.add_argument(
+        "--code-verifier-file", help="file holding the PKCE code verifier (default: read one line from stdin)"
+    )
+    command.set_defaults(run=exchange_code)
+
+    command = subcommands.add_parser("token-health", help="each OA's token expiry, refreshes and failures")
+    command.add_argument("--oa", help="one OA (default: every registered OA)")
+    command.add_argument("--json", action="store_true")
+    command.set_defaults(run=token_health)
