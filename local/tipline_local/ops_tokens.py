@@ -105,9 +105,7 @@ def store_tokens(args: argparse.Namespace) -> int:
         "access_token",
         "refresh_token",
     } <= set(value):
-        raise BadInput(
-            '--tokens-file must be {"access_token", "refresh_token", "expires_in"?} and nothing else'
-        )
+        raise BadInput('--tokens-file must be {"access_token", "refresh_token"[, "expires_in"]}, no more')
     access, refresh = value["access_token"], value["refresh_token"]
     if not all(isinstance(v, str) and v.strip() for v in (access, refresh)):
         raise BadInput("--tokens-file: both tokens must be non-empty strings")
