@@ -16,7 +16,7 @@ from tipline.config import get_settings
 from tipline.errors import DecryptionFailed
 from tipline.wiring import table
 from tipline_local.samples import SAMPLE_EVENTS, zalo_body
-from webhook_support import (
+from webhook_support import item_text, (
     deliver,
     demo_oa,
     drain,
@@ -46,17 +46,6 @@ def _canary_body(name: str, index: int, canaries: list[str]) -> dict[str, Any]:
     return body
 
 
-def _item_text(item: dict[str, Any]) -> str:
-    """Everything an item holds, binary included, as searchable text."""
-    parts = []
-    for value in item.values():
-        if "B" in value:
-            parts.append(bytes(value["B"]).decode("latin-1"))
-        else:
-            parts.append(json.dumps(value, ensure_ascii=False))
-    return " ".join(parts)
-
-
 def test_no_canary_in_logs_items_or_queue_bodies(
     stack: Any, lambda_context: Any, captured_logs: io.StringIO
 ) -> None:
@@ -83,7 +72,7 @@ def test_no_canary_in_logs_items_or_queue_bodies(
 
     haystacks = {
         "logs": captured_logs.getvalue(),
-        "items": "\n".join(_item_text(item) for item in table_items(stack)),
+        "items": "\n".join(item_text(item) for item in table_items(stack)),
         "queues": "\n".join(
             bodies
             + [base64.b64decode(json.loads(b)["sealed"]).decode("latin-1") for b in bodies if '"sealed"' in b]

@@ -31,7 +31,7 @@ from tipline.handlers import fetcher
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
 from tipline_local.samples import zalo_body
-from webhook_support import deliver, demo_oa, now_ms, sqs_event, table_items
+from webhook_support import deliver, demo_oa, item_text, now_ms, sqs_event, table_items
 from werkzeug.serving import make_server
 
 # -- a CDN on loopback ----------------------------------------------------------------------------
@@ -418,16 +418,6 @@ def test_a_cdn_error_is_retried_and_then_not_retrieved(
 
 
 # -- confidentiality ------------------------------------------------------------------------------
-def _item_text(item: dict[str, Any]) -> str:
-    parts = []
-    for value in item.values():
-        if "B" in value:
-            parts.append(bytes(value["B"]).decode("latin-1"))
-        else:
-            parts.append(json.dumps(value, ensure_ascii=False))
-    return " ".join(parts)
-
-
 def test_no_media_bytes_or_links_in_logs_table_or_queue(
     evidence: Provisioned, cdn: Cdn, lambda_context: Any, captured_logs: io.StringIO
 ) -> None:
@@ -445,7 +435,7 @@ def test_no_media_bytes_or_links_in_logs_table_or_queue(
 
     logs = captured_logs.getvalue()
     assert "attachment stored" in logs  # the logs were captured
-    everything = [logs, *bodies, *(_item_text(item) for item in table_items(evidence))]
+    everything = [logs, *bodies, *(item_text(item) for item in table_items(evidence))]
     for text in everything:
         assert marker not in text
         assert cdn.host not in text

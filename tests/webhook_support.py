@@ -162,3 +162,14 @@ def delete(stack: Provisioned, queue: str, messages: list[dict[str, Any]]) -> No
     client = boto3.client("sqs")
     for message in messages:
         client.delete_message(QueueUrl=stack.queue_urls[queue], ReceiptHandle=message["ReceiptHandle"])
+
+
+def item_text(item: dict[str, Any]) -> str:
+    """Everything a DynamoDB item holds, binary included, as searchable text (canary tests)."""
+    parts = []
+    for value in item.values():
+        if "B" in value:
+            parts.append(bytes(value["B"]).decode("latin-1"))
+        else:
+            parts.append(json.dumps(value, ensure_ascii=False))
+    return " ".join(parts)

@@ -184,6 +184,29 @@ class TipDetail(TipSummary):
     messages: list[ThreadMessage]
 
 
+def _audit(
+    table: Table,
+    tip: Tip,
+    caller: Caller,
+    action: str,
+    reason: str,
+    now_ms: int,
+    unit_id: str | None = None,
+    details: dict[str, str] | None = None,
+) -> None:
+    """Append the audit record of an action on ``tip``, before the action itself."""
+    record = AuditRecord(
+        tip_id=tip.tip_id,
+        unit_id=unit_id or tip.unit_id,
+        actor=caller.subject,
+        action=action,
+        reason=reason,
+        at_ms=now_ms,
+        details=details or {},
+    )
+    write_audit(table, record)
+
+
 def _message(settings: Settings, entry: ThreadEntry, evidence: list[EvidenceItem]) -> ThreadMessage:
     content: dict[str, Any] = {}
     if entry.sealed is not None:
@@ -213,17 +236,7 @@ def read_tip(
     table: Table, settings: Settings, caller: Caller, tip_id: str, reason: str, now_ms: int
 ) -> TipDetail:
     tip = visible(caller, table.get_tip(tip_id))
-    write_audit(
-        table,
-        AuditRecord(
-            tip_id=tip.tip_id,
-            unit_id=tip.unit_id,
-            actor=caller.subject,
-            action="read",
-            reason=reason,
-            at_ms=now_ms,
-        ),
-    )
+    _audit(table, tip, caller, "read", reason, now_ms)
     evidence: dict[str, list[EvidenceItem]] = defaultdict(list)
     for record in list_records(table, tip.tip_id):
         evidence[record.entry_key].append(EvidenceItem.model_validate(record.model_dump()))
@@ -258,18 +271,7 @@ def reply(
             f"the last interaction was {iso(contact.last_interaction_ms)}"
         )
     reply_id = secrets.token_hex(10)
-    write_audit(
-        table,
-        AuditRecord(
-            tip_id=tip.tip_id,
-            unit_id=tip.unit_id,
-            actor=caller.subject,
-            action="reply",
-            reason="officer reply",
-            at_ms=now_ms,
-            details={"reply_id": reply_id},
-        ),
-    )
+    _audit(table, tip, caller, "reply", "officer reply", now_ms, details={"reply_id": reply_id})
     entry = queue_reply(
         table,
         kms_key_id=settings.kms_key_id,
@@ -322,17 +324,14 @@ def triage(
         extra["assignee"] = changes.assignee
     if changes.labels is not None:
         extra["labels"] = sorted(set(changes.labels))
-    write_audit(
+    _audit(
         table,
-        AuditRecord(
-            tip_id=tip.tip_id,
-            unit_id=tip.unit_id,
-            actor=caller.subject,
-            action="triage",
-            reason="triage",
-            at_ms=now_ms,
-            details={k: str(v) for k, v in {**updates, **extra}.items() if k != "closed_at_ms"},
-        ),
+        tip,
+        caller,
+        "triage",
+        "triage",
+        now_ms,
+        details={k: str(v) for k, v in {**updates, **extra}.items() if k != "closed_at_ms"},
     )
     if changes.note is not None:
         _add_note(table, settings, tip, caller, changes.note, now_ms)
@@ -371,17 +370,15 @@ def transfer(
     if unit_id == tip.unit_id:
         raise Refused("the tip already belongs to that unit")
     for unit in (tip.unit_id, unit_id):  # both units' trails show the move
-        write_audit(
+        _audit(
             table,
-            AuditRecord(
-                tip_id=tip.tip_id,
-                unit_id=unit,
-                actor=caller.subject,
-                action="transfer",
-                reason=reason,
-                at_ms=now_ms,
-                details={"from_unit": tip.unit_id, "to_unit": unit_id},
-            ),
+            tip,
+            caller,
+            "transfer",
+            reason,
+            now_ms,
+            unit_id=unit,
+            details={"from_unit": tip.unit_id, "to_unit": unit_id},
         )
     try:
         moved = table.update_tip(tip, {"unit_id": unit_id}, expected_unit=tip.unit_id)
@@ -408,18 +405,7 @@ def block_contact(table: Table, caller: Caller, citizen: str, reason: str, now_m
     )
     if found is None or table.get_contact(found.pseudonym) is None:
         raise NotFound("no such citizen")
-    write_audit(
-        table,
-        AuditRecord(
-            tip_id=found.tip_id,
-            unit_id=found.unit_id,
-            actor=caller.subject,
-            action="block",
-            reason=reason,
-            at_ms=now_ms,
-            details={"citizen": citizen},
-        ),
-    )
+    _audit(table, found, caller, "block", reason, now_ms, details={"citizen": citizen})
     table.set_contact_flags(found.pseudonym, blocked=True)
     logger.info("citizen blocked", tip_id=found.tip_id, actor=caller.subject)
     return {"citizen": citizen, "blocked": "true"}
