@@ -16,10 +16,11 @@ from tipline.config import get_settings
 from tipline.errors import DecryptionFailed
 from tipline.wiring import table
 from tipline_local.samples import SAMPLE_EVENTS, zalo_body
-from webhook_support import item_text, (
+from webhook_support import (
     deliver,
     demo_oa,
     drain,
+    item_text,
     items_with_prefix,
     now_ms,
     run_spill_consumer,
