@@ -1,0 +1,233 @@
+"""Reply sender throughput against the Zalo simulator (served on 127.0.0.1, 50 ms per call).
+
+Ours: WORKERS concurrent "Lambda invocations" of the real sender handler, each taking batches of
+10 from replies.fifo (moto's server, provisioned from template.yaml) until REPLIES replies are
+sent: entry and contact reads, two decryptions, the Zalo call, the outcome and receipt writes.
+Floor: the same number of bare httpx POST /v3.0/oa/message/cs calls to the same simulator, from
+the same number of threads. Both measured in this run.
+
+Prints `bench sender_throughput: ours=... floor=... ratio=... better=higher`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "local"), str(ROOT / "tests")]
+
+WORKERS = 4
+CITIZENS = 40
+REPLIES = 200
+LATENCY = 0.05
+DEADLINE_SECONDS = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Context:
+    function_name = "bench-sender"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:ap-southeast-1:123456789012:function:bench-sender"
+    aws_request_id = "bench"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def _wait_for(url: str) -> None:
+    import httpx
+
+    for _ in range(200):
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not start")
+
+
+def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
+    # moto and the simulator run in their own processes, so their work does not share this
+    # interpreter's GIL with the sender (or with the floor's client).
+    port, sim_port = _free_port(), _free_port()
+    bin_dir = Path(sys.executable).parent
+    moto = subprocess.Popen(
+        [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    zalo = subprocess.Popen(
+        [sys.executable, "-m", "tipline_local.zalo_sim", "--port", str(sim_port), "--rate-limit", "1000000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT / "local")])},
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    _wait_for(endpoint + "/moto-api/")
+    _wait_for(sim_url + "/_sim/calls")
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "ap-southeast-1",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+        }
+    )
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from tipline_local.provision import provision
+
+    stack = provision(endpoint)
+    os.environ.update(stack.env("SenderFunction"))
+
+    import httpx
+    from tipline import wiring
+    from tipline.adapters import envelope, secrets
+    from tipline.config import get_settings
+    from tipline.domain import Contact, OaAccount
+    from tipline.handlers import sender
+    from tipline.observability import logger
+    from tipline.replies.outbox import queue_reply
+    from tipline_local.accounts import demo_accounts, store_tokens
+    from webhook_support import sqs_event
+
+    logger.setLevel("WARNING")
+    sim = httpx.Client(base_url=sim_url, timeout=10)
+    os.environ["ZALO_API_BASE_URL"] = sim_url
+    os.environ["ZALO_OAUTH_BASE_URL"] = sim_url
+    get_settings.cache_clear()
+    settings = get_settings()
+    accounts = demo_accounts()
+    for account in accounts:
+        wiring.table().put_oa(OaAccount.model_validate(account.model_dump()))
+        secrets.put_secret_json(
+            settings.app_secret_prefix + account.app_id,
+            {"oa_secret_key": account.oa_secret_key, "app_secret": account.app_secret},
+        )
+    store_tokens(accounts)
+
+    oa = accounts[1]
+    now_ms = int(time.time() * 1000)
+    users = [f"8{i:017d}" for i in range(CITIZENS)]
+    for index, user in enumerate(users):
+        handle = f"bench{index:04d}"
+        sealed = envelope.seal(settings.kms_key_id, user.encode(), {"oa_id": oa.oa_id, "contact": handle})
+        contact = Contact(
+            pseudonym=handle,
+            oa_id=oa.oa_id,
+            unit_id=oa.unit_id,
+            user_id_sealed=sealed,
+            last_interaction_ms=now_ms,
+        )
+        wiring.table().create_contact(contact)
+        sim.post("/_sim/interactions", json={"oa_id": oa.oa_id, "user_id": user})
+    for n in range(REPLIES):
+        queue_reply(
+            wiring.table(),
+            kms_key_id=settings.kms_key_id,
+            queue_url=settings.replies_queue_url,
+            oa_id=oa.oa_id,
+            pseudonym=f"bench{n % CITIZENS:04d}",
+            tip_id=None,
+            reply_id=f"r{n:06d}",
+            at_ms=now_ms + n,
+            text=f"Cảm ơn bạn, tin báo số {n} đã được tiếp nhận.",
+            kind="bench",
+        )
+    sim.post("/_sim/latency", json={"seconds": LATENCY})
+
+    def sent_count() -> int:
+        return len(sim.get("/_sim/sent").json())
+
+    import boto3
+
+    sqs = boto3.client("sqs")
+    url, arn = stack.queue_urls["RepliesQueue"], stack.resolver.attributes["RepliesQueue.Arn"]
+    context = Context()
+    stop = time.monotonic() + DEADLINE_SECONDS
+
+    def invocations() -> None:
+        while time.monotonic() < stop:
+            batch = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not batch:
+                if sent_count() >= REPLIES:
+                    return
+                time.sleep(0.01)
+                continue
+            response = sender.handler(sqs_event(batch, arn), context)
+            failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+            for message in batch:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=invocations) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ours_seconds = time.perf_counter() - started
+    sent = sent_count()
+    if sent != REPLIES:
+        raise SystemExit(f"only {sent} of {REPLIES} replies were sent")
+    ours = REPLIES / ours_seconds
+
+    token = oa.access_token
+    client = httpx.Client(timeout=10)
+    remaining = iter(range(REPLIES))
+    lock = threading.Lock()
+
+    def bare() -> None:
+        while True:
+            with lock:
+                n = next(remaining, None)
+            if n is None:
+                return
+            body = {"recipient": {"user_id": users[n % CITIZENS]}, "message": {"text": f"floor {n}"}}
+            response = client.post(
+                sim_url + "/v3.0/oa/message/cs",
+                content=json.dumps(body).encode(),
+                headers={"access_token": token, "content-type": "application/json"},
+            )
+            assert response.json()["error"] == 0
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=bare) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    floor = REPLIES / (time.perf_counter() - started)
+    client.close()
+    sim.close()
+    for process in (zalo, moto):
+        process.terminate()
+        process.wait(timeout=10)
+    print(f"sender: {REPLIES} replies, {WORKERS} concurrent invocations, {LATENCY * 1000:.0f} ms a call")
+    print(
+        f"bench sender_throughput: ours={ours:.1f} replies/s floor={floor:.1f} calls/s "
+        f"ratio={ours / floor:.2f} better=higher"
+    )
+
+
+if __name__ == "__main__":
+    main()
