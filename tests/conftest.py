@@ -16,9 +16,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 from tipline.adapters import aws, secrets, zalo
 from tipline.config import get_settings
-from tipline.domain import OaAccount
 from tipline.intake import spill
-from tipline_local.accounts import AccountSeed, demo_accounts, store_tokens
+from tipline_local.accounts import demo_accounts, seed_accounts
 from tipline_local.provision import REGION, Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,18 +51,6 @@ def reset_caches() -> None:
     zalo.reset_client()
 
 
-def seed_accounts(accounts: list[AccountSeed], env: dict[str, str]) -> None:
-    from tipline.wiring import table
-
-    for account in accounts:
-        table().put_oa(OaAccount.model_validate(account.model_dump()))
-        secrets.put_secret_json(
-            env["APP_SECRET_PREFIX"] + account.app_id,
-            {"oa_secret_key": account.oa_secret_key, "app_secret": account.app_secret},
-        )
-    store_tokens(accounts)
-
-
 @pytest.fixture
 def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     """A fresh emulated deployment: resources from template.yaml, the demo OA registry seeded."""
@@ -81,7 +68,7 @@ def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provi
     for name, value in provisioned.env("WebhookFunction").items():
         monkeypatch.setenv(name, value)
     reset_caches()
-    seed_accounts(demo_accounts(), provisioned.env("WebhookFunction"))
+    seed_accounts(demo_accounts(), provisioned.env("WebhookFunction")["APP_SECRET_PREFIX"])
     yield provisioned
     reset_caches()
 

@@ -10,7 +10,7 @@ import boto3
 from tipline.handlers import intake_spill, webhook
 from tipline_local.accounts import AccountSeed, demo_accounts
 from tipline_local.provision import Provisioned
-from tipline_local.samples import api_event, zalo_body
+from tipline_local.samples import api_event, sqs_event, zalo_body
 
 
 def demo_oa(index: int = 1) -> AccountSeed:
@@ -90,26 +90,6 @@ def drain(stack: Provisioned, queue: str) -> list[dict[str, Any]]:
         for message in batch:
             client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         messages.extend(batch)
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """The Lambda SQS event for received messages."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "ap-southeast-1",
-            }
-            for m in messages
-        ]
-    }
 
 
 def run_spill_consumer(stack: Provisioned, context: Any) -> dict[str, Any]:

@@ -47,6 +47,21 @@ def demo_accounts() -> list[AccountSeed]:
     return load_accounts(DEMO_REGISTRY.read_text("utf-8"))
 
 
+def seed_accounts(accounts: list[AccountSeed], app_secret_prefix: str) -> None:
+    """Register each OA (registry entry, app secrets, tokens) in the current AWS endpoint."""
+    from tipline.adapters import secrets
+    from tipline.domain import OaAccount
+    from tipline.wiring import table
+
+    for account in accounts:
+        table().put_oa(OaAccount.model_validate(account.model_dump()))
+        secrets.put_secret_json(
+            app_secret_prefix + account.app_id,
+            {"oa_secret_key": account.oa_secret_key, "app_secret": account.app_secret},
+        )
+    store_tokens(accounts)
+
+
 def store_tokens(accounts: list[AccountSeed]) -> None:
     """Seal each account's access and refresh token into the token store, as registration does.
 

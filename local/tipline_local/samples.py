@@ -147,6 +147,26 @@ def http_api_event(
     return event
 
 
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The Lambda SQS event for messages received from a queue (ReceiveMessage output)."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "ap-southeast-1",
+            }
+            for m in messages
+        ]
+    }
+
+
 def api_event(
     body: bytes,
     oa: AccountSeed,
