@@ -16,6 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from tipline import wiring
+from tipline.advisories import manage as advisories
+from tipline.advisories.model import Advisory, AdvisoryInput
 from tipline.config import get_settings
 from tipline.console import service
 from tipline.console.access import Caller, Unauthenticated, caller_from_claims
@@ -52,8 +54,8 @@ def _not_found(_: NotFound) -> Response[dict[str, str]]:
     return _error(404, "Not found")
 
 
-@app.exception_handler(service.InvalidInput)  # type: ignore[untyped-decorator]
-def _invalid(error: service.InvalidInput) -> Response[dict[str, str]]:
+@app.exception_handler([service.InvalidInput, advisories.InvalidAdvisory])  # type: ignore[untyped-decorator]
+def _invalid(error: Exception) -> Response[dict[str, str]]:
     return _error(422, str(error))
 
 
@@ -166,6 +168,33 @@ def audit(
 @app.get("/v1/stats")
 def stats() -> list[service.UnitStats]:
     return service.stats(wiring.table(), _caller())
+
+
+@app.post("/v1/advisories")
+def create_advisory(body: Annotated[AdvisoryInput, Body()]) -> Response[Any]:
+    units = {account.unit_id for account in wiring.table().list_oas()}
+    created = advisories.create(wiring.table(), _caller(), body, units, _now_ms())
+    return Response(
+        status_code=201, content_type=content_types.APPLICATION_JSON, body=created.model_dump(mode="json")
+    )
+
+
+@app.get("/v1/advisories")
+def list_advisories() -> list[Advisory]:
+    return advisories.list_visible(wiring.table(), _caller())
+
+
+@app.get("/v1/advisories/<advisory_id>")
+def read_advisory(advisory_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+    caller = _caller()
+    advisory = advisories.read(wiring.table(), caller, advisory_id)
+    report = advisories.report(wiring.table(), caller, advisory_id)
+    return {**advisory.model_dump(mode="json"), "report": [r.model_dump() for r in report]}
+
+
+@app.delete("/v1/advisories/<advisory_id>")
+def cancel_advisory(advisory_id: Annotated[str, Path(max_length=64)]) -> Advisory:
+    return advisories.cancel(wiring.table(), _caller(), advisory_id)
 
 
 @app.get("/v1/openapi.json")

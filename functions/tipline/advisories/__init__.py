@@ -1,0 +1,1 @@
+"""Scheduled advisories: warnings sent to the followers of the targeted OAs, within Zalo's rules."""

@@ -1,0 +1,215 @@
+"""Creating, listing, cancelling advisories, finding due ones and reporting on deliveries.
+
+No Zalo client here (the officer API imports this module). Storage, in the domain table:
+
+- ``ADVISORY#<id>/META``: the advisory, in clear (police text, no citizen data); listed through
+  gsi1 (``ADVISORIES`` / created time) and, while active, due through gsi2 (``ADVISORY_DUE`` /
+  next due time, 13-digit ms), so the scheduler reads only what is due.
+- ``ADVISORY#<id>/RUN#<run>#OA#<oa_id>``: one occurrence for one OA: how many contacts it
+  targeted and the OA's follower count (its promotion quota).
+- ``ADVISORY#<id>#<run>/DLV#<oa_id>#<pseudonym>``: one delivery record per recipient; written
+  with a condition before sending, so nobody gets the same occurrence twice. ``status`` follows
+  DeliveryStatus (plus ``skipped``/``sending``); Zalo receipts update it through the ZMSG pointer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tipline.adapters.table import Table
+from tipline.console.access import Caller
+from tipline.errors import NotFound, TiplineError
+
+from .model import Advisory, AdvisoryInput, AdvisoryStatus
+
+DUE_INDEX = "gsi2"
+DUE_PARTITION = "ADVISORY_DUE"
+LIST_PARTITION = "ADVISORIES"
+SKIPPED = "skipped"
+SENDING = "sending"
+
+
+class InvalidAdvisory(TiplineError):
+    """Input that passed the schema but not the rules (unknown unit, past date, wrong scope)."""
+
+
+def advisory_pk(advisory_id: str) -> str:
+    return f"ADVISORY#{advisory_id}"
+
+
+def run_pk(advisory_id: str, run_ms: int) -> str:
+    return f"ADVISORY#{advisory_id}#{run_ms:013d}"
+
+
+def delivery_sk(oa_id: str, pseudonym: str) -> str:
+    return f"DLV#{oa_id}#{pseudonym}"
+
+
+def _index_fields(advisory: Advisory) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "gsi1pk": LIST_PARTITION,
+        "gsi1sk": f"{advisory.created_at_ms:013d}#{advisory.advisory_id}",
+    }
+    if advisory.status == AdvisoryStatus.ACTIVE and advisory.next_due_ms is not None:
+        fields["gsi2pk"] = DUE_PARTITION
+        fields["gsi2sk"] = f"{advisory.next_due_ms:013d}#{advisory.advisory_id}"
+    return fields
+
+
+def save(table: Table, advisory: Advisory) -> None:
+    values = {**advisory.model_dump(mode="json"), **_index_fields(advisory)}
+    table.put(advisory_pk(advisory.advisory_id), "META", values)
+
+
+def load(table: Table, advisory_id: str) -> Advisory | None:
+    values = table.get(advisory_pk(advisory_id))
+    return Advisory.model_validate(values) if values else None
+
+
+def create(table: Table, caller: Caller, data: AdvisoryInput, known_units: set[str], now_ms: int) -> Advisory:
+    if data.target.province_wide and not caller.commander:
+        raise InvalidAdvisory("only commanders may send province-wide advisories")
+    unknown = sorted(set(data.target.unit_ids) - known_units)
+    if unknown:
+        raise InvalidAdvisory(f"unknown units: {', '.join(unknown)}")
+    outside = [unit for unit in data.target.unit_ids if not caller.may_see(unit)]
+    if outside:
+        raise InvalidAdvisory("officers may target only their own unit")
+    first = data.schedule.first_due(now_ms)
+    if first is None:
+        raise InvalidAdvisory("the schedule has no occurrence before its end date")
+    if data.schedule.end_ms is not None and data.schedule.end_ms < now_ms:
+        raise InvalidAdvisory("the schedule's end date is in the past")
+    advisory = Advisory(
+        advisory_id=uuid.uuid4().hex[:16],
+        title=data.title,
+        text=data.text,
+        link=str(data.link) if data.link else None,
+        category=data.category,
+        target=data.target,
+        schedule=data.schedule,
+        unit_id=caller.unit_id,
+        created_by=caller.subject,
+        created_at_ms=now_ms,
+        next_due_ms=first,
+    )
+    save(table, advisory)
+    return advisory
+
+
+def _visible(caller: Caller, advisory: Advisory | None) -> Advisory:
+    if advisory is None:
+        raise NotFound("no such advisory")
+    if advisory.target.province_wide:
+        if not caller.commander:
+            raise NotFound("no such advisory")
+    elif not all(caller.may_see(unit) for unit in advisory.target.unit_ids):
+        raise NotFound("no such advisory")
+    return advisory
+
+
+def read(table: Table, caller: Caller, advisory_id: str) -> Advisory:
+    return _visible(caller, load(table, advisory_id))
+
+
+def list_all(table: Table) -> list[Advisory]:
+    items = table.query_index("gsi1", LIST_PARTITION, forward=False)
+    return [Advisory.model_validate(values) for values in items]
+
+
+def list_visible(table: Table, caller: Caller) -> list[Advisory]:
+    found = []
+    for advisory in list_all(table):
+        try:
+            found.append(_visible(caller, advisory))
+        except NotFound:
+            continue
+    return found
+
+
+def cancel(table: Table, caller: Caller | None, advisory_id: str) -> Advisory:
+    """Stop future occurrences (deliveries already queued still check the status and stop)."""
+    advisory = load(table, advisory_id)
+    if caller is not None:
+        advisory = _visible(caller, advisory)
+    elif advisory is None:
+        raise NotFound("no such advisory")
+    cancelled = advisory.model_copy(update={"status": AdvisoryStatus.CANCELLED, "next_due_ms": None})
+    save(table, cancelled)
+    return cancelled
+
+
+def due(table: Table, now_ms: int) -> list[Advisory]:
+    kwargs: dict[str, Any] = {
+        "IndexName": DUE_INDEX,
+        "KeyConditionExpression": "gsi2pk = :p AND gsi2sk <= :now",
+        "ExpressionAttributeValues": {":p": {"S": DUE_PARTITION}, ":now": {"S": f"{now_ms:013d}~"}},
+    }
+    return [Advisory.model_validate(values) for values in table.paginate("query", kwargs)]
+
+
+# -- report --------------------------------------------------------------------------------
+class OaReport(BaseModel):
+    oa_id: str
+    targeted: int = 0
+    sent: int = 0
+    deferred: int = 0
+    pending: int = 0
+    failed: dict[str, int] = Field(default_factory=dict)
+    skipped: dict[str, int] = Field(default_factory=dict)
+    received: int = 0
+    seen: int = 0
+    by_channel: dict[str, int] = Field(default_factory=dict)
+
+    def accounted(self) -> int:
+        return (
+            self.sent + self.deferred + self.pending + sum(self.failed.values()) + sum(self.skipped.values())
+        )
+
+
+class RunReport(BaseModel):
+    advisory_id: str
+    run_ms: int
+    oas: list[OaReport]
+
+
+def report(table: Table, caller: Caller | None, advisory_id: str) -> list[RunReport]:
+    advisory = load(table, advisory_id)
+    if caller is not None:
+        advisory = _visible(caller, advisory)
+    elif advisory is None:
+        raise NotFound("no such advisory")
+    runs: dict[int, dict[str, OaReport]] = {}
+    for item in table.query_partition(advisory_pk(advisory_id), "RUN#"):
+        run_ms, oa_id = int(item["run_ms"]), str(item["oa_id"])
+        runs.setdefault(run_ms, {})[oa_id] = OaReport(oa_id=oa_id, targeted=int(item["targeted"]))
+    result = []
+    for run_ms, per_oa in sorted(runs.items()):
+        for oa_id, entry in per_oa.items():
+            failed: Counter[str] = Counter()
+            skipped: Counter[str] = Counter()
+            channels: Counter[str] = Counter()
+            recorded = 0
+            for record in table.query_partition(run_pk(advisory_id, run_ms), f"DLV#{oa_id}#"):
+                recorded += 1
+                status, reason = str(record.get("status")), str(record.get("reason") or "")
+                if record.get("channel"):
+                    channels[str(record["channel"])] += 1
+                if status in ("sent", "delivered", "seen"):
+                    entry.sent += 1
+                    entry.received += status in ("delivered", "seen")
+                    entry.seen += status == "seen"
+                elif status == SKIPPED:
+                    skipped[reason] += 1
+                elif status == "failed":
+                    failed[reason] += 1
+                else:  # deferred, sending
+                    entry.deferred += 1
+            entry.pending = max(0, entry.targeted - recorded)
+            entry.failed, entry.skipped, entry.by_channel = dict(failed), dict(skipped), dict(channels)
+        result.append(RunReport(advisory_id=advisory_id, run_ms=run_ms, oas=list(per_oa.values())))
+    return result

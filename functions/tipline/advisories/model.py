@@ -1,0 +1,236 @@
+"""Advisories, their schedules (evaluated in Vietnam time, UTC+7, no DST) and the channel rules.
+
+Pure functions and pydantic models: nothing here touches AWS or Zalo.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+DAY_MS = 24 * 3600 * 1000
+WINDOW_MS = 7 * DAY_MS
+PROMOTION_FIRST_HOUR = 6
+PROMOTION_END_HOUR = 22  # exclusive: 06:00-21:59
+TEXT_LIMIT = 2000
+_SEARCH_DAYS = 366 * 5
+
+
+class Category(StrEnum):
+    SCAM = "scam"
+    THEFT = "theft"
+    TRAFFIC = "traffic"
+    DRUGS = "drugs"
+    PUBLIC_HEALTH = "public_health"
+    OTHER = "other"
+
+
+class AdvisoryStatus(StrEnum):
+    ACTIVE = "active"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Skip(StrEnum):
+    OPTED_OUT = "opted_out"
+    NOT_FOLLOWING = "not_following"
+    NO_CHANNEL = "no_channel"
+
+
+class Channel(StrEnum):
+    CONSULTATION = "cs"
+    PROMOTION = "promotion"
+
+
+def _parse_field(text: str, low: int, high: int) -> frozenset[int] | None:
+    """One cron field: ``*``, ``*/n``, ``a``, ``a-b``, ``a-b/n`` and lists of them. None: any."""
+    if text == "*":
+        return None
+    values: set[int] = set()
+    for part in text.split(","):
+        body, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"bad step in {part!r}")
+        if body == "*":
+            start, end = low, high
+        elif "-" in body:
+            first, last = body.split("-", 1)
+            start, end = int(first), int(last)
+        else:
+            start = end = int(body)
+        if not low <= start <= end <= high:
+            raise ValueError(f"{part!r} is outside {low}-{high}")
+        values.update(range(start, end + 1, step))
+    return frozenset(values)
+
+
+class Cron(BaseModel):
+    """``minute hour day-of-month month day-of-week`` (0 = Sunday), in Vietnam time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    minutes: frozenset[int] | None
+    hours: frozenset[int] | None
+    days: frozenset[int] | None
+    months: frozenset[int] | None
+    weekdays: frozenset[int] | None
+
+    @classmethod
+    def parse(cls, expression: str) -> Cron:
+        fields = expression.split()
+        if len(fields) != 5:
+            raise ValueError("a cron expression has 5 fields: minute hour day month weekday")
+        weekdays = _parse_field(fields[4], 0, 7)
+        if weekdays is not None and 7 in weekdays:
+            weekdays = frozenset((weekdays - {7}) | {0})
+        return cls(
+            minutes=_parse_field(fields[0], 0, 59),
+            hours=_parse_field(fields[1], 0, 23),
+            days=_parse_field(fields[2], 1, 31),
+            months=_parse_field(fields[3], 1, 12),
+            weekdays=weekdays,
+        )
+
+    def _day_matches(self, day: datetime) -> bool:
+        if self.months is not None and day.month not in self.months:
+            return False
+        dom = self.days is None or day.day in self.days
+        dow = self.weekdays is None or (day.isoweekday() % 7) in self.weekdays
+        if self.days is not None and self.weekdays is not None:
+            return dom or dow  # classic cron: either restricted day field matches
+        return dom and dow
+
+    def next_after(self, after_ms: int) -> int | None:
+        """The first matching minute strictly after ``after_ms`` (epoch ms), or None within 5 years."""
+        start = datetime.fromtimestamp(after_ms / 1000, UTC).astimezone(VIETNAM)
+        day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        hours = sorted(self.hours) if self.hours is not None else list(range(24))
+        minutes = sorted(self.minutes) if self.minutes is not None else list(range(60))
+        for _ in range(_SEARCH_DAYS):
+            if self._day_matches(day):
+                for hour in hours:
+                    for minute in minutes:
+                        at = day.replace(hour=hour, minute=minute)
+                        at_ms = int(at.timestamp() * 1000)
+                        if at_ms > after_ms:
+                            return at_ms
+            day = (day + timedelta(days=1)).replace(hour=0, minute=0)
+        return None
+
+
+class Schedule(BaseModel):
+    """Once at ``at_ms``, or recurring on ``cron`` (Vietnam time) until ``end_ms``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_ms: int | None = Field(default=None, ge=0, description="once: epoch milliseconds")
+    cron: str | None = Field(default=None, max_length=100, description="recurring, Vietnam time")
+    end_ms: int | None = Field(default=None, ge=0, description="recurring: no occurrence after this")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.at_ms is None) == (self.cron is None):
+            raise ValueError("give either at_ms (once) or cron (recurring)")
+        if self.cron is not None:
+            Cron.parse(self.cron)
+            if self.end_ms is None:
+                raise ValueError("a recurring schedule needs an end date (end_ms)")
+        return self
+
+    def first_due(self, now_ms: int) -> int | None:
+        if self.at_ms is not None:
+            return self.at_ms
+        return self.next_due(now_ms - 1)
+
+    def next_due(self, after_ms: int) -> int | None:
+        """The next occurrence strictly after ``after_ms``; None when the schedule is over."""
+        if self.cron is None:
+            return None
+        at = Cron.parse(self.cron).next_after(after_ms)
+        if at is None or (self.end_ms is not None and at > self.end_ms):
+            return None
+        return at
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    province_wide: bool = False
+    unit_ids: list[str] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _something(self) -> Target:
+        if self.province_wide == bool(self.unit_ids):
+            raise ValueError("target either province_wide or a non-empty list of unit_ids")
+        return self
+
+
+class AdvisoryInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=100)
+    text: str = Field(min_length=1, max_length=TEXT_LIMIT)
+    link: HttpUrl | None = None
+    category: Category
+    target: Target
+    schedule: Schedule
+
+    @field_validator("title", "text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class Advisory(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    advisory_id: str
+    title: str
+    text: str
+    link: str | None = None
+    category: Category
+    target: Target
+    schedule: Schedule
+    unit_id: str  # the creator's unit (province-wide ones: the commander's)
+    created_by: str
+    created_at_ms: int
+    status: AdvisoryStatus = AdvisoryStatus.ACTIVE
+    next_due_ms: int | None = None
+    runs: list[int] = Field(default_factory=list)
+
+    def message_text(self) -> str:
+        parts = [self.title, self.text] + ([self.link] if self.link else [])
+        return "\n\n".join(parts)[:TEXT_LIMIT]
+
+
+# -- Vietnam time and Zalo's promotion rules ---------------------------------------------------
+def vietnam(at_ms: int) -> datetime:
+    return datetime.fromtimestamp(at_ms / 1000, UTC).astimezone(VIETNAM)
+
+
+def vietnam_day(at_ms: int) -> str:
+    return f"{vietnam(at_ms):%Y%m%d}"
+
+
+def promotion_hours(at_ms: int) -> bool:
+    return PROMOTION_FIRST_HOUR <= vietnam(at_ms).hour < PROMOTION_END_HOUR
+
+
+def next_promotion_start(at_ms: int, tomorrow: bool) -> int:
+    """06:00 Vietnam time: today's if it is still ahead and ``tomorrow`` is False, else the next day's."""
+    local = vietnam(at_ms)
+    six = local.replace(hour=PROMOTION_FIRST_HOUR, minute=0, second=0, microsecond=0)
+    if tomorrow or local >= six:
+        six += timedelta(days=1)
+    return int(six.timestamp() * 1000)
+
+
+def daily_quota(followers: int) -> int:
+    """Zalo's promotion quota per OA a day: 500 up to 10,000 followers, then 5 % of them."""
+    return 500 if followers <= 10_000 else followers * 5 // 100

@@ -1,0 +1,221 @@
+"""Advisories end to end: officer API -> scheduler handler -> fan-out queue (moto) -> sender handler ->
+Zalo simulator, with the simulator's clock crossing Vietnam days when the quota forces deferral."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import boto3
+import pytest
+from officer_support import call, claims
+from sender_support import start_simulator
+from tipline import wiring
+from tipline.adapters import envelope
+from tipline.advisories import manage
+from tipline.advisories.model import VIETNAM, Schedule, next_promotion_start, promotion_hours
+from tipline.config import get_settings
+from tipline.domain import Contact
+from tipline.handlers import advisories, advisory_sender
+from tipline.intake.pseudonym import pseudonym
+from tipline_local.accounts import demo_accounts
+from tipline_local.provision import Provisioned
+from webhook_support import delete, receive, sqs_event
+
+FOLLOWERS = int(os.environ.get("ADVISORY_FOLLOWERS", "1200"))
+DAY = 86400
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=VIETNAM).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(
+    ("cron", "after", "expected"),
+    [
+        ("0 0 * * *", "2026-03-01T23:59", "2026-03-02T00:00"),  # midnight Vietnam time, not UTC
+        ("0 6 * * *", "2026-03-02T06:00", "2026-03-03T06:00"),  # strictly after
+        ("59 21 * * *", "2026-03-02T21:58", "2026-03-02T21:59"),
+        ("0 8 31 * *", "2026-04-01T00:00", "2026-05-31T08:00"),  # April has no 31st
+        ("0 9 29 2 *", "2026-01-01T00:00", "2028-02-29T09:00"),  # leap day
+        ("30 7 * * 1", "2026-12-31T12:00", "2027-01-04T07:30"),  # year end, Mondays
+    ],
+)
+def test_recurring_schedules_are_evaluated_in_vietnam_time(cron: str, after: str, expected: str) -> None:
+    schedule = Schedule(cron=cron, end_ms=_ms("2030-01-01T00:00"))
+    assert schedule.next_due(_ms(after)) == _ms(expected)
+
+
+def test_a_recurring_schedule_ends_at_its_end_date() -> None:
+    schedule = Schedule(cron="0 6 * * *", end_ms=_ms("2026-01-31T23:59"))
+    assert schedule.next_due(_ms("2026-01-31T06:00")) is None
+    assert schedule.next_due(_ms("2026-01-30T07:00")) == _ms("2026-01-31T06:00")
+
+
+@pytest.mark.parametrize(
+    ("at", "allowed", "next_start"),
+    [
+        ("2026-01-31T05:59", False, "2026-01-31T06:00"),
+        ("2026-01-31T06:00", True, "2026-02-01T06:00"),
+        ("2026-01-31T21:59", True, "2026-02-01T06:00"),
+        ("2026-01-31T22:00", False, "2026-02-01T06:00"),
+        ("2026-01-31T23:59", False, "2026-02-01T06:00"),
+        ("2026-02-01T00:00", False, "2026-02-01T06:00"),
+    ],
+)
+def test_promotion_hours_around_the_edges(at: str, allowed: bool, next_start: str) -> None:
+    assert promotion_hours(_ms(at)) is allowed
+    assert next_promotion_start(_ms(at), tomorrow=False) == _ms(next_start)
+
+
+def _scope(stack: Provisioned, context: Any) -> None:
+    unit = demo_accounts()[0]
+    body = {
+        "title": "Cảnh báo",
+        "text": "Lừa đảo mới",
+        "category": "scam",
+        "target": {"province_wide": True},
+        "schedule": {"at_ms": 0},
+    }
+    status, _ = call(context, "POST", "/v1/advisories", claims(unit.unit_id), body=body)
+    assert status == 422  # officers cannot go province-wide
+    status, created = call(context, "POST", "/v1/advisories", claims("x", "commander"), body=body)
+    assert status == 201, created
+    status, _ = call(context, "GET", f"/v1/advisories/{created['advisory_id']}", claims(unit.unit_id))
+    assert status == 404
+    status, _ = call(
+        context, "POST", "/v1/advisories", claims(unit.unit_id), body={**body, "text": "x" * 2001}
+    )
+    assert status == 422
+
+
+def test_officer_api_scopes_advisories(stack: Provisioned, lambda_context: Any) -> None:
+    _scope(stack, lambda_context)
+    unit = demo_accounts()[0].unit_id
+    body = {
+        "title": "Cảnh báo",
+        "text": "Trộm xe",
+        "category": "theft",
+        "target": {"unit_ids": [unit]},
+        "schedule": {"cron": "0 7 * * *", "end_ms": int(time.time() * 1000) + 30 * DAY * 1000},
+    }
+    status, created = call(lambda_context, "POST", "/v1/advisories", claims(unit), body=body)
+    assert status == 201, created
+    status, listed = call(lambda_context, "GET", "/v1/advisories", claims(unit))
+    assert [a["advisory_id"] for a in listed] == [created["advisory_id"]]
+    status, cancelled = call(
+        lambda_context, "DELETE", f"/v1/advisories/{created['advisory_id']}", claims(unit)
+    )
+    assert status == 200 and cancelled["status"] == "cancelled"
+
+
+def _seed(stack: Provisioned, sim: Any, now: float, rng: random.Random) -> dict[str, str]:
+    """Contacts over the demo OAs; returns pseudonym -> kind."""
+    table, settings, pepper = wiring.table(), get_settings(), wiring.pepper()
+    accounts = demo_accounts()[:3]
+    kinds: dict[str, str] = {}
+    for i in range(FOLLOWERS):
+        oa = accounts[i % len(accounts)]
+        user = f"9{i:017d}"
+        handle = pseudonym(pepper, oa.oa_id, user)
+        roll = rng.random()
+        kind = "recent" if roll < 0.3 else "opted_out" if roll < 0.4 else "unfollow" if roll < 0.45 else "old"
+        recent = kind == "recent"
+        last = now - (2 * DAY if recent else 30 * DAY)
+        sealed = envelope.seal(settings.kms_key_id, user.encode(), {"oa_id": oa.oa_id, "contact": handle})
+        table.create_contact(
+            Contact(
+                pseudonym=handle,
+                oa_id=oa.oa_id,
+                unit_id=oa.unit_id,
+                user_id_sealed=sealed,
+                follower=True,
+                opted_out=kind == "opted_out",
+                last_interaction_ms=int(last * 1000),
+            )
+        )
+        sim.interact(oa.oa_id, user, at=last)
+        sim.follow(oa.oa_id, user)
+        kinds[handle] = kind
+    return kinds
+
+
+def test_every_eligible_follower_gets_exactly_one_message_within_zalos_rules(
+    stack: Provisioned, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in stack.env("AdvisorySenderFunction").items():
+        monkeypatch.setenv(name, value)
+    zalo = start_simulator(monkeypatch)
+    try:
+        # 20:00 Vietnam time today: promotions allowed for two hours, then the night ban.
+        base = datetime.now(VIETNAM).replace(hour=20, minute=0, second=0, microsecond=0).timestamp()
+        zalo.clock.advance(base - time.time())
+        virtual = type("VirtualTime", (), {"time": staticmethod(zalo.clock)})
+        monkeypatch.setattr(advisories, "time", virtual)
+        monkeypatch.setattr(advisory_sender, "time", virtual)
+        kinds = _seed(stack, zalo.sim, zalo.clock(), random.Random(7))
+        commander = claims("province", "commander")
+        body = {
+            "title": "Cảnh báo lừa đảo",
+            "text": "Không chuyển tiền cho người lạ.",
+            "category": "scam",
+            "target": {"province_wide": True},
+            "schedule": {"at_ms": int(zalo.clock() * 1000)},
+        }
+        status, created = call(lambda_context, "POST", "/v1/advisories", commander, body=body)
+        assert status == 201, created
+        planned = advisories.handler({}, lambda_context)
+        assert planned["advisories"] == 1
+        # some followers unfollow after planning, before delivery
+        table = wiring.table()
+        unfollowed = [h for h, k in kinds.items() if k == "unfollow"]
+        for handle in unfollowed:
+            table.set_contact_flags(handle, follower=False)
+        arn = stack.resolver.attributes["FanoutQueue.Arn"]
+        waiting: list[str] = []
+        for _ in range(2000):
+            messages = receive(stack, "FanoutQueue")
+            if not messages:
+                if not waiting:
+                    break
+                # the rest waits for the next allowed time (06:00 tomorrow): let virtual time pass
+                zalo.clock.advance(10 * 3600)
+                _release(stack, waiting)
+                waiting = []
+                continue
+            response = advisory_sender.handler(sqs_event(messages, arn), lambda_context)
+            failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+            waiting += [m["ReceiptHandle"] for m in messages if m["MessageId"] in failed]
+            delete(stack, "FanoutQueue", [m for m in messages if m["MessageId"] not in failed])
+        assert not zalo.sim.violations
+        sent = Counter((s["oa_id"], s["user_id"]) for s in zalo.sim.sent)
+        assert all(n == 1 for n in sent.values())
+        eligible = {h for h, k in kinds.items() if k in ("recent", "old")}
+        reports = manage.report(table, None, created["advisory_id"])
+        totals = Counter[str]()
+        for oa in reports[0].oas:
+            assert oa.accounted() == oa.targeted
+            assert oa.pending == 0 and oa.deferred == 0
+            totals["sent"] += oa.sent
+            totals["targeted"] += oa.targeted
+            totals["opted_out"] += oa.skipped.get("opted_out", 0)
+            totals["not_following"] += oa.skipped.get("not_following", 0)
+        assert totals["targeted"] == FOLLOWERS
+        assert totals["sent"] == len(eligible) == len(sent)
+        assert totals["opted_out"] == sum(1 for k in kinds.values() if k == "opted_out")
+        assert totals["not_following"] == len(unfollowed)
+    finally:
+        zalo.running.stop()
+
+
+def _release(stack: Provisioned, handles: list[str]) -> None:
+    """Virtual time passed the deferral: the postponed messages are visible again."""
+    client = boto3.client("sqs")
+    for handle in handles:
+        client.change_message_visibility(
+            QueueUrl=stack.queue_urls["FanoutQueue"], ReceiptHandle=handle, VisibilityTimeout=0
+        )
