@@ -153,19 +153,22 @@ def _plan_one(
             {"status": manage.SKIPPED, "reason": reason.value, "oa_id": oa_id},
             if_absent=True,
         )
-    bodies = [
-        FanoutMessage(
-            advisory_id=advisory.advisory_id,
-            run_ms=run_ms,
-            oa_id=oa_id,
-            pseudonyms=eligible[start : start + PER_MESSAGE],
-        ).model_dump_json()
-        for start in range(0, len(eligible), PER_MESSAGE)
-    ]
-    queues.send_batch(settings.fanout_queue_url, bodies)
+    messages = enqueue(settings.fanout_queue_url, advisory.advisory_id, run_ms, oa_id, eligible)
     plan.targeted += len(contacts)
     plan.enqueued += len(eligible)
-    plan.messages += len(bodies)
+    plan.messages += messages
+
+
+def enqueue(queue_url: str, advisory_id: str, run_ms: int, oa_id: str, pseudonyms: list[str]) -> int:
+    """Put recipients on the fan-out queue, PER_MESSAGE ids a message, ten messages a call."""
+    bodies = [
+        FanoutMessage(
+            advisory_id=advisory_id, run_ms=run_ms, oa_id=oa_id, pseudonyms=pseudonyms[i : i + PER_MESSAGE]
+        ).model_dump_json()
+        for i in range(0, len(pseudonyms), PER_MESSAGE)
+    ]
+    queues.send_batch(queue_url, bodies)
+    return len(bodies)
 
 
 # -- delivery --------------------------------------------------------------------------------
