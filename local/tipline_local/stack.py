@@ -313,13 +313,15 @@ class LocalStack:
                 {"status": "ready"} if self.ready.is_set() else {"status": "starting"},
                 200 if self.ready.is_set() else 503,
             )
-        if request.path == "/_local/info":
+        if request.path == "/_local/info" and self.provisioned is not None:
             return _json(
                 {
                     "webhook": f"{self.url}/webhooks/zalo",
                     "officer_api": f"{self.url}/v1",
                     "zalo": self.zalo_url,
                     "aws": self.aws_endpoint,
+                    "table": self.provisioned.resolver.refs["TiplineTable"],
+                    "queues": self.provisioned.queue_urls,
                 }
             )
         scheduled = re.fullmatch(r"/_local/schedules/(\w+)", request.path)

@@ -1,0 +1,274 @@
+"""Load test through the local stack (loopback only, bounded in count and time): `make loadtest`.
+
+Several concurrent clients post a mix of webhooks to the stack's HTTP front: new citizens' messages
+(signed like Zalo), redeliveries of them, forged signatures and malformed bodies. Afterwards the
+queues are left to drain and the invariants are checked against the emulated AWS and the Zalo
+simulator: every accepted event is exactly one stored message, every tip got exactly one
+acknowledgement, no citizen got a duplicate, nothing forged or malformed was stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from tipline.intake.signature import header_value
+
+from tipline_local.accounts import demo_accounts
+from tipline_local.samples import zalo_body
+from tipline_local.stack import free_port
+
+MIX = {"valid": 0.7, "duplicate": 0.1, "forged": 0.1, "malformed": 0.1}
+_LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+EXPECTED_STATUS = {"valid": 200, "duplicate": 200, "forged": 401, "malformed": 400}
+
+
+@dataclass
+class Report:
+    sent: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    unexpected: Counter[str] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    stored_messages: int = 0
+    acknowledgements: int = 0
+    duplicate_replies: int = 0
+    accepted_unique: int = 0
+    drained: bool = False
+
+    @property
+    def invariants_hold(self) -> bool:
+        return (
+            not self.unexpected
+            and self.drained
+            and self.stored_messages == self.accepted_unique
+            and self.acknowledgements == self.accepted_unique
+            and self.duplicate_replies == 0
+        )
+
+    def lines(self) -> list[str]:
+        total = sum(self.sent.values())
+        p50 = statistics.median(self.latencies_ms) if self.latencies_ms else 0.0
+        p99 = (
+            statistics.quantiles(self.latencies_ms, n=100)[98]
+            if len(self.latencies_ms) >= 100
+            else max(self.latencies_ms, default=0.0)
+        )
+        return [
+            f"webhooks sent: {total} in {self.seconds:.1f} s = {total / max(self.seconds, 1e-9):.0f}/s "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(self.sent.items()))})",
+            f"latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+            f"answers: {dict(sorted(self.statuses.items()))}; unexpected: {dict(self.unexpected) or 'none'}",
+            f"stored messages {self.stored_messages} / accepted events {self.accepted_unique}; "
+            f"acknowledgements {self.acknowledgements}; duplicate replies {self.duplicate_replies}; "
+            f"queues drained: {self.drained}",
+            "invariants: " + ("HOLD" if self.invariants_hold else "BROKEN"),
+        ]
+
+
+def _requests(count: int, seed: int) -> list[tuple[str, bytes, dict[str, str]]]:
+    rng = random.Random(seed)
+    oa = demo_accounts()[1]
+    now = int(time.time() * 1000)
+    valid: list[tuple[bytes, dict[str, str]]] = []
+    plan: list[tuple[str, bytes, dict[str, str]]] = []
+    for index in range(count):
+        kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
+        if kind == "duplicate" and not valid:
+            kind = "valid"
+        if kind == "valid":
+            body = json.dumps(
+                zalo_body(
+                    "user_send_text",
+                    oa,
+                    user_id=str(8_000_000 + index),
+                    ts=now + index,
+                    text=f"tin báo tải thử {index}",
+                    msg_id=f"load-{seed}-{index}",
+                ),
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ).encode()
+            headers = {
+                "X-ZEvent-Signature": header_value(oa.app_id, body, str(now + index), oa.oa_secret_key)
+            }
+            valid.append((body, headers))
+            plan.append((kind, body, headers))
+        elif kind == "duplicate":
+            body, headers = rng.choice(valid)
+            plan.append((kind, body, headers))
+        elif kind == "forged":
+            body, _ = rng.choice(valid) if valid else (b"{}", {})
+            plan.append((kind, body, {"X-ZEvent-Signature": f"mac={rng.getrandbits(256):064x}"}))
+        else:
+            plan.append((kind, b'{"app_id": "' + str(index).encode() + b'", "event_name": ', {}))
+    return plan
+
+
+def _scan(endpoint: str, table: str) -> list[dict[str, Any]]:
+    client = boto3.client(
+        "dynamodb", endpoint_url=endpoint, region_name="ap-southeast-1", **_LOCAL_CREDENTIALS
+    )
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table}
+    while True:
+        page = client.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@dataclass
+class Target:
+    """A running local stack, as its /_local/info describes it."""
+
+    webhook: str
+    zalo: str
+    aws: str
+    table: str
+    queues: dict[str, str]
+
+
+def run(target: Target, count: int, clients: int, time_limit: float, seed: int = 7) -> Report:
+    report = Report()
+    plan = _requests(count, seed)
+    lock = threading.Lock()
+    url = target.webhook
+    oa = demo_accounts()[1]
+    with httpx.Client(timeout=30) as control:  # the citizens wrote to the OA: Zalo's reply window opens
+        for kind, body, _ in plan:
+            if kind == "valid":
+                user = json.loads(body)["sender"]["id"]
+                control.post(f"{target.zalo}/_sim/interactions", json={"oa_id": oa.oa_id, "user_id": user})
+    deadline = time.monotonic() + time_limit
+
+    def post(item: tuple[str, bytes, dict[str, str]], client: httpx.Client) -> None:
+        kind, body, headers = item
+        if time.monotonic() > deadline:
+            return
+        began = time.perf_counter()
+        status = client.post(
+            url, content=body, headers={"content-type": "application/json", **headers}
+        ).status_code
+        elapsed = (time.perf_counter() - began) * 1000
+        with lock:
+            report.sent[kind] += 1
+            report.statuses[str(status)] += 1
+            report.latencies_ms.append(elapsed)
+            if status != EXPECTED_STATUS[kind]:
+                report.unexpected[f"{kind}->{status}"] += 1
+
+    started = time.monotonic()
+    local = threading.local()
+
+    def worker(item: tuple[str, bytes, dict[str, str]]) -> None:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=30)
+        post(item, local.client)
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(worker, plan))
+    report.seconds = time.monotonic() - started
+    report.accepted_unique = report.sent["valid"]  # each valid event is a new citizen's first message
+    _check(target, report, time.monotonic() + 180)
+    return report
+
+
+def _check(target: Target, report: Report, deadline: float) -> None:
+    sqs = boto3.client("sqs", endpoint_url=target.aws, region_name="ap-southeast-1", **_LOCAL_CREDENTIALS)
+    queues = [target.queues[name] for name in ("RepliesQueue", "IntakeSpillQueue")]
+    while time.monotonic() < deadline:
+        sent = httpx.get(f"{target.zalo}/_sim/sent", timeout=30).json()
+        pending = sum(
+            int(
+                sqs.get_queue_attributes(
+                    QueueUrl=q,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"][a]
+            )
+            for q in queues
+            for a in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+        )
+        if pending == 0 and len(sent) >= report.accepted_unique:
+            report.drained = True
+            break
+        time.sleep(1)
+    items = _scan(target.aws, target.table)
+    report.stored_messages = sum(
+        1 for i in items if i["pk"]["S"].startswith("TIP#") and i.get("direction", {}).get("S") == "in"
+    )
+    sent = httpx.get(f"{target.zalo}/_sim/sent", timeout=30).json()
+    per_citizen = Counter(message["user_id"] for message in sent)
+    report.acknowledgements = len(sent)
+    report.duplicate_replies = sum(n - 1 for n in per_citizen.values() if n > 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="loadtest", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--count", type=int, default=20_000, help="webhooks to send (at most 50,000)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (at most 64)")
+    parser.add_argument("--time-limit", type=float, default=1500, help="stop sending after this many seconds")
+    args = parser.parse_args(argv)
+    if not (1 <= args.count <= 50_000 and 1 <= args.clients <= 64 and 0 < args.time_limit <= 3600):
+        parser.error("count 1..50000, clients 1..64, time limit up to 3600 s")
+    port, moto_port = free_port(), free_port()
+    # The emulator gets a process (and a core) of its own, as AWS would be elsewhere.
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-p", str(moto_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    stack = subprocess.Popen(  # the stack runs as `make dev` runs it, in its own process
+        [sys.executable, "-m", "tipline_local.cli", "serve"],
+        env={
+            **os.environ,
+            "TIPLINE_PORT": str(port),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        info = httpx.get(f"{base}/_local/info").json()
+        target = Target(info["webhook"], info["zalo"], info["aws"], info["table"], info["queues"])
+        report = run(target, args.count, args.clients, args.time_limit)
+    finally:
+        os.killpg(stack.pid, signal.SIGINT)
+        stack.wait(timeout=60)
+        os.killpg(moto.pid, signal.SIGTERM)
+        moto.wait(timeout=30)
+    print("\n".join(report.lines()))
+    return 0 if report.invariants_hold else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
