@@ -191,7 +191,7 @@ def run(target: Target, count: int, clients: int, time_limit: float, seed: int =
 
 
 def _check(target: Target, report: Report, deadline: float) -> None:
-    sqs = boto3.client("sqs", endpoint_url=target.aws, region_name="ap-southeast-1", **_LOCAL_CREDENTIALS)
+    sqs = _client("sqs", target.aws)
     queues = [target.queues[name] for name in ("RepliesQueue", "IntakeSpillQueue")]
     while time.monotonic() < deadline:
         sent = httpx.get(f"{target.zalo}/_sim/sent", timeout=30).json()
