@@ -34,7 +34,18 @@ from tipline_local.samples import zalo_body
 from tipline_local.stack import free_port
 
 MIX = {"valid": 0.7, "duplicate": 0.1, "forged": 0.1, "malformed": 0.1}
-_LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def _client(service: str, endpoint: str) -> Any:
+    """A client of the local emulator (moto accepts any credentials)."""
+    session = boto3.session.Session(
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106
+        region_name="ap-southeast-1",
+    )
+    return session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
+
+
 EXPECTED_STATUS = {"valid": 200, "duplicate": 200, "forged": 401, "malformed": 400}
 
 
@@ -121,9 +132,7 @@ def _requests(count: int, seed: int) -> list[tuple[str, bytes, dict[str, str]]]:
 
 
 def _scan(endpoint: str, table: str) -> list[dict[str, Any]]:
-    client = boto3.client(
-        "dynamodb", endpoint_url=endpoint, region_name="ap-southeast-1", **_LOCAL_CREDENTIALS
-    )
+    client = _client("dynamodb", endpoint)
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": table}
     while True:
