@@ -245,7 +245,7 @@ def _release_promotion(table: Table, oa_id: str, pseudonym: str, now_ms: int) ->
     )
 
 
-def deliver(deliverer: Deliverer, message: FanoutMessage, now_ms: int) -> Outcome:
+def deliver(deliverer: Deliverer, message: FanoutMessage, now_ms: int) -> Outcome:  # noqa: PLR0915 - one recipient loop; split when it grows
     table = deliverer.table
     outcome = Outcome()
     advisory = manage.load(table, message.advisory_id)
