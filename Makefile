@@ -84,6 +84,9 @@ redrive: $(VENV)/.ready ## move a queue's dead-letter messages back (QUEUE=repli
 bench: $(VENV)/.ready ## run the benchmarks in bench/ (ratios against a floor measured in the same run)
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
+demo: $(VENV)/.ready ## with `make dev` running: a scripted scenario and what the citizens saw
+	$(BIN)/python -m tipline_local.demo
+
 loadtest: $(VENV)/.ready ## 20,000 webhooks through the local stack (loopback, bounded), then check the invariants
 	$(BIN)/python -m tipline_local.loadtest --count 20000 --clients 8 --time-limit 1500
 
