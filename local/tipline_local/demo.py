@@ -12,10 +12,10 @@ import sys
 import time
 from typing import Any
 
-import boto3
 import httpx
 
 from tipline_local import auth
+from tipline_local.provision import emulator_client
 
 OA = "429006714426370112"
 UNIT = "pc02-hoan-kiem"
@@ -79,16 +79,11 @@ def main() -> int:
     ).raise_for_status()
     print(f"  {lan} sees: {_wait_for_replies(zalo, lan, 3)[-1]['text']}")
 
-    table = boto3.session.Session(
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        region_name="ap-southeast-1",  # noqa: S106
-    ).client("dynamodb", endpoint_url=info["aws"])  # type: ignore[call-overload]
+    table = emulator_client(info["aws"], "dynamodb")
     items = table.scan(TableName=info["table"])["Items"]
     sealed = [len(item["sealed"]["B"]) for item in items if "sealed" in item]
-    print(
-        f"\n== Stored: {len(items)} items; {len(sealed)} sealed values of {min(sealed)}-{max(sealed)} bytes each"
-    )
+    sizes = f"{min(sealed)}-{max(sealed)}"
+    print(f"\n== Stored: {len(items)} items; {len(sealed)} sealed values of {sizes} bytes each")
     print("   (message texts and Zalo ids exist only inside those envelopes)")
     return 0
 

@@ -25,25 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 from tipline.intake.signature import header_value
 
 from tipline_local.accounts import demo_accounts
+from tipline_local.provision import emulator_client
 from tipline_local.samples import zalo_body
 from tipline_local.stack import free_port
 
 MIX = {"valid": 0.7, "duplicate": 0.1, "forged": 0.1, "malformed": 0.1}
-
-
-def _client(service: str, endpoint: str) -> Any:
-    """A client of the local emulator (moto accepts any credentials)."""
-    session = boto3.session.Session(
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106
-        region_name="ap-southeast-1",
-    )
-    return session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
 
 
 EXPECTED_STATUS = {"valid": 200, "duplicate": 200, "forged": 401, "malformed": 400}
@@ -132,7 +122,7 @@ def _requests(count: int, seed: int) -> list[tuple[str, bytes, dict[str, str]]]:
 
 
 def _scan(endpoint: str, table: str) -> list[dict[str, Any]]:
-    client = _client("dynamodb", endpoint)
+    client = emulator_client(endpoint, "dynamodb")
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": table}
     while True:
@@ -200,7 +190,7 @@ def run(target: Target, count: int, clients: int, time_limit: float, seed: int =
 
 
 def _check(target: Target, report: Report, deadline: float) -> None:
-    sqs = _client("sqs", target.aws)
+    sqs = emulator_client(target.aws, "sqs")
     queues = [target.queues[name] for name in ("RepliesQueue", "IntakeSpillQueue")]
     while time.monotonic() < deadline:
         sent = httpx.get(f"{target.zalo}/_sim/sent", timeout=30).json()

@@ -31,7 +31,8 @@ class Provisioned:
 
 
 @functools.cache
-def _client(endpoint_url: str, service: str) -> Any:
+def emulator_client(endpoint_url: str, service: str) -> Any:
+    """A client of the local emulator (moto accepts any credentials), one per endpoint and service."""
     session = boto3.session.Session(
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
@@ -86,7 +87,7 @@ def provision(endpoint_url: str, parameters: dict[str, str] | None = None) -> Pr
 
 
 def _kms_key(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
-    kms = _client(endpoint, "kms")
+    kms = emulator_client(endpoint, "kms")
     key = kms.create_key(Description=str(props.get("Description", name)))["KeyMetadata"]
     if props.get("EnableKeyRotation"):
         kms.enable_key_rotation(KeyId=key["KeyId"])
@@ -95,7 +96,7 @@ def _kms_key(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) 
 
 
 def _kms_alias(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
-    kms = _client(endpoint, "kms")
+    kms = emulator_client(endpoint, "kms")
     alias = out.resolver.resolve(props["AliasName"])
     target = out.resolver.resolve(props["TargetKeyId"])
     existing = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
@@ -107,7 +108,7 @@ def _kms_alias(endpoint: str, name: str, props: dict[str, Any], out: Provisioned
 
 
 def _secret(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
-    sm = _client(endpoint, "secretsmanager")
+    sm = emulator_client(endpoint, "secretsmanager")
     secret_name = out.resolver.resolve(props.get("Name", name))
     try:
         arn = sm.describe_secret(SecretId=secret_name)["ARN"]
@@ -122,7 +123,7 @@ def _secret(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -
 
 
 def _table(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
-    ddb = _client(endpoint, "dynamodb")
+    ddb = emulator_client(endpoint, "dynamodb")
     table_name = out.resolver.resolve(props.get("TableName", f"tipline-local-{name}"))
     spec: dict[str, Any] = {
         "TableName": table_name,
@@ -154,7 +155,7 @@ _QUEUE_ATTRIBUTES = {
 
 
 def _queue(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
-    sqs = _client(endpoint, "sqs")
+    sqs = emulator_client(endpoint, "sqs")
     fifo = bool(props.get("FifoQueue"))
     queue_name = out.resolver.resolve(
         props.get("QueueName", f"tipline-local-{name}" + (".fifo" if fifo else ""))
@@ -186,7 +187,7 @@ def _queue(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) ->
 
 
 def _topic(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
-    sns = _client(endpoint, "sns")
+    sns = emulator_client(endpoint, "sns")
     topic_name = out.resolver.resolve(props.get("TopicName", f"tipline-local-{name}"))
     arn = sns.create_topic(Name=topic_name)["TopicArn"]
     out.resolver.refs[name] = arn
@@ -194,7 +195,7 @@ def _topic(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) ->
 
 
 def _bucket(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
-    s3 = _client(endpoint, "s3")
+    s3 = emulator_client(endpoint, "s3")
     bucket = str(out.resolver.resolve(props.get("BucketName", f"tipline-local-{name.lower()}")))
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
