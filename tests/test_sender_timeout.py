@@ -1,0 +1,67 @@
+"""A Lambda timeout in the middle of a batch: the runtime stops the sender without a response, so
+SQS makes the whole batch visible again; what was already sent must not be sent twice."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from sender_support import QUEUE, Poller, Zalo, citizen_writes, outbound, simulated_zalo
+from tipline.adapters import aws
+from tipline.domain import DeliveryStatus
+from tipline.handlers import sender
+from tipline_local.provision import Provisioned
+from webhook_support import receive, sqs_event
+
+
+class LambdaTimedOut(BaseException):
+    """What the runtime does at the timeout: the function stops where it is (no exception handler runs)."""
+
+
+@pytest.fixture
+def zalo_sim(stack: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[Zalo]:
+    yield from simulated_zalo(monkeypatch)
+
+
+def test_a_timeout_mid_batch_loses_nothing_and_sends_nothing_twice(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    users = [f"71000000000000000{i}" for i in range(5)]
+    for user in users:
+        citizen_writes(zalo_sim, lambda_context, "báo tin", user)
+    batch = receive(stack, QUEUE)
+    assert len(batch) == 5
+
+    loads = itertools.count(1)
+
+    def stop_at_the_third_reply(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key", {}).get("sk", {}).get("S", "").startswith("MSG#") and next(loads) == 3:
+            raise LambdaTimedOut
+
+    events = aws.dynamodb().meta.events
+    events.register("provide-client-params.dynamodb.GetItem", stop_at_the_third_reply, unique_id="timeout")
+    try:
+        with pytest.raises(LambdaTimedOut):
+            sender.handler(sqs_event(batch, stack.resolver.attributes[f"{QUEUE}.Arn"]), lambda_context)
+    finally:
+        events.unregister("provide-client-params.dynamodb.GetItem", unique_id="timeout")
+    sent_before = len(zalo_sim.cs_sent())
+    assert 1 <= sent_before < 5, "the timeout struck in the middle of the batch"
+
+    # No response: nothing was deleted; after the visibility timeout SQS delivers the batch again.
+    sqs = boto3.client("sqs")
+    for message in batch:
+        sqs.change_message_visibility(
+            QueueUrl=stack.queue_urls[QUEUE], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    poller = Poller(stack, lambda_context)
+    for _ in range(10):
+        messages, _failed = poller.once()
+        if not messages:
+            break
+    for user in users:
+        assert len(zalo_sim.cs_sent(user)) == 1, user
+    assert all(entry.status == DeliveryStatus.SENT for entry in outbound(stack))
