@@ -167,7 +167,8 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
 
 
 def _text(sender: Sender, entry: ThreadEntry) -> str:
-    assert entry.sealed is not None  # checked by the caller
+    if entry.sealed is None:  # the caller checks; an erased entry has nothing to send
+        raise Poison("the reply's content was erased")
     context = sealing_context(entry.oa_id, entry.tip_id, entry.pseudonym)
     content = json.loads(envelope.open_sealed(sender.settings.kms_key_id, entry.sealed, context))
     text = content.get("text") if isinstance(content, dict) else None
