@@ -10,12 +10,15 @@ UV_VERSION := 0.13.8
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 TEST_ARGS ?=
+# The SAM CLI would otherwise send usage metrics to AWS; builds and checks here stay offline.
+export SAM_CLI_TELEMETRY := 0
 
 # sam build needs a python3.12 on PATH to match the Lambda runtime. A pyenv machine may have one
 # that is installed but not active: then PYENV_VERSION makes it visible beside the current Python.
 PY312_RUNS := $(shell python3.12 -c 'print(1)' 2>/dev/null)
 PYENV_312 := $(if $(PY312_RUNS),,$(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -n1))
-SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(shell pyenv version-name 2>/dev/null | cut -d: -f1):$(PYENV_312),)
+PYENV_NOW := $(if $(PYENV_312),$(shell pyenv version-name 2>/dev/null | cut -d: -f1),)
+SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(if $(PYENV_NOW),$(PYENV_NOW):)$(PYENV_312),)
 
 .PHONY: help dev test lint format validate build deploy bench lock events clean demo loadtest rehearse redrive
 
