@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from sender_support import Poller, Zalo, citizen_writes, outbound, simulated_zalo
+from tipline.adapters import zalo
+from tipline.config import get_settings
 from tipline.domain import DeliveryStatus
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
@@ -178,9 +182,96 @@ def test_a_token_expiring_mid_batch_causes_exactly_one_refresh_and_every_reply_i
     assert len(messages) == 10 and not failed
     assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1
     assert sorted(s["user_id"] for s in zalo_sim.cs_sent()) == sorted(users)
-    assert [c["error"] for c in zalo_sim.calls_to("/v3.0/oa/message/cs")].count(-220) == 1
+    # Citizens run concurrently: every call still in flight when the token expired is rejected once
+    # (one to seven of them) and retried once with the new token, which only one of them refreshed.
+    errors = [c["error"] for c in zalo_sim.calls_to("/v3.0/oa/message/cs")]
+    assert errors.count(0) == 10 and 1 <= errors.count(-220) <= 7
+    assert len(errors) == 10 + errors.count(-220)
     assert all(e.status == DeliveryStatus.SENT for e in outbound(stack))
     assert not sim.is_locked(demo_oa().oa_id) and not sim.violations
+
+
+def _in_queue_order(zalo_sim: Zalo, stack: Provisioned, user: str) -> bool:
+    """The citizen's replies reached Zalo in the order they were queued (their entry keys)."""
+    sent = [s["message_id"] for s in zalo_sim.cs_sent(user)]
+    mine = [e.zalo_message_id for e in outbound(stack) if e.zalo_message_id in sent]  # entry-key order
+    return len(sent) > 1 and sent == mine
+
+
+def test_citizens_of_one_batch_are_served_concurrently_and_each_citizen_in_order(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each single-reply citizen's Zalo call waits at a two-party barrier: it passes only while
+    another citizen's call is in flight, so a sender that served citizens one by one would break it
+    (and fail those replies). One citizen's three replies never overlap and leave in queue order."""
+    monkeypatch.setenv("ACK_QUIET_MINUTES", "0")  # every message is acknowledged
+    get_settings.cache_clear()
+    ordered = "810000000000000000"
+    others = [f"81000000000000010{i}" for i in range(6)]  # an even number: the barrier pairs them
+    for round_ in range(3):
+        citizen_writes(zalo_sim, lambda_context, f"tin {round_}", ordered)
+    for user in others:
+        citizen_writes(zalo_sim, lambda_context, "xin chào", user)
+    pair = threading.Barrier(2, timeout=5)
+    lock = threading.Lock()
+    in_flight: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+    send = zalo.send_consultation
+
+    def observed(token: str, user_id: str, text: str) -> zalo.SentMessage:
+        with lock:
+            in_flight[user_id] += 1
+            peak[user_id] = max(peak[user_id], in_flight[user_id])
+            peak["all"] = max(peak["all"], in_flight.total())
+        try:
+            if user_id in others:
+                pair.wait()
+            return send(token, user_id, text)
+        finally:
+            with lock:
+                in_flight[user_id] -= 1
+
+    monkeypatch.setattr(zalo, "send_consultation", observed)
+    messages, failed = Poller(stack, lambda_context).once()
+    assert len(messages) == 9 and not failed
+    assert sorted(s["user_id"] for s in zalo_sim.cs_sent()) == sorted([ordered] * 3 + others)
+    assert peak["all"] >= 2 and not pair.broken
+    assert peak[ordered] == 1  # one citizen: strictly one after another
+    assert _in_queue_order(zalo_sim, stack, ordered)
+    assert all(e.status == DeliveryStatus.SENT for e in outbound(stack))
+
+
+def test_a_failure_skips_the_rest_of_its_citizen_only_while_citizens_run_concurrently(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three citizens, two replies each, in one batch; Zalo rate-limits the first call it gets,
+    which is necessarily some citizen's first reply. That citizen's second reply is skipped (not
+    sent, visible again at once) and both are reported; the other citizens' replies are all sent."""
+    monkeypatch.setenv("ACK_QUIET_MINUTES", "0")
+    get_settings.cache_clear()
+    users = [f"82000000000000000{i}" for i in range(3)]
+    for round_ in range(2):
+        for user in users:
+            citizen_writes(zalo_sim, lambda_context, f"tin {round_}", user)
+    zalo_sim.sim.inject(error=-32, count=1, path_prefix="/v3.0/oa/message/cs")
+    poller = Poller(stack, lambda_context)
+    messages, failed = poller.once()
+    assert len(messages) == 6
+    [unlucky] = [user for user in users if not zalo_sim.cs_sent(user)]
+    assert all(len(zalo_sim.cs_sent(user)) == 2 for user in users if user != unlucky)
+    deferred = [e for e in outbound(stack) if e.status == DeliveryStatus.DEFERRED]
+    queued = [e for e in outbound(stack) if e.status == DeliveryStatus.QUEUED]
+    assert len(deferred) == 1 and len(queued) == 1 and deferred[0].pseudonym == queued[0].pseudonym
+    group = [m for m in messages if m["Attributes"]["MessageGroupId"] == deferred[0].pseudonym]
+    assert failed == {m["MessageId"] for m in group}  # exactly the failed head and the skipped one
+    head, skipped = (m["MessageId"] for m in group)
+    assert poller.visibility[head] >= 60 and poller.visibility[skipped] == 0
+    assert len(zalo_sim.calls_to("/v3.0/oa/message/cs")) == 5  # the skipped one never called Zalo
+    poller.release({head})
+    messages, failed = poller.once()
+    assert [m["MessageId"] for m in messages] == [head, skipped] and not failed
+    assert _in_queue_order(zalo_sim, stack, unlucky)
+    assert all(_in_queue_order(zalo_sim, stack, user) for user in users)
 
 
 def test_a_response_lost_after_zalo_accepted_is_resent_and_may_arrive_twice(

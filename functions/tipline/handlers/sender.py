@@ -1,19 +1,36 @@
 """Consumer of replies.fifo: sends each queued reply to its citizen (tipline.replies.sender).
 
-Powertools' FIFO batch processor with ``skip_group_on_error``: a message that fails stops the rest
-of its own message group (one citizen) in this batch, never the other citizens'. A failed message
-postpones itself (its visibility timeout: backoff with jitter, or 0 for a poison message so it
-reaches the dead-letter queue after maxReceiveCount without waiting); the skipped ones behind it are
-made visible again at once, and SQS holds them back until their group's head is delivered.
+A batch (up to 10 messages) is split by message group, one group per citizen. The groups run
+concurrently on a small thread pool, because each reply spends most of its time waiting on AWS and
+on Zalo; inside a group the messages run strictly one after another, in batch order.
+
+A message that fails stops the rest of its own group (one citizen) in this batch, never the other
+citizens': the later messages of that group are skipped, not processed, and reported as failures
+too. A failed message postpones itself (its visibility timeout: backoff with jitter, or 0 for a
+poison message so it reaches the dead-letter queue after maxReceiveCount without waiting); the
+skipped ones behind it are made visible again at once, and SQS holds them back until their group's
+head is delivered. The response is the partial batch response Lambda expects:
+``{"batchItemFailures": [{"itemIdentifier": <message id>}, ...]}`` listing exactly the failed and
+skipped messages, in batch order; every record is reported, even when all failed (each one already
+set its own visibility), so the handler never raises for a failed reply.
+
+Why not Powertools' ``SqsFifoPartialProcessor(skip_group_on_error=True)``, which this replaced: it
+processes the records of a batch one after another, so ten citizens' replies cost ten Zalo round
+trips in a row; it has no concurrent mode for FIFO queues, and its skip-group state is per
+processor instance, not per group, so it cannot be driven from several threads. The grouping it did
+is a few lines here. Powertools still provides the logger, the metrics and ``SQSRecord``.
+Metrics are added on the invoking thread only (Powertools' metric set is not thread-safe).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -24,15 +41,19 @@ from tipline.domain import DeliveryStatus
 from tipline.observability import logger, metrics
 from tipline.replies.sender import Poison, RetryLater, Sender, backoff_seconds, deliver, parse
 
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-# Report every failed record, even when all failed: each one already set its own visibility.
-processor.raise_on_entire_batch_failure = False
+MAX_WORKERS = 10  # a batch holds at most 10 messages, so at most 10 groups
 
 _METRIC = {
     DeliveryStatus.SENT: "RepliesSent",
     DeliveryStatus.FAILED: "RepliesFailed",
 }
-_handled: set[str] = set()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    message_id: str
+    ok: bool
+    metric: str | None = None
 
 
 def _sender() -> Sender:
@@ -53,41 +74,75 @@ def _postpone(record: SQSRecord, seconds: int) -> None:
         logger.warning("could not change a reply's visibility", message_id=record.message_id)
 
 
-def _record_handler(record: SQSRecord) -> None:
-    _handled.add(record.message_id)
+def _one(sender: Sender, record: SQSRecord) -> _Outcome:
+    """Deliver one record; on failure, set its visibility and report it failed."""
     attempt = _attempt(record)
     try:
         reply = parse(record.body)
-        status = deliver(_sender(), reply, attempt, now_ms=int(time.time() * 1000))
+        status = deliver(sender, reply, attempt, now_ms=int(time.time() * 1000))
     except RetryLater as retry:
-        metrics.add_metric(name="RepliesDeferred", unit=MetricUnit.Count, value=1)
         _postpone(record, retry.delay_seconds)
-        raise
+        return _Outcome(record.message_id, ok=False, metric="RepliesDeferred")
     except Poison as poison:
         logger.error(
             "poison reply message", message_id=record.message_id, reason=str(poison), receives=attempt
         )
         _postpone(record, 0)
-        raise
+        return _Outcome(record.message_id, ok=False)
     except Exception:
         # An AWS fault (DynamoDB, KMS, Secrets Manager): back off too; after maxReceiveCount, the DLQ.
         logger.exception("reply delivery failed", message_id=record.message_id, receives=attempt)
         _postpone(record, backoff_seconds(attempt))
-        raise
-    if status in _METRIC:
-        metrics.add_metric(name=_METRIC[status], unit=MetricUnit.Count, value=1)
+        return _Outcome(record.message_id, ok=False)
+    return _Outcome(record.message_id, ok=True, metric=_METRIC.get(status) if status else None)
+
+
+def _group(sender: Sender, records: Sequence[SQSRecord]) -> list[_Outcome]:
+    """One citizen's records, in order; after a failure the rest are skipped (visible again now)."""
+    outcomes: list[_Outcome] = []
+    for index, record in enumerate(records):
+        outcome = _one(sender, record)
+        outcomes.append(outcome)
+        if not outcome.ok:
+            for skipped in records[index + 1 :]:
+                _postpone(skipped, 0)  # behind its group's failed head: SQS keeps the order
+                outcomes.append(_Outcome(skipped.message_id, ok=False))
+            break
+    return outcomes
+
+
+def _groups(records: Sequence[SQSRecord]) -> list[list[SQSRecord]]:
+    """Records by message group, each group in batch order (no group id: a group of its own)."""
+    groups: dict[str, list[SQSRecord]] = {}
+    for record in records:
+        key = record.attributes.message_group_id
+        groups.setdefault(f"g:{key}" if key is not None else f"m:{record.message_id}", []).append(record)
+    return list(groups.values())
+
+
+def process(records: Sequence[SQSRecord]) -> dict[str, list[dict[str, str]]]:
+    """Run every group concurrently; the partial batch response, failures in batch order."""
+    sender = _sender()  # built here, once, not raced for by the workers
+    groups = _groups(records)
+    outcomes: dict[str, _Outcome] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(groups)))) as pool:
+        futures = [(group, pool.submit(_group, sender, group)) for group in groups]
+        for group, future in futures:
+            try:
+                outcomes.update((o.message_id, o) for o in future.result())
+            except Exception:  # a bug, not a delivery outcome: retry the whole group later
+                logger.exception("reply group failed", message_id=group[0].message_id)
+    failures: list[dict[str, str]] = []
+    for record in records:
+        outcome = outcomes.get(record.message_id) or _Outcome(record.message_id, ok=False)
+        if outcome.metric:
+            metrics.add_metric(name=outcome.metric, unit=MetricUnit.Count, value=1)
+        if not outcome.ok:
+            failures.append({"itemIdentifier": record.message_id})
+    return {"batchItemFailures": failures}
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _handled.clear()
-    response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
-        event=event, record_handler=_record_handler, processor=processor, context=context
-    )
-    failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
-    for raw in event.get("Records", []):
-        record = SQSRecord(raw)
-        if record.message_id in failed and record.message_id not in _handled:
-            _postpone(record, 0)  # skipped behind its group's failed head: SQS keeps the order
-    return response
+    return process([SQSRecord(raw) for raw in event.get("Records", [])])
