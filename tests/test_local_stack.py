@@ -26,7 +26,7 @@ OA = "429006714426370112"  # demo OA of unit pc02-hoan-kiem
 pytestmark = pytest.mark.e2e
 
 
-def _wait(check: Any, seconds: float = 60.0) -> Any:
+def _wait(check: Any, seconds: float = 120.0) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -56,7 +56,7 @@ class Stack:
 
     def stop(self) -> str:
         os.killpg(self.process.pid, signal.SIGINT)
-        output, _ = self.process.communicate(timeout=30)
+        output, _ = self.process.communicate(timeout=90)
         return output.decode(errors="replace")
 
 
