@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -549,4 +549,88 @@ class Table:
             ConditionExpression="lease_owner = :owner",
             ExpressionAttributeValues=values,
             **extra,
+        )
+
+    # -- batches (advisories: a fan-out message's recipients at once) ------------------------
+    def batch_get(self, keys: list[tuple[str, str]], projection: str | None = None) -> list[dict[str, Any]]:
+        """The items of ``keys`` that exist (any order), 100 keys a call, unprocessed keys retried."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                "Keys": [key(pk, sk) for pk, sk in dict.fromkeys(keys[start : start + 100])]
+            }
+            if projection:
+                request["ProjectionExpression"] = projection
+            pending: dict[str, Any] = {self.name: request}
+            for attempt in range(8):
+                response = self._call_batch("batch_get_item", RequestItems=pending)
+                found.extend(from_item(item) for item in response.get("Responses", {}).get(self.name, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise DependencyUnavailable("dynamodb batch_get_item left keys unprocessed")
+        return found
+
+    def batch_put(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Unconditional puts, 25 a call, unprocessed items retried (each item has pk and sk)."""
+        for start in range(0, len(items), 25):
+            pending: dict[str, Any] = {
+                self.name: [{"PutRequest": {"Item": to_item(values)}} for values in items[start : start + 25]]
+            }
+            for attempt in range(8):
+                response = self._call_batch("batch_write_item", RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise DependencyUnavailable("dynamodb batch_write_item left items unprocessed")
+
+    def _call_batch(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(aws.dynamodb(), operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise DependencyUnavailable(f"dynamodb {operation} failed") from exc
+
+    def put_if_absent_or_status(self, pk: str, sk: str, values: Mapping[str, Any], status: str) -> bool:
+        """Put an item only if none is stored or the stored one has ``status`` (a claim)."""
+        return self._conditional(
+            "put_item",
+            Item=to_item({**values, "pk": pk, "sk": sk}),
+            ConditionExpression="attribute_not_exists(pk) OR #st = :st",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues={":st": {"S": status}},
+        )
+
+    def take_daily_slots(self, pk: str, day: str, wanted: int, limit: int) -> int:
+        """Count up to ``wanted`` uses of a per-day allowance of ``limit``; returns how many fit."""
+        take = min(wanted, limit)
+        for _ in range(8):
+            if take <= 0:
+                return 0
+            if self._conditional(
+                "update_item",
+                Key=key(pk, day),
+                UpdateExpression="ADD used :take SET expires_at = :expires",
+                ConditionExpression="attribute_not_exists(used) OR used <= :most",
+                ExpressionAttributeValues={
+                    ":take": {"N": str(take)},
+                    ":most": {"N": str(limit - take)},
+                    ":expires": {"N": str(int(time.time()) + 3 * 86400)},
+                },
+            ):
+                return take
+            current = self.get(pk, day)
+            take = min(wanted, limit - (int(current.get("used", 0)) if current else 0))
+        raise DependencyUnavailable("the daily allowance is too contended; retrying")
+
+    def return_daily_slots(self, pk: str, day: str, count: int) -> None:
+        """Give back uses counted by take_daily_slots that were not spent."""
+        self._call(
+            "update_item",
+            Key=key(pk, day),
+            UpdateExpression="ADD used :minus",
+            ExpressionAttributeValues={":minus": {"N": str(-count)}},
         )

@@ -6,6 +6,10 @@ but it runs at most every 5 minutes and only when something is due; a per-OA con
 need the webhook to maintain index keys on every contact (a change to the intake path), which we
 leave for when tables grow past a few million items.
 
+Planning one (advisory, occurrence, OA) is gated by its RUN record: written ``planning`` with a
+condition, ``planned`` once every recipient is on the queue. A scheduler retry (Lambda retries a
+failed scheduled invocation) skips what was planned and plans again what a crash interrupted.
+
 Fan-out messages carry ids only: ``{"advisory_id", "run_ms", "oa_id", "pseudonyms": [...]}``, up
 to ``PER_MESSAGE`` recipients each, sent with SendMessageBatch, ten messages per call.
 
@@ -14,6 +18,12 @@ consultation when the citizen interacted within 7 days; otherwise a promotion if
 OA, only 06:00-21:59 Vietnam time, at most one per person per Vietnam day and within the OA's
 daily quota (both counted in the table before calling Zalo, so Zalo never has to refuse); what
 does not fit is deferred to the next allowed time, never dropped.
+
+Exactly once per (occurrence, recipient): a conditional write claims the delivery record
+(absent, or ``deferred`` before) before Zalo is called. A claim left ``sending`` by a crash is not
+sent again (at most once: Zalo may have delivered it); the report counts it as interrupted.
+A fan-out message is delivered with a handful of batched table calls plus, per recipient, the
+claim, the KMS call that opens the citizen's Zalo id and the Zalo call.
 """
 
 from __future__ import annotations
@@ -23,8 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tipline.adapters import envelope, queues, zalo
 from tipline.adapters.table import Table, contact_pk
@@ -48,14 +57,18 @@ from .model import (
 )
 
 PER_MESSAGE = 50
+PROMOTION_TEXT_ELEMENT = 1000  # a promotion's text element is shorter than a message: split it
 MAX_DEFER_SECONDS = 43_200  # SQS visibility timeout limit
+WINDOW_MARGIN_MS = 60_000  # consultation only if the 7-day window stays open a minute longer
+PLANNING, PLANNED = "planning", "planned"
+_CONTACT_FIELDS = "pseudonym, oa_id, unit_id, follower, opted_out, blocked, last_interaction_ms, anonymous"
 
 
 class FanoutMessage(BaseModel):
-    advisory_id: str
-    run_ms: int
-    oa_id: str
-    pseudonyms: list[str]
+    advisory_id: str = Field(min_length=1, max_length=64)
+    run_ms: int = Field(ge=0)
+    oa_id: str = Field(min_length=1, max_length=64)
+    pseudonyms: list[str] = Field(min_length=1, max_length=PER_MESSAGE)
 
 
 @dataclass
@@ -71,8 +84,7 @@ def _contacts(table: Table, oa_ids: set[str]) -> Iterable[Contact]:
     kwargs: dict[str, Any] = {
         "FilterExpression": "begins_with(pk, :c) AND sk = :meta",
         "ExpressionAttributeValues": {":c": {"S": "CONTACT#"}, ":meta": {"S": "META"}},
-        "ProjectionExpression": "pseudonym, oa_id, unit_id, follower, opted_out, blocked, "
-        "last_interaction_ms, anonymous",
+        "ProjectionExpression": _CONTACT_FIELDS,
     }
     for values in table.paginate("scan", kwargs):
         if values.get("oa_id") in oa_ids:
@@ -84,9 +96,13 @@ def _skip_reason(contact: Contact, now_ms: int, sealed: bool = True) -> Skip | N
         return Skip.OPTED_OUT
     if contact.blocked or contact.anonymous or not sealed:
         return Skip.NO_CHANNEL
-    if now_ms - contact.last_interaction_ms > WINDOW_MS and not contact.follower:
+    if not _in_window(contact, now_ms) and not contact.follower:
         return Skip.NOT_FOLLOWING
     return None
+
+
+def _in_window(contact: Contact, now_ms: int) -> bool:
+    return now_ms - contact.last_interaction_ms <= WINDOW_MS - WINDOW_MARGIN_MS
 
 
 def plan_due(table: Table, settings: Settings, now_ms: int) -> Plan:
@@ -107,7 +123,7 @@ def plan_due(table: Table, settings: Settings, now_ms: int) -> Plan:
     for contact in _contacts(table, set(wanted)):
         by_oa[contact.oa_id].append(contact)
     for oa_id, pairs in wanted.items():
-        contacts = by_oa[oa_id]
+        contacts = sorted(by_oa[oa_id], key=lambda c: c.pseudonym)
         followers = sum(1 for c in contacts if c.follower)
         for advisory, run_ms in pairs:
             _plan_one(table, settings, advisory, run_ms, oa_id, contacts, followers, now_ms, plan)
@@ -137,25 +153,45 @@ def _plan_one(
     now_ms: int,
     plan: Plan,
 ) -> None:
-    run = f"RUN#{run_ms:013d}#OA#{oa_id}"
-    values = {"run_ms": run_ms, "oa_id": oa_id, "targeted": len(contacts), "followers": followers}
-    table.put(manage.advisory_pk(advisory.advisory_id), run, values)
-    eligible = []
+    pk, sk = manage.advisory_pk(advisory.advisory_id), manage.run_sk(run_ms, oa_id)
+    values = {
+        "run_ms": run_ms,
+        "oa_id": oa_id,
+        "targeted": len(contacts),
+        "followers": followers,
+        "state": PLANNING,
+        "planned_ms": now_ms,
+    }
+    if not table.put(pk, sk, values, if_absent=True):
+        earlier = table.get(pk, sk)
+        if earlier is not None and earlier.get("state") == PLANNED:
+            logger.info("advisory run already planned", advisory_id=advisory.advisory_id, oa_id=oa_id)
+            return
+        # a crash interrupted the earlier planning: plan again (claims keep deliveries single)
+        table.put(pk, sk, {**(earlier or {}), **values})
+    eligible: list[str] = []
+    skips: list[dict[str, Any]] = []
     for contact in contacts:
         reason = _skip_reason(contact, now_ms)
         if reason is None:
             eligible.append(contact.pseudonym)
             continue
-        plan.skipped += 1
-        table.put(
-            manage.run_pk(advisory.advisory_id, run_ms),
-            manage.delivery_sk(oa_id, contact.pseudonym),
-            {"status": manage.SKIPPED, "reason": reason.value, "oa_id": oa_id},
-            if_absent=True,
+        skips.append(
+            {
+                "pk": manage.run_pk(advisory.advisory_id, run_ms),
+                "sk": manage.delivery_sk(oa_id, contact.pseudonym),
+                "status": manage.SKIPPED,
+                "reason": reason.value,
+                "oa_id": oa_id,
+                "updated_ms": now_ms,
+            }
         )
+    table.batch_put(skips)  # nobody else writes these records before they are enqueued
     messages = enqueue(settings.fanout_queue_url, advisory.advisory_id, run_ms, oa_id, eligible)
+    table.put(pk, sk, {**values, "state": PLANNED})
     plan.targeted += len(contacts)
     plan.enqueued += len(eligible)
+    plan.skipped += len(skips)
     plan.messages += messages
 
 
@@ -182,7 +218,6 @@ class Outcome:
     deferred: int = 0
     done_before: int = 0
     defer_seconds: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -192,106 +227,185 @@ class Deliverer:
     tokens: TokenStore
 
 
-def _claim(table: Table, pk: str, sk: str, oa_id: str, now_ms: int) -> bool:
-    """Take a recipient for sending: only if never recorded, or deferred before."""
-    from tipline.adapters.table import to_item
+@dataclass
+class _Batch:
+    """One fan-out message being delivered: its records are written together at the end."""
 
-    item = to_item({"pk": pk, "sk": sk, "status": manage.SENDING, "oa_id": oa_id, "claimed_ms": now_ms})
-    try:
-        table._call(
-            "put_item",
-            Item=item,
-            ConditionExpression="attribute_not_exists(pk) OR #st = :deferred",
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues={":deferred": {"S": "deferred"}},
+    table: Table
+    message: FanoutMessage
+    now_ms: int
+    outcome: Outcome = field(default_factory=Outcome)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    defer_until_ms: int = 0
+    claimed: set[str] = field(default_factory=set)
+    deferred_before: set[str] = field(default_factory=set)
+
+    @property
+    def pk(self) -> str:
+        return manage.run_pk(self.message.advisory_id, self.message.run_ms)
+
+    def sk(self, pseudonym: str) -> str:
+        return manage.delivery_sk(self.message.oa_id, pseudonym)
+
+    def claim(self, pseudonym: str, values: dict[str, Any]) -> bool:
+        """Write the recipient's record only if it is absent or was deferred before."""
+        return self.table.put_if_absent_or_status(
+            self.pk,
+            self.sk(pseudonym),
+            {"oa_id": self.message.oa_id, "updated_ms": self.now_ms, **values},
+            status="deferred",
         )
-    except ClientError:
+
+    def record(self, pseudonym: str, status: str, reason: str | None = None, **extra: Any) -> None:
+        """The final word on a claimed recipient (written in a batch at the end)."""
+        values = {"status": status, "reason": reason, "oa_id": self.message.oa_id, "updated_ms": self.now_ms}
+        self.records.append({"pk": self.pk, "sk": self.sk(pseudonym), **values, **extra})
+
+    def claim_for_sending(self, pseudonym: str) -> bool:
+        if self.claim(pseudonym, {"status": manage.SENDING, "claimed_ms": self.now_ms}):
+            self.claimed.add(pseudonym)
+            return True
+        self.outcome.done_before += 1
         return False
-    return True
+
+    def defer(self, pseudonym: str, reason: str, until_ms: int, channel: Channel) -> None:
+        """Come back at ``until_ms``: recorded over our claim, or first-time (conditional)."""
+        values = {"status": "deferred", "reason": reason, "channel": channel.value, "retry_at_ms": until_ms}
+        if pseudonym in self.claimed:
+            self.record(pseudonym, "deferred", reason, channel=channel.value, retry_at_ms=until_ms)
+        elif pseudonym not in self.deferred_before and not self.table.put(
+            self.pk,
+            self.sk(pseudonym),
+            {"oa_id": self.message.oa_id, "updated_ms": self.now_ms, **values},
+            if_absent=True,
+        ):
+            self.outcome.done_before += 1  # a duplicate of this message got there first
+            return
+        self.outcome.deferred += 1
+        self.defer_until_ms = max(self.defer_until_ms, until_ms)
 
 
-def _take_promotion(table: Table, oa_id: str, pseudonym: str, quota: int, now_ms: int) -> str | None:
-    """Count one promotion for the person and the OA today; the reason when it does not fit."""
-    day = vietnam_day(now_ms)
-    expires = now_ms // 1000 + 3 * 86400
-    if not table.put(contact_pk(pseudonym), f"PROMO#{day}", {"expires_at": expires}, if_absent=True):
-        return "one promotion per person per day"
-    try:
-        table._call(
-            "update_item",
-            Key={"pk": {"S": f"PROMOQUOTA#{oa_id}"}, "sk": {"S": day}},
-            UpdateExpression="ADD used :one SET expires_at = :e",
-            ConditionExpression="attribute_not_exists(used) OR used < :quota",
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":quota": {"N": str(quota)},
-                ":e": {"N": str(expires)},
-            },
-        )
-    except ClientError:
-        table.delete(contact_pk(pseudonym), f"PROMO#{day}")
-        return "the OA's daily promotion quota is used up"
-    return None
-
-
-def _release_promotion(table: Table, oa_id: str, pseudonym: str, now_ms: int) -> None:
-    day = vietnam_day(now_ms)
-    table.delete(contact_pk(pseudonym), f"PROMO#{day}")
-    table._call(
-        "update_item",
-        Key={"pk": {"S": f"PROMOQUOTA#{oa_id}"}, "sk": {"S": day}},
-        UpdateExpression="ADD used :minus",
-        ExpressionAttributeValues={":minus": {"N": "-1"}},
-    )
-
-
-def deliver(deliverer: Deliverer, message: FanoutMessage, now_ms: int) -> Outcome:  # noqa: PLR0915 - one recipient loop; split when it grows
+def deliver(deliverer: Deliverer, message: FanoutMessage, now_ms: int) -> Outcome:
     table = deliverer.table
-    outcome = Outcome()
+    batch = _Batch(table=table, message=message, now_ms=now_ms)
     advisory = manage.load(table, message.advisory_id)
-    pk = manage.run_pk(message.advisory_id, message.run_ms)
-    run = table.get(manage.advisory_pk(message.advisory_id), f"RUN#{message.run_ms:013d}#OA#{message.oa_id}")
-    quota = daily_quota(int(run["followers"]) if run else 0)
-    defer_until = 0
-    for pseudonym in message.pseudonyms:
-        sk = manage.delivery_sk(message.oa_id, pseudonym)
-
-        def record(status: str, reason: str | None = None, **extra: Any) -> None:
-            values = {"status": status, "oa_id": message.oa_id, "reason": reason, **extra}
-            table.put(pk, sk, values)  # noqa: B023 - used within this iteration only
-
-        if not _claim(table, pk, sk, message.oa_id, now_ms):
-            outcome.done_before += 1
-            continue
-        if advisory is None or advisory.status == AdvisoryStatus.CANCELLED:
-            record("failed", "the advisory was cancelled")
-            outcome.failed += 1
-            continue
-        contact = table.get_contact(pseudonym)
+    todo = _not_done(batch)
+    if advisory is None or advisory.status == AdvisoryStatus.CANCELLED:
+        for pseudonym in todo:
+            if batch.claim(pseudonym, {"status": "failed", "reason": "the advisory was cancelled"}):
+                batch.outcome.failed += 1
+        return _finish(batch)
+    contacts = {
+        c["pseudonym"]: Contact.model_validate(c)
+        for c in table.batch_get([(contact_pk(p), "META") for p in todo])
+    }
+    sends: list[tuple[Contact, Channel]] = []
+    promotions: list[Contact] = []
+    for pseudonym in todo:
+        contact = contacts.get(pseudonym)
         reason = (
             Skip.NO_CHANNEL
             if contact is None
             else _skip_reason(contact, now_ms, sealed=contact.user_id_sealed is not None)
         )
         if contact is None or reason is not None:
-            record(manage.SKIPPED, (reason or Skip.NO_CHANNEL).value)
-            outcome.skipped += 1
+            skip = (reason or Skip.NO_CHANNEL).value
+            if batch.claim(pseudonym, {"status": manage.SKIPPED, "reason": skip}):
+                batch.outcome.skipped += 1
             continue
-        channel = Channel.CONSULTATION
-        if now_ms - contact.last_interaction_ms > WINDOW_MS:
-            channel = Channel.PROMOTION
-            wait_reason = None
-            if not promotion_hours(now_ms):
-                wait_reason = "outside 06:00-21:59 Vietnam time"
-                until = next_promotion_start(now_ms, tomorrow=False)
-            else:
-                wait_reason = _take_promotion(table, message.oa_id, pseudonym, quota, now_ms)
-                until = next_promotion_start(now_ms, tomorrow=True)
-            if wait_reason is not None:
-                record("deferred", wait_reason, channel=channel.value)
-                outcome.deferred += 1
-                defer_until = max(defer_until, until)
-                continue
+        if _in_window(contact, now_ms):
+            if batch.claim_for_sending(pseudonym):
+                sends.append((contact, Channel.CONSULTATION))
+        else:
+            promotions.append(contact)
+    sends += _fit_promotions(batch, promotions)
+    _send_all(batch, deliverer, advisory, sends)
+    return _finish(batch)
+
+
+def _not_done(batch: _Batch) -> list[str]:
+    """The recipients to work on now: no record yet, or deferred until now (one batched read).
+
+    Recipients still deferred to a later time are counted and the message comes back then; nothing
+    is written for them.
+    """
+    pseudonyms = list(dict.fromkeys(batch.message.pseudonyms))
+    records = {str(r["sk"]): r for r in batch.table.batch_get([(batch.pk, batch.sk(p)) for p in pseudonyms])}
+    todo = []
+    for pseudonym in pseudonyms:
+        record = records.get(batch.sk(pseudonym))
+        if record is None:
+            todo.append(pseudonym)
+        elif record.get("status") != "deferred":
+            batch.outcome.done_before += 1
+        elif int(record.get("retry_at_ms") or 0) > batch.now_ms:
+            batch.outcome.deferred += 1
+            batch.defer_until_ms = max(batch.defer_until_ms, int(record["retry_at_ms"]))
+        else:
+            batch.deferred_before.add(pseudonym)
+            todo.append(pseudonym)
+    return todo
+
+
+def _fit_promotions(batch: _Batch, contacts: list[Contact]) -> list[tuple[Contact, Channel]]:
+    """Promotions that may go now: Vietnam daytime, the OA's quota, once per person per day.
+
+    Quota slots are counted for the whole message at once (returned if unused); only recipients
+    that got a slot are claimed, the others are deferred without a write when already deferred.
+    """
+    if not contacts:
+        return []
+    table, message, now_ms = batch.table, batch.message, batch.now_ms
+    if not promotion_hours(now_ms):
+        until = next_promotion_start(now_ms, tomorrow=False)
+        for contact in contacts:
+            batch.defer(contact.pseudonym, "outside 06:00-21:59 Vietnam time", until, Channel.PROMOTION)
+        return []
+    tomorrow = next_promotion_start(now_ms, tomorrow=True)
+    run = table.get(manage.advisory_pk(message.advisory_id), manage.run_sk(message.run_ms, message.oa_id))
+    quota = daily_quota(int(run["followers"]) if run else 0)
+    day = vietnam_day(now_ms)
+    slots = table.take_daily_slots(_quota_pk(message.oa_id), day, len(contacts), quota)
+    fitting: list[tuple[Contact, Channel]] = []
+    used = 0
+    expires = now_ms // 1000 + 3 * 86400
+    for contact in contacts:
+        if used >= slots:
+            batch.defer(
+                contact.pseudonym, "the OA's daily promotion quota is used up", tomorrow, Channel.PROMOTION
+            )
+            continue
+        if not batch.claim_for_sending(contact.pseudonym):
+            continue
+        used += 1
+        marker = {"advisory_id": message.advisory_id, "expires_at": expires}
+        if not table.put(contact_pk(contact.pseudonym), f"PROMO#{day}", marker, if_absent=True):
+            used -= 1
+            batch.defer(contact.pseudonym, "one promotion per person per day", tomorrow, Channel.PROMOTION)
+            continue
+        fitting.append((contact, Channel.PROMOTION))
+    if slots > used:
+        table.return_daily_slots(_quota_pk(message.oa_id), day, slots - used)
+    return fitting
+
+
+def _quota_pk(oa_id: str) -> str:
+    return f"PROMOQUOTA#{oa_id}"
+
+
+def _release_promotion(batch: _Batch, pseudonym: str) -> None:
+    day = vietnam_day(batch.now_ms)
+    batch.table.delete(contact_pk(pseudonym), f"PROMO#{day}")
+    batch.table.return_daily_slots(_quota_pk(batch.message.oa_id), day, 1)
+
+
+def _send_all(
+    batch: _Batch, deliverer: Deliverer, advisory: Advisory, sends: list[tuple[Contact, Channel]]
+) -> None:
+    message, now_ms = batch.message, batch.now_ms
+    pointers: list[dict[str, Any]] = []
+    for contact, channel in sends:
+        pseudonym = contact.pseudonym
         try:
             user_id = envelope.open_sealed(
                 deliverer.settings.kms_key_id,
@@ -300,36 +414,87 @@ def deliver(deliverer: Deliverer, message: FanoutMessage, now_ms: int) -> Outcom
             ).decode()
             sent = _send(deliverer, message.oa_id, user_id, advisory, channel)
         except DecryptionFailed:
-            record("failed", "the citizen's id could not be decrypted", channel=channel.value)
-            outcome.failed += 1
+            batch.record(
+                pseudonym, "failed", "the citizen's id could not be decrypted", channel=channel.value
+            )
+            batch.outcome.failed += 1
             continue
         except zalo.ZaloRefused as refused:
-            if refused.code == -217:
-                table.set_contact_flags(pseudonym, blocked=True)
-            record("failed", refused.reason, channel=channel.value)
-            outcome.failed += 1
+            _refused(batch, contact, channel, refused)
             continue
         except (zalo.ZaloUnavailable, zalo.TokenRejected, TokenUnavailable) as busy:
+            if getattr(busy, "maybe_delivered", False):
+                # the answer was lost: Zalo may have delivered it, so never send it again
+                batch.record(pseudonym, "failed", "Zalo's answer was lost; not resent", channel=channel.value)
+                batch.outcome.failed += 1
+                continue
             if channel == Channel.PROMOTION:
-                _release_promotion(table, message.oa_id, pseudonym, now_ms)
-            record("deferred", getattr(busy, "reason", None) or str(busy), channel=channel.value)
-            outcome.deferred += 1
-            wait = getattr(busy, "retry_after", None) or 60
-            defer_until = max(defer_until, now_ms + int(wait * 1000))
+                _release_promotion(batch, pseudonym)
+            batch.defer(pseudonym, _busy_reason(busy), _retry_at(busy, now_ms), channel)
             continue
-        record("sent", None, channel=channel.value, zalo_message_id=sent.message_id, sent_ms=now_ms)
-        table.remember_sent(message.oa_id, sent.message_id, pk, sk)
-        outcome.sent += 1
-    if defer_until:
-        outcome.defer_seconds = max(1, min(MAX_DEFER_SECONDS, (defer_until - now_ms + 999) // 1000))
+        batch.record(
+            pseudonym, "sent", None, channel=channel.value, zalo_message_id=sent.message_id, sent_ms=now_ms
+        )
+        pointers.append(
+            {
+                "pk": f"ZMSG#{message.oa_id}#{sent.message_id}",
+                "sk": "META",
+                "thread_pk": batch.pk,
+                "entry_key": batch.sk(pseudonym),
+            }
+        )
+        batch.outcome.sent += 1
+        if len(batch.records) >= 25:  # keep what a crash could lose small
+            batch.table.batch_put(batch.records + pointers)
+            batch.records, pointers = [], []
+    batch.table.batch_put(pointers)
+
+
+def _refused(batch: _Batch, contact: Contact, channel: Channel, refused: zalo.ZaloRefused) -> None:
+    pseudonym = contact.pseudonym
+    if channel == Channel.PROMOTION:  # refused: Zalo counted nothing
+        _release_promotion(batch, pseudonym)
+    if refused.code == -213:  # Zalo says they do not follow (any more): the unfollow event was lost
+        batch.table.set_contact_flags(pseudonym, follower=False)
+        batch.record(pseudonym, manage.SKIPPED, Skip.NOT_FOLLOWING.value, channel=channel.value)
+        batch.outcome.skipped += 1
+        return
+    if refused.code == -217:
+        batch.table.set_contact_flags(pseudonym, blocked=True)
+    batch.record(pseudonym, "failed", refused.reason, channel=channel.value)
+    batch.outcome.failed += 1
+
+
+def _busy_reason(busy: Exception) -> str:
+    return str(getattr(busy, "reason", None) or "Zalo is unavailable; retrying")
+
+
+def _retry_at(busy: Exception, now_ms: int) -> int:
+    code = getattr(busy, "code", None)
+    if code == -234:  # night ban (our clock and Zalo's disagree): 06:00
+        return next_promotion_start(now_ms, tomorrow=False)
+    if code in (-211, -218):  # daily quotas: tomorrow
+        return next_promotion_start(now_ms, tomorrow=True)
+    wait = getattr(busy, "retry_after", None) or 60
+    return now_ms + int(wait * 1000)
+
+
+def _finish(batch: _Batch) -> Outcome:
+    batch.table.batch_put(batch.records)
+    batch.records = []
+    outcome = batch.outcome
+    if batch.defer_until_ms:
+        seconds = (batch.defer_until_ms - batch.now_ms + 999) // 1000
+        outcome.defer_seconds = max(1, min(MAX_DEFER_SECONDS, seconds))
     logger.info(
         "advisory batch delivered",
-        advisory_id=message.advisory_id,
-        oa_id=message.oa_id,
+        advisory_id=batch.message.advisory_id,
+        oa_id=batch.message.oa_id,
         sent=outcome.sent,
         skipped=outcome.skipped,
         failed=outcome.failed,
         deferred=outcome.deferred,
+        done_before=outcome.done_before,
     )
     return outcome
 
@@ -340,13 +505,7 @@ def _send(
     def call(token: str) -> zalo.SentMessage:
         if channel == Channel.CONSULTATION:
             return zalo.send_consultation(token, user_id, advisory.message_text())
-        elements: list[dict[str, Any]] = [
-            {"type": "header", "content": advisory.title[:100]},
-            {"type": "text", "align": "left", "content": advisory.text[:1000]},
-        ]
-        if advisory.link:
-            elements.append({"type": "text", "align": "left", "content": advisory.link})
-        return zalo.send_promotion(token, user_id, elements)
+        return zalo.send_promotion(token, user_id, promotion_elements(advisory))
 
     token = deliverer.tokens.access_token(oa_id)
     try:
@@ -354,6 +513,29 @@ def _send(
     except zalo.TokenRejected:
         logger.info("zalo rejected the oa token; refreshing", oa_id=oa_id)
     return call(deliverer.tokens.refresh(oa_id, seen_version=token.version).access_token)
+
+
+def promotion_elements(advisory: Advisory) -> list[dict[str, Any]]:
+    """The promotion template: a header, the text and, with a link, an ``oa.open.url`` button."""
+    elements: list[dict[str, Any]] = [{"type": "header", "content": advisory.title[:100]}]
+    elements += [
+        {"type": "text", "align": "left", "content": advisory.text[i : i + PROMOTION_TEXT_ELEMENT]}
+        for i in range(0, len(advisory.text), PROMOTION_TEXT_ELEMENT)
+    ]
+    if advisory.link:
+        elements.append(
+            {
+                "type": "buttons",
+                "buttons": [
+                    {
+                        "title": (advisory.link_title or "Xem chi tiết")[:100],
+                        "type": "oa.open.url",
+                        "payload": {"url": advisory.link},
+                    }
+                ],
+            }
+        )
+    return elements
 
 
 def parse(body: str) -> FanoutMessage:

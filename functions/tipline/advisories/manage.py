@@ -45,6 +45,10 @@ def run_pk(advisory_id: str, run_ms: int) -> str:
     return f"ADVISORY#{advisory_id}#{run_ms:013d}"
 
 
+def run_sk(run_ms: int, oa_id: str) -> str:
+    return f"RUN#{run_ms:013d}#OA#{oa_id}"
+
+
 def delivery_sk(oa_id: str, pseudonym: str) -> str:
     return f"DLV#{oa_id}#{pseudonym}"
 
@@ -89,6 +93,7 @@ def create(table: Table, caller: Caller, data: AdvisoryInput, known_units: set[s
         title=data.title,
         text=data.text,
         link=str(data.link) if data.link else None,
+        link_title=data.link_title,
         category=data.category,
         target=data.target,
         schedule=data.schedule,
@@ -207,9 +212,11 @@ def report(table: Table, caller: Caller | None, advisory_id: str) -> list[RunRep
                     skipped[reason] += 1
                 elif status == "failed":
                     failed[reason] += 1
-                else:  # deferred, sending
+                elif status == SENDING:  # in flight (or interrupted by a crash: never resent)
+                    entry.pending += 1
+                else:
                     entry.deferred += 1
-            entry.pending = max(0, entry.targeted - recorded)
+            entry.pending += max(0, entry.targeted - recorded)
             entry.failed, entry.skipped, entry.by_channel = dict(failed), dict(skipped), dict(channels)
         result.append(RunReport(advisory_id=advisory_id, run_ms=run_ms, oas=list(per_oa.values())))
     return result

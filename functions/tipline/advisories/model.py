@@ -175,6 +175,7 @@ class AdvisoryInput(BaseModel):
     title: str = Field(min_length=1, max_length=100)
     text: str = Field(min_length=1, max_length=TEXT_LIMIT)
     link: HttpUrl | None = None
+    link_title: str | None = Field(default=None, min_length=1, max_length=100)
     category: Category
     target: Target
     schedule: Schedule
@@ -194,6 +195,7 @@ class Advisory(BaseModel):
     title: str
     text: str
     link: str | None = None
+    link_title: str | None = None
     category: Category
     target: Target
     schedule: Schedule

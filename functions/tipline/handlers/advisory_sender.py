@@ -2,11 +2,14 @@
 
 A message whose recipients did not all fit today (night, once-a-day, quota, Zalo busy) is
 reported as failed after its visibility timeout was set to the next allowed time, so SQS brings it
-back then; recipients already sent are skipped by their delivery records.
+back then; recipients already done are skipped by their delivery records. Any other failure
+(the table, KMS, the token store) is retried with exponential backoff and jitter through the
+visibility timeout; after the queue's maxReceiveCount the message is in the DLQ.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -19,8 +22,11 @@ from tipline import wiring
 from tipline.adapters import queues
 from tipline.advisories.delivery import Deliverer, deliver, parse
 from tipline.config import get_settings
-from tipline.errors import TiplineError
+from tipline.errors import DependencyUnavailable, TiplineError
 from tipline.observability import logger, metrics
+
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 900
 
 processor = BatchProcessor(event_type=EventType.SQS)
 processor.raise_on_entire_batch_failure = False
@@ -34,9 +40,22 @@ def _deliverer() -> Deliverer:
     return Deliverer(table=wiring.table(), settings=get_settings(), tokens=wiring.token_store())
 
 
+def backoff_seconds(receive_count: int) -> int:
+    """30 s, 60 s, 120 s ... capped at 15 minutes, with full jitter on the upper half."""
+    ceiling: int = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(10, max(0, receive_count - 1)))
+    return ceiling // 2 + random.randint(0, ceiling // 2)  # noqa: S311 - jitter, not security
+
+
 def _record_handler(record: SQSRecord) -> None:
     message = parse(record.body)
-    outcome = deliver(_deliverer(), message, now_ms=int(time.time() * 1000))
+    try:
+        outcome = deliver(_deliverer(), message, now_ms=int(time.time() * 1000))
+    except DependencyUnavailable:
+        receives = int(record.attributes.approximate_receive_count or "1")
+        seconds = backoff_seconds(receives)
+        queues.change_visibility(get_settings().fanout_queue_url, record.receipt_handle, seconds)
+        logger.warning("advisory batch failed; retrying", message_id=record.message_id, seconds=seconds)
+        raise
     metrics.add_metric(name="AdvisoryMessagesSent", unit=MetricUnit.Count, value=outcome.sent)
     metrics.add_metric(name="AdvisoryMessagesFailed", unit=MetricUnit.Count, value=outcome.failed)
     if outcome.defer_seconds:
