@@ -254,3 +254,25 @@ def test_pages_follow_a_signed_cursor(stack: Any, lambda_context: Any) -> None:
     first = call(lambda_context, "GET", "/v1/tips", claims(OWN), {"limit": "2"})[1]["next"]
     tampered = first[:-3] + ("aaa" if not first.endswith("aaa") else "bbb")
     assert call(lambda_context, "GET", "/v1/tips", claims(OWN), {"cursor": tampered})[0] == 422
+
+
+def test_filtered_pages_lose_no_tip(stack: Any, lambda_context: Any) -> None:
+    """A filter that matches unevenly across DynamoDB pages must not skip the tips between pages."""
+    for index in range(5):
+        deliver(lambda_context, text_event(f"tin {index}", user_id=str(200 + index), ts=now_ms() + index))
+    listed = call(lambda_context, "GET", "/v1/tips", claims(OWN), {"limit": "5"})[1]["items"]
+    tips = [item["tip_id"] for item in listed]  # newest activity first
+    wanted = [tips[0], tips[2], tips[3]]
+    for tip_id in wanted:
+        body = {"status": "in_progress"}
+        assert call(lambda_context, "PATCH", f"/v1/tips/{tip_id}", claims(OWN), body=body)[0] == 200
+    seen: list[str] = []
+    query: dict[str, str] = {"limit": "2", "status": "in_progress"}
+    for _ in range(10):
+        page = call(lambda_context, "GET", "/v1/tips", claims(OWN), query)[1]
+        assert len(page["items"]) <= 2
+        seen += [item["tip_id"] for item in page["items"]]
+        if not page["next"]:
+            break
+        query = {**query, "cursor": page["next"]}
+    assert seen == wanted

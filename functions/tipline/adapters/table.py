@@ -182,8 +182,11 @@ class Table:
         start_key: dict[str, Any] | None,
         since_ms: int | None,
         filters: Mapping[str, Any],
+        max_rounds: int = 10,
     ) -> tuple[list[Tip], dict[str, Any] | None]:
-        """One page of tips on an activity index, newest activity first, filtered in DynamoDB."""
+        """One page of tips on an activity index, newest activity first, filtered in DynamoDB.
+
+        At most ``limit`` tips; fewer (with a cursor) when ``max_rounds`` queries found no more."""
         condition = f"{index}pk = :p"
         values: dict[str, Any] = {":p": {"S": partition}}
         if since_ms is not None:
@@ -205,15 +208,19 @@ class Table:
         if clauses:
             kwargs["FilterExpression"] = " AND ".join(clauses)
             kwargs["ExpressionAttributeNames"] = names
-        tips: list[Tip] = []
-        while True:
+        found: list[dict[str, Any]] = []
+        for _ in range(max_rounds):  # a sparse filter answers a short page with a cursor, not a timeout
             if start_key:
                 kwargs["ExclusiveStartKey"] = start_key
             response = self._call("query", **kwargs)
-            tips += [Tip.model_validate(from_item(item)) for item in response.get("Items", [])]
+            found += response.get("Items", [])
             start_key = response.get("LastEvaluatedKey")
-            if not start_key or len(tips) >= limit:
-                return tips[:limit], start_key
+            if not start_key or len(found) >= limit:
+                break
+        if len(found) > limit:  # resume right after the last tip returned, not after the last one read
+            last = found[limit - 1]
+            start_key = {name: last[name] for name in ("pk", "sk", f"{index}pk", f"{index}sk")}
+        return [Tip.model_validate(from_item(item)) for item in found[:limit]], start_key
 
     def update_tip(self, tip: Tip, changes: Mapping[str, Any], expected_unit: str | None = None) -> Tip:
         """Set only the changed fields (the webhook updates counters concurrently); None removes a
