@@ -1,0 +1,66 @@
+"""moto's FIFO queues as the local stack needs them: a group's messages in order after a visibility
+timeout, and the dead-letter queue after maxReceiveCount (what the local queue pump relies on)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from tipline_local.moto_fixes import fix_fifo_order_after_visibility_timeout
+from tipline_local.provision import emulator_client
+
+
+@pytest.fixture
+def fifo(moto_endpoint: str) -> tuple[Any, str, str]:
+    fix_fifo_order_after_visibility_timeout()
+    sqs = emulator_client(moto_endpoint, "sqs")
+    name = f"order-{uuid.uuid4().hex[:8]}"
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+    queue = sqs.create_queue(
+        QueueName=f"{name}.fifo",
+        Attributes={"FifoQueue": "true", "VisibilityTimeout": "30", "RedrivePolicy": redrive},
+    )["QueueUrl"]
+    for body in ("A0", "A1", "A2", "B0"):
+        sqs.send_message(
+            QueueUrl=queue, MessageBody=body, MessageGroupId=body[0], MessageDeduplicationId=body
+        )
+    return sqs, queue, dlq
+
+
+def _receive(sqs: Any, queue: str, count: int = 10, visibility: int | None = None) -> list[dict[str, Any]]:
+    extra = {} if visibility is None else {"VisibilityTimeout": visibility}
+    answer = sqs.receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=count, AttributeNames=["ApproximateReceiveCount"], **extra
+    )
+    return list(answer.get("Messages", []))
+
+
+def test_a_group_in_flight_hands_out_nothing_more_of_that_group(fifo: tuple[Any, str, str]) -> None:
+    sqs, queue, _ = fifo
+    assert [m["Body"] for m in _receive(sqs, queue, count=2)] == ["A0", "A1"]
+    assert [m["Body"] for m in _receive(sqs, queue)] == ["B0"]  # A2 waits for A0 and A1
+
+
+def test_failed_messages_of_a_group_come_back_in_order(fifo: tuple[Any, str, str]) -> None:
+    sqs, queue, _ = fifo
+    # A consumer fails A0 and A1 (the rest of the group after an error); their visibility lapses.
+    assert [m["Body"] for m in _receive(sqs, queue, count=2, visibility=0)] == ["A0", "A1"]
+    again = [m["Body"] for m in _receive(sqs, queue)]
+    assert [body for body in again if body.startswith("A")] == ["A0", "A1", "A2"]
+
+
+def test_a_message_received_max_receive_count_times_moves_to_the_dead_letter_queue(
+    fifo: tuple[Any, str, str],
+) -> None:
+    sqs, queue, dlq = fifo
+    counts = [
+        [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in _receive(sqs, queue, 1, 0)]
+        for _ in range(3)
+    ]
+    assert counts == [[("A0", "1")], [("A0", "2")], [("A0", "3")]]
+    assert [m["Body"] for m in _receive(sqs, queue, 1, 0)] == ["A1"]  # A0 went on at the 4th receive
+    assert [m["Body"] for m in _receive(sqs, dlq, visibility=0)] == ["A0"]
