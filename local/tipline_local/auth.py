@@ -7,6 +7,10 @@ expiry) and passes the claims on.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,17 +37,31 @@ def new_key() -> rsa.RSAPrivateKey:
 
 
 def signing_key(path: Path = KEY_PATH) -> rsa.RSAPrivateKey:
+    """The development key, created on first use. Two processes creating it at once agree on one:
+    each writes a private temporary file and links it into place only if no key is there yet."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         pem = new_key().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        path.write_bytes(pem)
-        path.chmod(0o600)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+        try:
+            os.fchmod(descriptor, 0o600)
+            os.write(descriptor, pem)
+            os.close(descriptor)
+            with contextlib.suppress(FileExistsError):  # another process was first: theirs counts
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise InvalidToken("the local signing key is not an RSA key")
     return key
+
+
+@functools.cache
+def _public_key(path: Path) -> rsa.RSAPublicKey:
+    return signing_key(path).public_key()
 
 
 def issue_token(
@@ -70,19 +88,18 @@ def issue_token(
     return jwt.encode(claims, key or signing_key(), algorithm="RS256")
 
 
-def verify(token: str) -> dict[str, Any]:
+def verify(token: str, path: Path = KEY_PATH) -> dict[str, Any]:
+    """The token's claims if the local JWT authorizer accepts it (signature by the development key,
+    issuer, audience, expiry, not-before), else InvalidToken with the reason."""
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, signing_key().public_key(), algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER
+            token,
+            _public_key(path),
+            algorithms=["RS256"],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
     return claims
-
-
-def as_api_gateway_claims(claims: dict[str, Any]) -> dict[str, str]:
-    """Claims as API Gateway passes them to the function: strings, arrays as "[a b]"."""
-    return {
-        name: "[" + " ".join(str(v) for v in value) + "]" if isinstance(value, list) else str(value)
-        for name, value in claims.items()
-    }

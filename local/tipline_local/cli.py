@@ -13,20 +13,38 @@ def _serve(args: argparse.Namespace) -> int:
     from tipline_local.stack import LocalStack
 
     port = int(os.environ.get("TIPLINE_PORT", args.port))
-    stack = LocalStack(port=port)
-    seconds = stack.start()
+    try:
+        stack = LocalStack(port=port)
+    except OSError as exc:
+        print(f"tipline-local: cannot listen on 127.0.0.1:{port} ({exc.strerror}); set TIPLINE_PORT")
+        return 2
+    try:
+        seconds = stack.start()
+    except ValueError as exc:  # the template asks for something one process cannot give
+        print(f"tipline-local: {exc}")
+        stack.stop()
+        return 2
     print(
-        f"Zalo Tipline local stack ready in {seconds:.1f} s\n"
+        f"Zalo Tipline local stack ready in {seconds:.1f} s at {stack.url}\n"
         f"  webhook      POST {stack.url}/webhooks/zalo\n"
         f"  officer API  {stack.url}/v1   (token: tipline-local token --unit UNIT --role officer)\n"
-        f"  Zalo (sim)   {stack.zalo_url}\n"
+        f"  Zalo (sim)   {stack.zalo_url}   (citizens: POST /_sim/citizen, what they got: GET /_sim/sent)\n"
         f"  AWS (moto)   {stack.aws_endpoint}\n"
         f"  health       {stack.url}/healthz   ·   Ctrl-C stops everything",
         flush=True,
     )
-    stack.run_forever()
+    left = stack.run_forever()
+    if left:
+        print(f"stopped, but these threads were still running: {', '.join(left)}", flush=True)
+        return 1
     print("stopped", flush=True)
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tipline_local import demo
+
+    return demo.main()
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -48,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--subject", default="officer-1", help="who the officer is (audit records name them)")
     token.add_argument("--expires-in", type=int, default=3600, help="seconds")
     token.set_defaults(run=_token)
+    demo = commands.add_parser("demo", help="with the stack running: a scripted scenario (make demo)")
+    demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
     return int(args.run(args))
 
