@@ -18,6 +18,7 @@ from tipline.adapters import aws, secrets, zalo
 from tipline.config import get_settings
 from tipline.intake import spill
 from tipline_local.accounts import demo_accounts, seed_accounts
+from tipline_local.moto_fixes import fix_fifo_order_after_visibility_timeout
 from tipline_local.provision import REGION, Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
+    fix_fifo_order_after_visibility_timeout()  # FIFO groups come back in order, as in SQS
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
