@@ -24,7 +24,7 @@ def call(
     context: Any,
     method: str,
     path: str,
-    who: dict[str, str] | None,
+    who: dict[str, Any] | None,
     query: dict[str, str] | None = None,
     body: dict[str, Any] | None = None,
 ) -> tuple[int, Any]:

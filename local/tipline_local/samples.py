@@ -103,7 +103,7 @@ def http_api_event(
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     path_parameters: dict[str, str] | None = None,
-    claims: dict[str, str] | None = None,
+    claims: dict[str, Any] | None = None,
     base64_body: bool = False,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) request event, as API Gateway gives it to a function.

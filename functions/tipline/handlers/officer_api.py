@@ -6,12 +6,14 @@ Not on Zalo's 2-second path, so it can afford the event handler's validation: in
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
@@ -44,9 +46,23 @@ def _error(status: int, message: str) -> Response[dict[str, str]]:
     )
 
 
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+UNAUTHORIZED: dict[str, Any] = {
+    "statusCode": 401,
+    "headers": {"Content-Type": content_types.APPLICATION_JSON, **CHALLENGE},
+    "body": json.dumps({"message": "Unauthorized"}),
+    "isBase64Encoded": False,
+}
+
+
 @app.exception_handler(Unauthenticated)  # type: ignore[untyped-decorator]
 def _unauthenticated(_: Unauthenticated) -> Response[dict[str, str]]:
-    return _error(401, "Unauthorized")
+    return Response(
+        status_code=401,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": "Unauthorized"},
+        headers=CHALLENGE,
+    )
 
 
 @app.exception_handler(NotFound)  # type: ignore[untyped-decorator]
@@ -210,4 +226,10 @@ def openapi() -> Response[str]:
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Identity first: without verified claims the answer is 401 whatever the input, before the
+    # resolver's validation could describe the API to an anonymous caller.
+    try:
+        caller_from_claims(APIGatewayProxyEventV2(event).request_context.authorizer.jwt_claim)
+    except Unauthenticated:
+        return UNAUTHORIZED
     return app.resolve(event, context)
