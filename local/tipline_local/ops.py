@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tipline_local import ops_commands, ops_tokens
+from tipline_local import ops_advisories, ops_commands, ops_tokens
 
 
 def parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def parser() -> argparse.ArgumentParser:
     subcommands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ops_commands.register(subcommands)
     ops_tokens.register(subcommands)
+    ops_advisories.register(subcommands)
     return root
 
 

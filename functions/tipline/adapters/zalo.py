@@ -271,11 +271,20 @@ class FollowerPage:
         return f"FollowerPage(count={len(self.user_ids)}, total={self.total}, offset={self.offset})"
 
 
-def followers(access_token: str, offset: int = 0, count: int = GETLIST_MAX_COUNT) -> FollowerPage:
-    """One page of ``GET /v3.0/oa/user/getlist`` (count <= 50, offset <= 9951)."""
+def followers(
+    access_token: str,
+    offset: int = 0,
+    count: int = GETLIST_MAX_COUNT,
+    last_interaction_period: str | None = None,
+) -> FollowerPage:
+    """One page of ``GET /v3.0/oa/user/getlist`` (count <= 50, offset <= 9951), optionally only
+    followers who interacted in ``last_interaction_period`` (TODAY, YESTERDAY, L7D, L30D)."""
     if not 1 <= count <= GETLIST_MAX_COUNT or not 0 <= offset <= 9951:
         raise ZaloRefused("follower pages are 1..50 long and start at most at 9951", -201)
-    query = json.dumps({"offset": offset, "count": count, "is_follower": "true"}, separators=(",", ":"))
+    filters: dict[str, Any] = {"offset": offset, "count": count, "is_follower": "true"}
+    if last_interaction_period is not None:
+        filters["last_interaction_period"] = last_interaction_period
+    query = json.dumps(filters, separators=(",", ":"))
     response = _request("GET", _api(GETLIST_PATH), params={"data": query}, headers=_headers(access_token))
     data = _data(response)
     users = data.get("users") if isinstance(data.get("users"), list) else []

@@ -80,7 +80,8 @@ class Plan:
     messages: int = 0
 
 
-def _contacts(table: Table, oa_ids: set[str]) -> Iterable[Contact]:
+def contacts_of(table: Table, oa_ids: set[str]) -> Iterable[Contact]:
+    """Every contact of these OAs (a filtered scan; see the module docstring)."""
     kwargs: dict[str, Any] = {
         "FilterExpression": "begins_with(pk, :c) AND sk = :meta",
         "ExpressionAttributeValues": {":c": {"S": "CONTACT#"}, ":meta": {"S": "META"}},
@@ -120,7 +121,7 @@ def plan_due(table: Table, settings: Settings, now_ms: int) -> Plan:
             if advisory.target.province_wide or account.unit_id in units:
                 wanted.setdefault(account.oa_id, []).append((advisory, run_ms))
     by_oa: dict[str, list[Contact]] = {oa_id: [] for oa_id in wanted}
-    for contact in _contacts(table, set(wanted)):
+    for contact in contacts_of(table, set(wanted)):
         by_oa[contact.oa_id].append(contact)
     for oa_id, pairs in wanted.items():
         contacts = sorted(by_oa[oa_id], key=lambda c: c.pseudonym)

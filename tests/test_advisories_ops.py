@@ -1,0 +1,332 @@
+"""Advisories around the edges: the ops command, follower sync from Zalo's getlist, delivery
+receipts in the report, cancellation, night-time deferral and the due evaluation in Vietnam time."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+from officer_support import call, claims
+from sender_support import start_simulator
+from tipline import wiring
+from tipline.adapters import envelope
+from tipline.advisories import followers, manage
+from tipline.advisories.delivery import contacts_of
+from tipline.advisories.model import VIETNAM, AdvisoryStatus
+from tipline.config import get_settings
+from tipline.domain import Contact
+from tipline.handlers import advisories, advisory_sender, webhook
+from tipline.intake.pseudonym import pseudonym
+from tipline_local.accounts import demo_accounts
+from tipline_local.ops import main
+from tipline_local.provision import Provisioned
+from tipline_local.samples import sqs_event
+from webhook_support import delete, receive
+
+DAY = 86400
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=VIETNAM).timestamp() * 1000)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# ------------------------------------------------------------------------------ ops command
+def test_ops_advisory_create_list_show_cancel(stack: Provisioned, capsys: pytest.CaptureFixture[str]) -> None:
+    unit = demo_accounts()[0].unit_id
+    argv = ["advisory", "create", "--title", "Cảnh báo", "--text", "Trộm xe máy", "--category", "theft"]
+    code, out, _ = run([*argv, "--units", unit, "--cron", "0 7 * * 1", "--until", "2099-01-31"], capsys)
+    assert code == 0, out
+    advisory_id = out.split()[1]
+    code, out, _ = run(["advisory", "list"], capsys)
+    assert code == 0 and advisory_id in out and "active" in out
+    code, out, _ = run(["advisory", "show", advisory_id], capsys)
+    assert code == 0 and '"report": []' in out
+    code, out, _ = run(["advisory", "cancel", advisory_id], capsys)
+    assert code == 0
+    loaded = manage.load(wiring.table(), advisory_id)
+    assert loaded is not None and loaded.status == AdvisoryStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--units", "no-such-unit", "--at", "2099-01-01T08:00"], "unknown units"),
+        (["--province-wide", "--units", "x", "--at", "2099-01-01T08:00"], "either --province-wide"),
+        (["--province-wide"], "either --at"),
+        (["--province-wide", "--at", "tomorrow"], "Vietnam-time"),
+        (["--province-wide", "--cron", "61 * * * *", "--until", "2099-01-01"], "schedule"),
+        (["--province-wide", "--cron", "0 7 * * *"], "end date"),
+        (["--province-wide", "--cron", "0 7 * * *", "--until", "2000-01-01"], "no occurrence"),
+        (["--province-wide", "--at", "2099-01-01T08:00", "--link", "not a url"], "link"),
+    ],
+)
+def test_ops_advisory_create_refuses_bad_input_and_changes_nothing(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    argv = ["advisory", "create", "--title", "T", "--text", "x", "--category", "scam", *extra]
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert message in err
+    assert manage.list_all(wiring.table()) == []
+
+
+def test_ops_advisory_cancel_of_an_unknown_id_exits_2(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["advisory", "cancel", "nope"], capsys)
+    assert code == 2 and "no advisory" in err
+
+
+# ------------------------------------------------------------------------------ follower sync
+def test_follower_sync_creates_marks_and_unmarks_contacts(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zalo = start_simulator(monkeypatch)
+    try:
+        oa = demo_accounts()[0]
+        table, settings, pepper = wiring.table(), get_settings(), wiring.pepper()
+        users = [f"7{i:017d}" for i in range(120)]
+        for user in users:
+            zalo.sim.follow(oa.oa_id, user)
+        known, gone = users[0], "7999999999999999999"
+        for user, following in ((known, False), (gone, True)):
+            handle = pseudonym(pepper, oa.oa_id, user)
+            sealed = envelope.seal(settings.kms_key_id, user.encode(), {"oa_id": oa.oa_id, "contact": handle})
+            table.create_contact(
+                Contact(
+                    pseudonym=handle,
+                    oa_id=oa.oa_id,
+                    unit_id=oa.unit_id,
+                    user_id_sealed=sealed,
+                    follower=following,
+                )
+            )
+        account = table.get_oa(oa.oa_id)
+        assert account is not None
+        result = followers.sync_followers(table, settings, wiring.token_store(), pepper, account)
+        assert (result.total, result.listed, result.created, result.complete) == (120, 120, 119, True)
+        assert (result.now_following, result.now_unfollowed) == (1, 1)
+        contacts = {c.pseudonym: c for c in contacts_of(table, {oa.oa_id})}
+        assert sum(c.follower for c in contacts.values()) == 120
+        assert not contacts[pseudonym(pepper, oa.oa_id, gone)].follower
+        created = table.get_contact(pseudonym(pepper, oa.oa_id, users[5]))
+        assert created is not None and created.follower
+        opened = envelope.open_sealed(
+            settings.kms_key_id,
+            created.user_id_sealed or b"",
+            {"oa_id": oa.oa_id, "contact": created.pseudonym},
+        )
+        assert opened.decode() == users[5]
+        pages = [c for c in zalo.sim.calls if c["path"].endswith("/getlist")]
+        assert len(pages) == 3 and all(c["error"] in (0, None) for c in pages)
+    finally:
+        zalo.running.stop()
+
+
+def test_follower_sync_beyond_the_paging_limit_walks_the_periods_and_unmarks_nobody(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zalo = start_simulator(monkeypatch)
+    try:
+        oa = demo_accounts()[1]
+        table, settings, pepper = wiring.table(), get_settings(), wiring.pepper()
+        for i in range(130):
+            zalo.sim.follow(oa.oa_id, f"6{i:017d}")
+        silent = "6999999999999999999"  # a follower past the cut: Zalo's list cannot reach them
+        handle = pseudonym(pepper, oa.oa_id, silent)
+        table.create_contact(Contact(pseudonym=handle, oa_id=oa.oa_id, unit_id=oa.unit_id, follower=True))
+        account = table.get_oa(oa.oa_id)
+        assert account is not None
+        # pretend Zalo's 10,000 cut is at 100 so 130 followers exceed it
+        result = followers.sync_followers(
+            table, settings, wiring.token_store(), pepper, account, max_offset=50
+        )
+        assert result.total == 130 and result.listed == 100 and not result.complete
+        assert result.cut_filters[0] == "all" and result.now_unfollowed == 0
+        contact = table.get_contact(handle)
+        assert contact is not None and contact.follower
+        periods = {c["path"] for c in zalo.sim.calls if c["path"].endswith("/getlist")}
+        assert periods  # the sim ignores the period filter; every call stayed within offset <= 9951
+        assert all(c["error"] in (0, None) for c in zalo.sim.calls)
+    finally:
+        zalo.running.stop()
+
+
+# ------------------------------------------------------------------------------ delivery details
+def _contact(oa: Any, user: str, last_ms: int, follower: bool = True) -> str:
+    table, settings, pepper = wiring.table(), get_settings(), wiring.pepper()
+    handle = pseudonym(pepper, oa.oa_id, user)
+    sealed = envelope.seal(settings.kms_key_id, user.encode(), {"oa_id": oa.oa_id, "contact": handle})
+    table.create_contact(
+        Contact(
+            pseudonym=handle,
+            oa_id=oa.oa_id,
+            unit_id=oa.unit_id,
+            user_id_sealed=sealed,
+            follower=follower,
+            last_interaction_ms=last_ms,
+        )
+    )
+    return handle
+
+
+def _setup(stack: Provisioned, monkeypatch: pytest.MonkeyPatch, at: str) -> Any:
+    for name, value in stack.env("AdvisorySenderFunction").items():
+        monkeypatch.setenv(name, value)
+    zalo = start_simulator(monkeypatch)
+    zalo.clock.advance(_ms(at) / 1000 - time.time())
+    virtual = type("VirtualTime", (), {"time": staticmethod(zalo.clock)})
+    monkeypatch.setattr(advisories, "time", virtual)
+    monkeypatch.setattr(advisory_sender, "time", virtual)
+    return zalo
+
+
+def _create(context: Any, unit: str, at_ms: int, **extra: Any) -> str:
+    body = {
+        "title": "Cảnh báo",
+        "text": "Giả danh công an gọi điện",
+        "category": "scam",
+        "target": {"unit_ids": [unit]},
+        "schedule": {"at_ms": at_ms},
+        **extra,
+    }
+    status, created = call(context, "POST", "/v1/advisories", claims(unit), body=body)
+    assert status == 201, created
+    return str(created["advisory_id"])
+
+
+def _deliver_once(stack: Provisioned, context: Any) -> list[str]:
+    """One poll of the fan-out queue; returns the receipt handles of messages the sender kept."""
+    messages = receive(stack, "FanoutQueue")
+    if not messages:
+        return []
+    event = sqs_event(messages, stack.resolver.attributes["FanoutQueue.Arn"])
+    failed = {item["itemIdentifier"] for item in advisory_sender.handler(event, context)["batchItemFailures"]}
+    delete(stack, "FanoutQueue", [m for m in messages if m["MessageId"] not in failed])
+    return [m["ReceiptHandle"] for m in messages if m["MessageId"] in failed]
+
+
+def test_night_time_promotions_wait_for_six_and_receipts_reach_the_report(
+    stack: Provisioned, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zalo = _setup(stack, monkeypatch, "2026-01-31T21:59:30")  # month end, 30 s before the night ban
+    try:
+        oa = demo_accounts()[0]
+        now = int(zalo.clock() * 1000)
+        recent, old = "5000000000000000001", "5000000000000000002"
+        for user, last in ((recent, now - DAY * 1000), (old, now - 30 * DAY * 1000)):
+            _contact(oa, user, last)
+            zalo.sim.interact(oa.oa_id, user, at=last / 1000)
+            zalo.sim.follow(oa.oa_id, user)
+        advisory_id = _create(lambda_context, oa.unit_id, now + 60_000)  # due at 22:00:30
+        assert advisories.handler({}, lambda_context)["advisories"] == 0  # not due yet
+        zalo.clock.advance(60)
+        assert advisories.handler({}, lambda_context)["enqueued"] == 2
+        waiting = _deliver_once(stack, lambda_context)
+        assert len(waiting) == 1  # the message comes back for the promotion at 06:00
+        assert [s["kind"] for s in zalo.sim.sent] == ["cs"]
+        report = manage.report(wiring.table(), None, advisory_id)[0].oas[0]
+        assert (report.sent, report.deferred, report.targeted) == (1, 1, 2)
+        zalo.clock.advance(_ms("2026-02-01T06:00:01") / 1000 - zalo.clock())
+        _release(stack, waiting)
+        assert _deliver_once(stack, lambda_context) == []
+        assert [s["kind"] for s in zalo.sim.sent] == ["cs", "promotion"]
+        assert not zalo.sim.violations
+        # receipts: the webhook marks the advisory's deliveries received, then seen
+        for sent in zalo.sim.sent:
+            _receipt(oa, sent["user_id"], "user_received_message", sent["message_id"], lambda_context)
+        _receipt(
+            oa,
+            zalo.sim.sent[0]["user_id"],
+            "user_seen_message",
+            zalo.sim.sent[0]["message_id"],
+            lambda_context,
+        )
+        report = manage.report(wiring.table(), None, advisory_id)[0].oas[0]
+        assert (report.sent, report.received, report.seen, report.deferred) == (2, 2, 1, 0)
+        assert report.accounted() == report.targeted == 2
+    finally:
+        zalo.running.stop()
+
+
+def _release(stack: Provisioned, handles: list[str]) -> None:
+    """Virtual time reached the deferral: the postponed messages are visible again."""
+    import boto3
+
+    client = boto3.client("sqs")
+    for handle in handles:
+        client.change_message_visibility(
+            QueueUrl=stack.queue_urls["FanoutQueue"], ReceiptHandle=handle, VisibilityTimeout=0
+        )
+
+
+def _receipt(oa: Any, user: str, event_name: str, message_id: str, context: Any) -> None:
+    import json
+
+    from tipline_local.samples import api_event, zalo_body
+
+    message = {"msg_ids": [message_id]} if event_name == "user_seen_message" else {"msg_id": message_id}
+    body = {**zalo_body(event_name, oa, user_id=user, ts=int(time.time() * 1000)), "message": message}
+    response = webhook.handler(api_event(json.dumps(body).encode(), oa), context)
+    assert response["statusCode"] == 200
+
+
+def test_a_cancelled_advisory_stops_its_queued_deliveries(
+    stack: Provisioned, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zalo = _setup(stack, monkeypatch, "2026-03-31T23:59:00")  # month end, a minute before midnight
+    try:
+        oa = demo_accounts()[0]
+        now = int(zalo.clock() * 1000)
+        for i in range(3):
+            user = f"40000000000000000{i}"
+            _contact(oa, user, now - DAY * 1000)
+            zalo.sim.interact(oa.oa_id, user, at=now / 1000 - DAY)
+        advisory_id = _create(lambda_context, oa.unit_id, _ms("2026-04-01T00:00"))
+        zalo.clock.advance(60)
+        assert advisories.handler({}, lambda_context)["enqueued"] == 3
+        status, _ = call(lambda_context, "DELETE", f"/v1/advisories/{advisory_id}", claims(oa.unit_id))
+        assert status == 200
+        assert _deliver_once(stack, lambda_context) == []
+        assert zalo.sim.sent == []
+        report = manage.report(wiring.table(), None, advisory_id)[0].oas[0]
+        assert report.failed == {"the advisory was cancelled": 3}
+    finally:
+        zalo.running.stop()
+
+
+def test_recurring_advisory_runs_each_occurrence_once_until_its_end(
+    stack: Provisioned, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zalo = _setup(stack, monkeypatch, "2026-11-29T23:00")
+    try:
+        oa = demo_accounts()[0]
+        now = int(zalo.clock() * 1000)
+        user = "3000000000000000001"
+        _contact(oa, user, now)
+        zalo.sim.interact(oa.oa_id, user, at=now / 1000)
+        body = {"schedule": {"cron": "0 0 * * *", "end_ms": _ms("2026-12-01T12:00")}}
+        advisory_id = _create(lambda_context, oa.unit_id, 0, **body)
+        runs = []
+        for at in ("2026-11-30T00:00:10", "2026-11-30T00:05", "2026-12-01T00:00:10", "2026-12-02T00:00:10"):
+            zalo.clock.advance(_ms(at) / 1000 - zalo.clock())
+            zalo.sim.interact(oa.oa_id, user)
+            wiring.table().record_interaction(
+                pseudonym(wiring.pepper(), oa.oa_id, user), int(zalo.clock() * 1000)
+            )
+            runs.append(advisories.handler({}, lambda_context)["advisories"])
+            assert _deliver_once(stack, lambda_context) == []
+        assert runs == [1, 0, 1, 0]  # midnight Nov 30, midnight Dec 1 (month end), then the end date
+        loaded = manage.load(wiring.table(), advisory_id)
+        assert loaded is not None and loaded.status == AdvisoryStatus.DONE
+        assert len(zalo.sim.sent) == 2
+    finally:
+        zalo.running.stop()
