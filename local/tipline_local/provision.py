@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,15 +31,24 @@ class Provisioned:
         return self.environments[function]
 
 
+_CLIENTS_LOCK = threading.Lock()
+
+
 @functools.cache
-def emulator_client(endpoint_url: str, service: str) -> Any:
-    """A client of the local emulator (moto accepts any credentials), one per endpoint and service."""
-    session = boto3.session.Session(
+def _emulator_session() -> boto3.session.Session:
+    # One session: botocore then loads its endpoint and model files once for every service.
+    return boto3.session.Session(
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
         region_name=REGION,
     )
-    return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+
+@functools.cache
+def emulator_client(endpoint_url: str, service: str) -> Any:
+    """A client of the local emulator (moto accepts any credentials), one per endpoint and service."""
+    with _CLIENTS_LOCK:  # creating clients from one session is not thread-safe; using them is
+        return _emulator_session().client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
 
 def _order(resource_type: str) -> int:

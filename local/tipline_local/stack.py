@@ -213,6 +213,9 @@ class LocalStack:
         if not endpoint:
             from moto.server import ThreadedMotoServer
 
+            from tipline_local.moto_fixes import fix_fifo_order_after_visibility_timeout
+
+            fix_fifo_order_after_visibility_timeout()  # FIFO order after a visibility timeout, as SQS
             port = free_port()
             self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
             self._moto.start()
