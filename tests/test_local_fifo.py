@@ -4,18 +4,27 @@ timeout, and the dead-letter queue after maxReceiveCount (what the local queue p
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tipline_local.moto_fixes import fix_fifo_order_after_visibility_timeout
 from tipline_local.provision import emulator_client
+from tipline_local.stack import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def fifo(moto_endpoint: str) -> tuple[Any, str, str]:
-    fix_fifo_order_after_visibility_timeout()
-    sqs = emulator_client(moto_endpoint, "sqs")
+def _fifo_queues(endpoint: str) -> tuple[Any, str, str]:
+    sqs = emulator_client(endpoint, "sqs")
     name = f"order-{uuid.uuid4().hex[:8]}"
     dlq = sqs.create_queue(QueueName=f"{name}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -29,6 +38,39 @@ def fifo(moto_endpoint: str) -> tuple[Any, str, str]:
             QueueUrl=queue, MessageBody=body, MessageGroupId=body[0], MessageDeduplicationId=body
         )
     return sqs, queue, dlq
+
+
+@pytest.fixture
+def fifo(moto_endpoint: str) -> tuple[Any, str, str]:
+    fix_fifo_order_after_visibility_timeout()
+    return _fifo_queues(moto_endpoint)
+
+
+@pytest.fixture
+def corrected_moto_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python -m tipline_local.moto_fixes`: the corrected emulator in a process of its own."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tipline_local.moto_fixes", "--port", str(port)],
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT / 'local'}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            httpx.get(f"{endpoint}/moto-api/", timeout=2)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise
+            time.sleep(0.2)
+    yield endpoint, process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def _receive(sqs: Any, queue: str, count: int = 10, visibility: int | None = None) -> list[dict[str, Any]]:
@@ -64,3 +106,15 @@ def test_a_message_received_max_receive_count_times_moves_to_the_dead_letter_que
     assert counts == [[("A0", "1")], [("A0", "2")], [("A0", "3")]]
     assert [m["Body"] for m in _receive(sqs, queue, 1, 0)] == ["A1"]  # A0 went on at the 4th receive
     assert [m["Body"] for m in _receive(sqs, dlq, visibility=0)] == ["A0"]
+
+
+@pytest.mark.e2e
+def test_the_corrected_emulator_runs_as_a_process_of_its_own(
+    corrected_moto_process: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    endpoint, process = corrected_moto_process
+    sqs, queue, _ = _fifo_queues(endpoint)
+    assert [m["Body"] for m in _receive(sqs, queue, count=2, visibility=0)] == ["A0", "A1"]
+    assert [m["Body"] for m in _receive(sqs, queue) if m["Body"].startswith("A")] == ["A0", "A1", "A2"]
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=30) == 0

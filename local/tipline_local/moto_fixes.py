@@ -37,3 +37,31 @@ def fix_fifo_order_after_visibility_timeout() -> None:
 
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
     setattr(SQSBackend, _APPLIED, True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tipline_local.moto_fixes --port N``: moto's server, corrected, in its own process
+    (an external emulator for AWS_ENDPOINT_URL that keeps FIFO order like the embedded one)."""
+    import argparse
+    import signal
+    import threading
+
+    from moto.server import ThreadedMotoServer
+
+    parser = argparse.ArgumentParser(prog="python -m tipline_local.moto_fixes")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    fix_fifo_order_after_visibility_timeout()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    print(f"moto (FIFO order corrected) on http://127.0.0.1:{args.port}", flush=True)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
