@@ -43,7 +43,7 @@ def _deliverer() -> Deliverer:
 def backoff_seconds(receive_count: int) -> int:
     """30 s, 60 s, 120 s ... capped at 15 minutes, with full jitter on the upper half."""
     ceiling: int = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(10, max(0, receive_count - 1)))
-    return ceiling // 2 + random.randint(0, ceiling // 2)  # noqa: S311 - jitter, not security
+    return ceiling // 2 + random.randint(0, ceiling // 2)  # jitter, not security  # noqa: S311  # nosec B311
 
 
 def _record_handler(record: SQSRecord) -> None:
