@@ -24,6 +24,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from tipline.intake.tipcode import ALPHABET, CHECK_ALPHABET
 from tipline_local import auth
 from tipline_local.http_front import HttpFront, Route, as_api_gateway_claims
 from tipline_local.provision import Provisioned, emulator_client
@@ -35,7 +36,8 @@ from werkzeug.test import Client
 
 ROOT = Path(__file__).resolve().parents[1]
 OA = "429006714426370112"  # demo OA of unit pc02-hoan-kiem
-CODE = re.compile(r"\b([0-9A-Z]{5}-[0-9A-Z]{5})\b")
+# A displayed tip code: nine data characters and a check symbol (which may be one of *~$=U).
+CODE = re.compile(f"([{ALPHABET}]{{5}}-[{ALPHABET}]{{4}}[{re.escape(CHECK_ALPHABET)}])")
 _PUBLIC = (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 

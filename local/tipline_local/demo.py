@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import httpx
+from tipline.intake.tipcode import ALPHABET, CHECK_ALPHABET
 
 from tipline_local import auth
 from tipline_local.accounts import demo_accounts
@@ -22,7 +23,8 @@ from tipline_local.provision import emulator_client
 
 UNIT = "pc02-hoan-kiem"
 WAIT_SECONDS = 30.0
-_CODE = re.compile(r"\b([0-9A-Z]{5}-[0-9A-Z]{5})\b")
+# A displayed tip code: nine data characters and a check symbol, which may be one of *~$=U.
+_CODE = re.compile(f"([{ALPHABET}]{{5}}-[{ALPHABET}]{{4}}[{re.escape(CHECK_ALPHABET)}])")
 
 
 class Demo:
