@@ -7,12 +7,15 @@ claims exactly as API Gateway passes them, or none.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from officer_support import call, claims
 from tipline.adapters import aws
 from tipline.domain import QueuedReply
+from tipline_local.template import functions, load_template
 from webhook_support import deliver, drain, items_with_prefix, now_ms, text_event
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -276,3 +279,30 @@ def test_filtered_pages_lose_no_tip(stack: Any, lambda_context: Any) -> None:
             break
         query = {**query, "cursor": page["next"]}
     assert seen == wanted
+
+
+def test_since_takes_an_iso_time_with_a_zone(stack: Any, lambda_context: Any) -> None:
+    hour = 3600 * 1000
+    deliver(lambda_context, text_event("tin cũ", user_id="301", ts=now_ms() - 3 * hour))
+    deliver(lambda_context, text_event("tin mới", user_id="302", ts=now_ms()))
+    cutoff = datetime.fromtimestamp((now_ms() - hour) / 1000, tz=ZoneInfo("Asia/Ho_Chi_Minh"))
+    for since in (cutoff.isoformat(), str(int(cutoff.timestamp() * 1000))):
+        status, page = call(lambda_context, "GET", "/v1/tips", claims(OWN), {"since": since})
+        assert status == 200, page
+        assert len(page["items"]) == 1, since
+        assert datetime.fromisoformat(page["items"][0]["last_activity_at"]) >= cutoff
+    status, answer = call(lambda_context, "GET", "/v1/tips", claims(OWN), {"since": "2026-11-28T10:00:00"})
+    assert status == 422, "a time without a zone is ambiguous"
+    assert "since" in str(answer)
+
+
+def test_the_openapi_document_describes_every_route_and_the_bearer_scheme(
+    stack: Any, lambda_context: Any
+) -> None:
+    status, document = call(lambda_context, "GET", "/v1/openapi.json", claims(OWN))
+    assert status == 200
+    routes = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
+    events = functions(load_template())["OfficerApiFunction"]["Events"].values()
+    assert routes == {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events}
+    assert document["components"]["securitySchemes"]["OfficerJwt"]["scheme"] == "bearer"
+    assert document["security"] == [{"OfficerJwt": []}]

@@ -11,11 +11,12 @@ import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from tipline import wiring
 from tipline.advisories import manage as advisories
@@ -98,7 +99,10 @@ def list_tips(
     status: Annotated[TipStatus | None, Query()] = None,
     urgent: Annotated[bool | None, Query()] = None,
     unit: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[int | None, Query(ge=0, description="epoch milliseconds of last activity")] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="only tips active since then: ISO 8601 with a zone, or epoch seconds/ms"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> service.TipPage:
@@ -109,7 +113,7 @@ def list_tips(
         status=status,
         urgent=urgent,
         unit_id=unit,
-        since_ms=since,
+        since_ms=None if since is None else int(since.timestamp() * 1000),
         limit=limit,
         cursor=cursor,
     )
@@ -219,7 +223,18 @@ def openapi() -> Response[str]:
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title="Zalo Tipline officer API", version="1"),
+        body=app.get_openapi_json_schema(
+            title="Zalo Tipline officer API",
+            version="1",
+            description=__doc__,
+            security_schemes={
+                "OfficerJwt": HTTPBearer(
+                    bearerFormat="JWT",
+                    description="Cognito ID token (groups officer/commander, custom:unit_id)",
+                )
+            },
+            security=[{"OfficerJwt": []}],
+        ),
     )
 
 
