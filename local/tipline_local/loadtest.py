@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
+        for _ in range(1200):  # up to 120 s: a loaded 2-core machine starts slowly
             try:
                 if httpx.get(f"{base}/healthz").status_code == 200:
                     break
