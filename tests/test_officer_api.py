@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from officer_support import call, claims
+from tipline import wiring
 from tipline.adapters import aws
 from tipline.domain import QueuedReply
+from tipline.errors import Conflict
 from tipline_local.template import functions, load_template
 from webhook_support import deliver, drain, items_with_prefix, now_ms, text_event
 
@@ -306,3 +308,15 @@ def test_the_openapi_document_describes_every_route_and_the_bearer_scheme(
     assert routes == {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events}
     assert document["components"]["securitySchemes"]["OfficerJwt"]["scheme"] == "bearer"
     assert document["security"] == [{"OfficerJwt": []}]
+
+
+def test_a_transfer_that_lost_a_race_is_a_conflict(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    stale = wiring.table().get_tip(tip_id)
+    assert stale is not None
+    body = {"unit_id": OTHER, "reason": "CSGT"}
+    assert call(lambda_context, "POST", f"/v1/tips/{tip_id}/transfer", claims(OWN), body=body)[0] == 200
+    with pytest.raises(Conflict):  # the second mover read the tip before the first one moved it
+        wiring.table().update_tip(stale, {"unit_id": "province"}, expected_unit=stale.unit_id)
+    moved = wiring.table().get_tip(tip_id)
+    assert moved is not None and moved.unit_id == OTHER

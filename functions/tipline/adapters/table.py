@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tipline.adapters import aws
 from tipline.domain import Contact, DeliveryStatus, OaAccount, ThreadEntry, Tip
-from tipline.errors import DependencyUnavailable
+from tipline.errors import Conflict, DependencyUnavailable
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 EVENT_TTL_SECONDS = 3 * 24 * 3600
@@ -238,14 +238,17 @@ class Table:
         if expected_unit is not None:
             condition += " AND unit_id = :expected_unit"
             attribute_values[":expected_unit"] = {"S": expected_unit}
-        self._call(
-            "update_item",
-            Key=key(tip_pk(tip.tip_id)),
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames={f"#{n}": n for n in [*sets, *removes]},
-            ExpressionAttributeValues=attribute_values,
-        )
+        try:
+            self._call(
+                "update_item",
+                Key=key(tip_pk(tip.tip_id)),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={f"#{n}": n for n in [*sets, *removes]},
+                ExpressionAttributeValues=attribute_values,
+            )
+        except ClientError as exc:  # only a failed condition gets here (_call translates the rest)
+            raise Conflict("the tip was deleted or moved to another unit meanwhile") from exc
         return updated
 
     # -- event deduplication ---------------------------------------------------------------

@@ -33,7 +33,7 @@ from tipline.domain import (
     entry_key,
     sealing_context,
 )
-from tipline.errors import Conflict, NotFound, TiplineError
+from tipline.errors import NotFound, TiplineError
 from tipline.evidence.service import list_records
 from tipline.intake import tipcode
 from tipline.intake.pseudonym import short_pseudonym
@@ -380,10 +380,7 @@ def transfer(
             unit_id=unit,
             details={"from_unit": tip.unit_id, "to_unit": unit_id},
         )
-    try:
-        moved = table.update_tip(tip, {"unit_id": unit_id}, expected_unit=tip.unit_id)
-    except Exception as exc:  # a concurrent transfer won
-        raise Conflict("the tip changed unit meanwhile") from exc
+    moved = table.update_tip(tip, {"unit_id": unit_id}, expected_unit=tip.unit_id)  # Conflict if raced
     logger.info("tip transferred", tip_id=tip.tip_id, from_unit=tip.unit_id, to_unit=unit_id)
     return TipSummary.of(moved)
 
