@@ -260,10 +260,12 @@ def test_the_token_command_prints_a_token_the_front_accepts() -> None:
 
 
 # -- queue pump, in-process against moto ------------------------------------------------------------------
-def _queue(endpoint: str, fifo: bool = False, max_receives: int | None = None) -> tuple[str, str, str]:
+def _queue(
+    endpoint: str, fifo: bool = False, max_receives: int | None = None, visibility: int = 1
+) -> tuple[str, str, str]:
     sqs = emulator_client(endpoint, "sqs")
     name = f"pump-{uuid.uuid4().hex[:10]}"
-    attributes = {"VisibilityTimeout": "1"}
+    attributes = {"VisibilityTimeout": str(visibility)}
     dlq_url = ""
     if max_receives:
         dlq_url = sqs.create_queue(QueueName=name + "-dlq" + (".fifo" if fifo else ""),
@@ -378,7 +380,9 @@ def test_pump_leaves_poison_to_the_queue_s_dlq_after_max_receive_count(moto_endp
 
 
 def test_pump_keeps_each_fifo_group_in_order_with_several_pollers(moto_endpoint: str) -> None:
-    url, arn, _ = _queue(moto_endpoint, fifo=True)
+    # Nothing fails here, so nothing should come back: a visibility timeout no stall on a loaded
+    # machine outlasts (with 1 s, a batch slower than that was handed out twice).
+    url, arn, _ = _queue(moto_endpoint, fifo=True, visibility=60)
     for group in ("g1", "g2", "g3"):
         _send(moto_endpoint, url, [f"{group}-{i:02d}" for i in range(8)], group=group)
     order: list[str] = []
