@@ -15,10 +15,11 @@ import pytest
 from officer_support import call, claims
 from tipline import wiring
 from tipline.adapters import aws
-from tipline.domain import QueuedReply
+from tipline.domain import Contact, QueuedReply, Tip
 from tipline.errors import Conflict
+from tipline.intake.pseudonym import short_pseudonym
 from tipline_local.template import functions, load_template
-from webhook_support import deliver, drain, items_with_prefix, now_ms, text_event
+from webhook_support import deliver, demo_oa, drain, items_with_prefix, now_ms, text_event
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -320,3 +321,34 @@ def test_a_transfer_that_lost_a_race_is_a_conflict(stack: Any, lambda_context: A
         wiring.table().update_tip(stale, {"unit_id": "province"}, expected_unit=stale.unit_id)
     moved = wiring.table().get_tip(tip_id)
     assert moved is not None and moved.unit_id == OTHER
+
+
+def test_a_short_name_two_citizens_share_needs_the_tip_to_block_the_right_one(
+    stack: Any, lambda_context: Any
+) -> None:
+    table, oa = wiring.table(), demo_oa()
+    twins = ["ab12cd34ef" + "0" * 54, "ab12cd34ef" + "1" * 54]  # same first 40 bits
+    for index, pseudonym in enumerate(twins):
+        table.create_contact(Contact(pseudonym=pseudonym, oa_id=oa.oa_id, unit_id=OWN))
+        tip = Tip(
+            tip_id=f"twin{index}",
+            code=f"TWIN{index}",
+            oa_id=oa.oa_id,
+            unit_id=OWN,
+            pseudonym=pseudonym,
+            created_at_ms=now_ms(),
+            last_activity_ms=now_ms(),
+        )
+        assert table.put_tip_if_absent(tip)
+    citizen = short_pseudonym(twins[0])
+    assert citizen == short_pseudonym(twins[1])
+    path = f"/v1/contacts/{citizen}/block"
+    status, answer = call(lambda_context, "POST", path, claims(OWN), body={"reason": "spam"})
+    assert status == 409
+    assert "tip_id" in answer["message"]
+    body = {"reason": "spam", "tip_id": "twin1"}
+    assert call(lambda_context, "POST", path, claims(OTHER), body=body)[0] == 404
+    assert call(lambda_context, "POST", "/v1/contacts/C-AAAAAAAA/block", claims(OWN), body=body)[0] == 404
+    assert call(lambda_context, "POST", path, claims(OWN), body=body)[0] == 200
+    blocked = [table.get_contact(p) for p in twins]
+    assert [c.blocked for c in blocked if c is not None] == [False, True]

@@ -395,11 +395,23 @@ def _tips_in_scope(table: Table, caller: Caller) -> Iterator[Tip]:
             return
 
 
-def block_contact(table: Table, caller: Caller, citizen: str, reason: str, now_ms: int) -> dict[str, str]:
-    """Block the citizen shown as ``citizen`` (short pseudonym) on one of the caller's tips."""
-    found = next(
-        (tip for tip in _tips_in_scope(table, caller) if short_pseudonym(tip.pseudonym) == citizen), None
-    )
+def block_contact(
+    table: Table, caller: Caller, citizen: str, reason: str, now_ms: int, tip_id: str | None = None
+) -> dict[str, str]:
+    """Block the citizen shown as ``citizen`` (short pseudonym) on one of the caller's tips.
+
+    Short pseudonyms are 40 bits: should two citizens in scope share one, ``tip_id`` says which."""
+    if tip_id is not None:
+        tip = visible(caller, table.get_tip(tip_id))
+        matches = {tip.pseudonym: tip} if short_pseudonym(tip.pseudonym) == citizen else {}
+    else:
+        matches = {}
+        for tip in _tips_in_scope(table, caller):
+            if short_pseudonym(tip.pseudonym) == citizen:
+                matches.setdefault(tip.pseudonym, tip)
+    if len(matches) > 1:
+        raise Refused(f"{citizen} names more than one citizen of your tips; give the tip_id of one of theirs")
+    found = next(iter(matches.values()), None)
     if found is None or table.get_contact(found.pseudonym) is None:
         raise NotFound("no such citizen")
     _audit(table, found, caller, "block", reason, now_ms, details={"citizen": citizen})

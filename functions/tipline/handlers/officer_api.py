@@ -92,6 +92,9 @@ class TransferRequest(BaseModel):
 
 class BlockRequest(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
+    tip_id: str | None = Field(
+        default=None, max_length=64, description="one of the citizen's tips, should the short name be shared"
+    )
 
 
 @app.get("/v1/tips")
@@ -174,7 +177,7 @@ def attachment(
 def block(
     citizen: Annotated[str, Path(max_length=16)], body: Annotated[BlockRequest, Body()]
 ) -> dict[str, str]:
-    return service.block_contact(wiring.table(), _caller(), citizen, body.reason, _now_ms())
+    return service.block_contact(wiring.table(), _caller(), citizen, body.reason, _now_ms(), body.tip_id)
 
 
 @app.get("/v1/audit")
