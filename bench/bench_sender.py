@@ -154,7 +154,8 @@ def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
     sim.post("/_sim/latency", json={"seconds": LATENCY})
 
     def sent_count() -> int:
-        return len(sim.get("/_sim/sent").json())
+        """Distinct replies Zalo accepted (a reply resent after a lost outcome write counts once)."""
+        return len({m["text"] for m in sim.get("/_sim/sent").json()})
 
     import boto3
 
@@ -175,10 +176,28 @@ def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
                 continue
             response = sender.handler(sqs_event(batch, arn), context)
             failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
-            for message in batch:
-                if message["MessageId"] not in failed:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            done = [m for m in batch if m["MessageId"] not in failed]
+            if done:  # like Lambda's event source mapping: one DeleteMessageBatch per batch
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
 
+    from tipline.adapters import zalo as zalo_adapter
+
+    in_zalo = [0.0]  # seconds spent inside Zalo calls, summed over threads
+    in_zalo_lock = threading.Lock()
+    send = zalo_adapter.send_consultation
+
+    def timed_send(token: str, user_id: str, text: str) -> zalo_adapter.SentMessage:
+        began = time.perf_counter()
+        try:
+            return send(token, user_id, text)
+        finally:
+            with in_zalo_lock:
+                in_zalo[0] += time.perf_counter() - began
+
+    zalo_adapter.send_consultation = timed_send  # type: ignore[assignment]
     started = time.perf_counter()
     threads = [threading.Thread(target=invocations) for _ in range(WORKERS)]
     for thread in threads:
@@ -189,7 +208,12 @@ def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
     sent = sent_count()
     if sent != REPLIES:
         raise SystemExit(f"only {sent} of {REPLIES} replies were sent")
+    # At-least-once: a reply whose outcome write failed (moto answers 500 under heavy load) is sent
+    # again. Say so rather than hide it; the tests hold the exactly-once invariants.
+    resent = len(sim.get("/_sim/sent").json()) - sent
     ours = REPLIES / ours_seconds
+    zalo_adapter.send_consultation = send
+    concurrency = in_zalo[0] / ours_seconds
 
     token = oa.access_token
     client = httpx.Client(timeout=10)
@@ -223,6 +247,8 @@ def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
         process.terminate()
         process.wait(timeout=10)
     print(f"sender: {REPLIES} replies, {WORKERS} concurrent invocations, {LATENCY * 1000:.0f} ms a call")
+    # Honesty check: the floor runs WORKERS threads; ours must not win by having more calls in flight.
+    print(f"sender: mean Zalo calls in flight {concurrency:.2f} (floor: {WORKERS} threads); resent {resent}")
     print(
         f"bench sender_throughput: ours={ours:.1f} replies/s floor={floor:.1f} calls/s "
         f"ratio={ours / floor:.2f} better=higher"

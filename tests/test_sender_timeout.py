@@ -38,16 +38,18 @@ def test_a_timeout_mid_batch_loses_nothing_and_sends_nothing_twice(
     loads = itertools.count(1)
 
     def stop_at_the_third_reply(params: dict[str, Any], **_: Any) -> None:
-        if params.get("Key", {}).get("sk", {}).get("S", "").startswith("MSG#") and next(loads) == 3:
+        keys = [k for request in params.get("RequestItems", {}).values() for k in request["Keys"]]
+        if any(k["sk"]["S"].startswith("MSG#") for k in keys) and next(loads) == 3:
             raise LambdaTimedOut
 
     events = aws.dynamodb().meta.events
-    events.register("provide-client-params.dynamodb.GetItem", stop_at_the_third_reply, unique_id="timeout")
+    hook = "provide-client-params.dynamodb.BatchGetItem"  # a reply's entry and contact
+    events.register(hook, stop_at_the_third_reply, unique_id="timeout")
     try:
         with pytest.raises(LambdaTimedOut):
             sender.handler(sqs_event(batch, stack.resolver.attributes[f"{QUEUE}.Arn"]), lambda_context)
     finally:
-        events.unregister("provide-client-params.dynamodb.GetItem", unique_id="timeout")
+        events.unregister(hook, unique_id="timeout")
     sent_before = len(zalo_sim.cs_sent())
     assert 1 <= sent_before < 5, "the timeout struck in the middle of the batch"
 

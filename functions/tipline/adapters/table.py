@@ -504,6 +504,19 @@ class Table:
         values = self.get(f"ZMSG#{oa_id}#{zalo_message_id}", consistent=False)
         return (str(values["thread_pk"]), str(values["entry_key"])) if values else None
 
+    # -- the reply sender: a reply's entry and contact in one read (tipline.replies.sender) ----
+    def get_entry_and_contact(
+        self, pk: str, entry_key: str, pseudonym: str
+    ) -> tuple[ThreadEntry | None, Contact | None]:
+        """A reply's thread entry and its citizen's contact in one consistent BatchGetItem."""
+        wanted = [(pk, entry_key), (contact_pk(pseudonym), "META")]
+        found = {(str(v["pk"]), str(v["sk"])): v for v in self.batch_get(wanted, consistent=True)}
+        entry, contact = found.get(wanted[0]), found.get(wanted[1])
+        return (
+            ThreadEntry.model_validate(entry) if entry else None,
+            Contact.model_validate(contact) if contact else None,
+        )
+
     # -- versioned records with a lease (tipline.tokens) -------------------------------------
     def put_versioned(
         self, pk: str, sk: str, values: Mapping[str, Any], expected_version: int | None
@@ -562,7 +575,9 @@ class Table:
         )
 
     # -- batches (advisories: a fan-out message's recipients at once) ------------------------
-    def batch_get(self, keys: list[tuple[str, str]], projection: str | None = None) -> list[dict[str, Any]]:
+    def batch_get(
+        self, keys: list[tuple[str, str]], projection: str | None = None, consistent: bool = False
+    ) -> list[dict[str, Any]]:
         """The items of ``keys`` that exist (any order), 100 keys a call, unprocessed keys retried."""
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), 100):
@@ -571,6 +586,8 @@ class Table:
             }
             if projection:
                 request["ProjectionExpression"] = projection
+            if consistent:
+                request["ConsistentRead"] = True
             pending: dict[str, Any] = {self.name: request}
             for attempt in range(8):
                 response = self._call_batch("batch_get_item", RequestItems=pending)

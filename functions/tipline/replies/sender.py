@@ -6,6 +6,10 @@ At-least-once input (replies.fifo), so every step is safe to repeat:
   ``failed`` is done, and the message is acknowledged without calling Zalo again;
 - the outcome is written on the entry *before* the message is deleted (the handler returns only
   after :func:`deliver` wrote it), then the Zalo message id is remembered for delivery receipts.
+  (Not one TransactWriteItems: moto's server answers 500 to concurrent transactions.)
+
+Per reply: one read (entry and contact together), one KMS call for the text (plus one for the
+citizen's user id, unless this container opened it in the last minutes), the Zalo call, two writes.
 
 Outcomes by error class (shared/zalo/ZALO-OA.md):
 
@@ -27,8 +31,12 @@ write has the same effect, and the same answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -45,6 +53,8 @@ BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900
 DONE = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.SEEN, DeliveryStatus.FAILED})
 _VIETNAM = timezone(timedelta(hours=7))
+USER_ID_CACHE_SECONDS = 300.0
+USER_ID_CACHE_SIZE = 4096
 
 
 class RetryLater(TiplineError):
@@ -96,7 +106,7 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
     """Send one reply; returns the status recorded, None if it was handled before (raises RetryLater
     or Poison)."""
     pk = thread_pk(reply.tip_id, reply.pseudonym)
-    entry = sender.table.get_entry(pk, reply.entry_key)
+    entry, contact = sender.table.get_entry_and_contact(pk, reply.entry_key, reply.pseudonym)
     if entry is None:
         raise Poison("the reply's thread entry does not exist")
     if (
@@ -114,7 +124,6 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
         logger.warning("reply failed", reply_id=reply.reply_id, oa_id=reply.oa_id, reason=reason)
         return DeliveryStatus.FAILED
 
-    contact = sender.table.get_contact(reply.pseudonym)
     if contact is None or contact.user_id_sealed is None:
         return fail("the citizen's contact was erased (withdrawn); nothing can be sent")
     if entry.sealed is None:
@@ -125,11 +134,7 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
         return fail(_window_reason(contact.last_interaction_ms))
     try:
         text = _text(sender, entry)
-        user_id = envelope.open_sealed(
-            sender.settings.kms_key_id,
-            contact.user_id_sealed,
-            {"oa_id": reply.oa_id, "contact": reply.pseudonym},
-        ).decode()
+        user_id = _user_id(sender, reply.oa_id, reply.pseudonym, contact.user_id_sealed)
     except DecryptionFailed:
         return fail("the reply or the citizen's id could not be decrypted")
 
@@ -164,6 +169,55 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
         "reply sent", reply_id=reply.reply_id, oa_id=reply.oa_id, billed=sent.quota_type == "reply_billed"
     )
     return DeliveryStatus.SENT
+
+
+class _UserIds:
+    """Citizens' opened Zalo user ids, in this container's memory only, for a few minutes.
+
+    A citizen's replies often come in bursts (acknowledgement, officer replies); this saves one KMS
+    call per reply after the first. Keyed by the sealed value itself, so a contact whose id was
+    erased or re-sealed is opened again; never logged, never written anywhere.
+    """
+
+    def __init__(self, seconds: float = USER_ID_CACHE_SECONDS, size: int = USER_ID_CACHE_SIZE) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._items: OrderedDict[tuple[str, str, bytes], tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, bytes]) -> str | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found[0] < time.monotonic():
+                self._items.pop(key, None)
+                return None
+            self._items.move_to_end(key)
+            return found[1]
+
+    def put(self, key: tuple[str, str, bytes], user_id: str) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic() + self.seconds, user_id)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+user_ids = _UserIds()
+
+
+def _user_id(sender: Sender, oa_id: str, pseudonym: str, sealed: bytes) -> str:
+    key = (oa_id, pseudonym, hashlib.sha256(sealed).digest())
+    cached = user_ids.get(key)
+    if cached is not None:
+        return cached
+    context = {"oa_id": oa_id, "contact": pseudonym}
+    user_id = envelope.open_sealed(sender.settings.kms_key_id, sealed, context).decode()
+    user_ids.put(key, user_id)
+    return user_id
 
 
 def _text(sender: Sender, entry: ThreadEntry) -> str:
