@@ -7,6 +7,7 @@ claims exactly as API Gateway passes them, or none.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -352,3 +353,24 @@ def test_a_short_name_two_citizens_share_needs_the_tip_to_block_the_right_one(
     assert call(lambda_context, "POST", path, claims(OWN), body=body)[0] == 200
     blocked = [table.get_contact(p) for p in twins]
     assert [c.blocked for c in blocked if c is not None] == [False, True]
+
+
+def test_concurrent_replies_are_all_counted_and_the_first_sets_the_wait(
+    stack: Any, lambda_context: Any
+) -> None:
+    tip_id = _tip(stack, lambda_context)
+    path = f"/v1/tips/{tip_id}/replies"
+
+    def answer(index: int) -> int:
+        who = claims(OWN, subject=f"officer-{index}")
+        return call(lambda_context, "POST", path, who, body={"text": f"Trả lời {index}"})[0]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(answer, range(6))) == [202] * 6
+    tip = wiring.table().get_tip(tip_id)
+    assert tip is not None
+    assert (tip.reply_count, tip.status) == (6, "in_progress")
+    entries = items_with_prefix(stack, f"TIP#{tip_id}", "MSG#")
+    replies = [e for e in entries if e["kind"]["S"] == "officer_reply"]
+    assert tip.first_reply_ms == min(int(e["at_ms"]["N"]) for e in replies)
+    assert len(drain(stack, "RepliesQueue")) == 6

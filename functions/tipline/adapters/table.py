@@ -386,6 +386,30 @@ class Table:
             ExpressionAttributeValues=values,
         )
 
+    def note_officer_reply(self, tip_id: str, now_ms: int) -> None:
+        """Count an officer's reply atomically (officers answer concurrently): the first one sets the
+        time to first reply, and a new tip becomes in progress."""
+        try:
+            self._call(
+                "update_item",
+                Key=key(tip_pk(tip_id)),
+                UpdateExpression=(
+                    "ADD reply_count :one SET first_reply_ms = if_not_exists(first_reply_ms, :now)"
+                ),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":now": {"N": str(now_ms)}},
+            )
+        except ClientError as exc:
+            raise Conflict("the tip was deleted meanwhile") from exc
+        self._conditional(
+            "update_item",
+            Key=key(tip_pk(tip_id)),
+            UpdateExpression="SET #status = :progress",
+            ConditionExpression="#status = :new",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":progress": {"S": "in_progress"}, ":new": {"S": "new"}},
+        )
+
     def claim_ack(self, tip_id: str, reply_id: str, now_ms: int, quiet_ms: int) -> bool:
         """True for the one acknowledgement allowed now (none within the quiet period). The claim
         names its reply, so a retry of the same event (after a failure) still holds it."""

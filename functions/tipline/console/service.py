@@ -286,12 +286,7 @@ def reply(
         author=caller.subject,
         existing=None,
     )
-    changes: dict[str, Any] = {"reply_count": tip.reply_count + 1}
-    if tip.first_reply_ms is None:
-        changes["first_reply_ms"] = now_ms
-    if tip.status is TipStatus.NEW:
-        changes["status"] = TipStatus.IN_PROGRESS
-    table.update_tip(tip, changes)
+    table.note_officer_reply(tip.tip_id, now_ms)
     logger.info("officer reply queued", tip_id=tip.tip_id, reply_id=reply_id, actor=caller.subject)
     return {"reply_id": reply_id, "entry": entry.entry_key, "status": "queued"}
 
