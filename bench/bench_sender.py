@@ -96,6 +96,9 @@ def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
 
     stack = provision(endpoint)
     os.environ.update(stack.env("SenderFunction"))
+    # The Zalo pace is per container; the bench's WORKERS invocations share one process.
+    cap = float(os.environ.get("ZALO_CALLS_PER_SECOND", "0"))
+    os.environ["ZALO_CALLS_PER_SECOND"] = str(cap * WORKERS)
 
     import httpx
     from tipline import wiring

@@ -395,3 +395,26 @@ def test_a_ten_minute_zalo_outage_ends_with_every_reply_delivered_once_and_in_or
     assert len(zalo_sim.cs_sent()) == 9
     assert receive(stack, "RepliesDeadLetterQueue") == []
     assert not zalo_sim.sim.violations
+
+
+def test_the_zalo_pace_spaces_calls_to_the_containers_share_of_the_rate_limit() -> None:
+    now = [100.0]
+    slept: list[float] = []
+    pace = zalo.Pace(clock=lambda: now[0], sleep=slept.append)
+    assert [pace.wait(10) for _ in range(4)] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert slept == pytest.approx([0.1, 0.2, 0.3])
+    now[0] += 1.0  # a quiet second later, the next call goes at once
+    assert pace.wait(10) == 0.0
+    assert zalo.Pace(clock=lambda: 0.0, sleep=slept.append).wait(0) == 0.0  # 0: uncapped
+
+
+def test_the_senders_concurrency_times_its_pace_stays_under_zalos_rate_limit() -> None:
+    """Citizens of a batch run concurrently, so the cap is calls a second per container, not
+    MaximumConcurrency alone."""
+    from tipline_local.template import functions, load_template
+
+    function = functions(load_template())["SenderFunction"]
+    rate = float(function["Environment"]["Variables"]["ZALO_CALLS_PER_SECOND"])
+    [source] = [e["Properties"] for e in function["Events"].values() if e["Type"] == "SQS"]
+    containers = source["ScalingConfig"]["MaximumConcurrency"]
+    assert 0 < rate * containers * 60 <= 4000

@@ -54,6 +54,12 @@ class Settings(BaseModel):
     # Zalo OA API client (tipline.adapters.zalo) and token lifecycle (tipline.tokens).
     zalo_connect_seconds: float = Field(default=3.0, gt=0)
     zalo_read_seconds: float = Field(default=10.0, gt=0)
+    zalo_calls_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        description="this container's cap on Zalo API calls (0: none); x the function's "
+        "MaximumConcurrency it must stay under the app's rate limit (4,000 a minute)",
+    )
     token_refresh_before_hours: float = Field(
         default=8.0, gt=0, description="the scheduled refresher renews access tokens this close to expiry"
     )

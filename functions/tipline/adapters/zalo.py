@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +142,40 @@ class TokenPair:
 _lock = threading.Lock()
 
 
+class Pace:
+    """This container's share of Zalo's per-app rate limit: calls start at least 1/rate s apart.
+
+    The sender runs a batch's citizens concurrently, so Lambda's MaximumConcurrency alone no longer
+    bounds the calls a minute; ``Settings.zalo_calls_per_second`` x MaximumConcurrency does.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, rate: float) -> float:
+        """Block until this call may start; returns the seconds waited (0 when uncapped)."""
+        if rate <= 0:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + 1.0 / rate
+        delay = start - now
+        if delay > 0:
+            self._sleep(delay)
+        return delay
+
+
+pace = Pace()
+
+
 @functools.cache
 def _client() -> httpx.Client:
     settings = get_settings()
@@ -167,7 +203,9 @@ def reset_client() -> None:
         _client.cache_clear()
 
 
-def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+def _request(method: str, url: str, paced: bool = True, **kwargs: Any) -> httpx.Response:
+    if paced:
+        pace.wait(get_settings().zalo_calls_per_second)
     try:
         response = client().request(method, url, **kwargs)
     except httpx.ConnectError as exc:
@@ -319,7 +357,7 @@ def exchange_code(app_id: str, app_secret: str, code: str, code_verifier: str) -
 
 def _token_call(app_secret: str, form: dict[str, str]) -> TokenPair:
     url = get_settings().zalo_oauth_base_url.rstrip("/") + TOKEN_PATH
-    response = _request("POST", url, data=form, headers={"secret_key": app_secret})
+    response = _request("POST", url, paced=False, data=form, headers={"secret_key": app_secret})
     try:
         body = response.json()
     except ValueError as exc:
