@@ -647,3 +647,35 @@ def test_ctrl_c_leaves_no_process_behind() -> None:
     output = stack.stop(signal.SIGINT)
     assert "ready in" in output
     _assert_gone(stack, output)
+
+
+@pytest.mark.e2e
+def test_ctrl_c_during_start_up_stops_the_stack_once_it_is_up() -> None:
+    """Signals are caught from the first moment: one that lands before the stack is ready is not lost
+    (nor a KeyboardInterrupt in the middle of starting): the stack finishes starting, then stops."""
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            _command(),
+            cwd=ROOT,
+            env={**os.environ, "TIPLINE_PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def starting() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"the stack exited with {process.returncode}")
+            return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 503
+
+        _wait(starting, 120, "the front to answer 503 while starting")
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=120)
+        log.seek(0)
+        output = log.read().decode(errors="replace")
+    assert process.returncode == 0, output[-3000:]
+    assert "ready in" in output, output[-3000:]
+    assert output.rstrip().endswith("stopped"), output[-3000:]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)

@@ -10,8 +10,9 @@ from tipline_local import auth
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tipline_local.stack import LocalStack
+    from tipline_local.stack import LocalStack, StopSignals
 
+    signals = StopSignals()  # before anything starts: Ctrl-C during start-up stops it once it is up
     port = int(os.environ.get("TIPLINE_PORT", args.port))
     try:
         stack = LocalStack(port=port)
@@ -33,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  health       {stack.url}/healthz   ·   Ctrl-C stops everything",
         flush=True,
     )
-    left = stack.run_forever()
+    left = stack.run_forever(signals)
     if left:
         print(f"stopped, but these threads were still running: {', '.join(left)}", flush=True)
         return 1

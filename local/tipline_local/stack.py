@@ -307,17 +307,12 @@ class LocalStack:
             self._moto.stop()
         return left + [t.name for t in self.threads if t.is_alive()]
 
-    def run_forever(self) -> list[str]:
+    def run_forever(self, signals: StopSignals | None = None) -> list[str]:
         """Serve until Ctrl-C or SIGTERM, then stop; the threads that would not stop."""
-
-        def request_stop(*_: Any) -> None:
-            if self.stopping.is_set():
-                print("still stopping…", flush=True)
-            self.stopping.set()
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, request_stop)
-        self.stopping.wait()
+        signals = signals or StopSignals()
+        while not signals.received and not self.stopping.is_set():
+            time.sleep(0.2)
+        self.stopping.set()
         return self.stop()
 
     # -- invoking functions -------------------------------------------------------------------------
@@ -364,6 +359,29 @@ class LocalStack:
                 return json_response({"message": f"no schedule for {scheduled.group(1)}"}, 404)
             return json_response({"function": schedule.function, "result": self.scheduler.run_now(schedule)})
         return None
+
+
+class StopSignals:
+    """Ctrl-C and SIGTERM, caught from the moment this is made (make it before starting anything, so
+    a signal during start-up is not lost between "ready" and the wait for it). The handler only sets a
+    flag and writes with os.write: a handler that takes a lock (threading.Event.set, print) can
+    deadlock against the main thread it interrupted while that thread held the same lock."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    @property
+    def received(self) -> bool:
+        return self.count > 0
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count == 2:
+            os.write(2, "still stopping… (once more to quit at once)\n".encode())
+        elif self.count > 2:
+            os._exit(1)  # everything is in this process: nothing is left behind
 
 
 def _verify_token(token: str) -> dict[str, Any]:
