@@ -372,5 +372,8 @@ def test_concurrent_replies_are_all_counted_and_the_first_sets_the_wait(
     assert (tip.reply_count, tip.status) == (6, "in_progress")
     entries = items_with_prefix(stack, f"TIP#{tip_id}", "MSG#")
     replies = [e for e in entries if e["kind"]["S"] == "officer_reply"]
-    assert tip.first_reply_ms == min(int(e["at_ms"]["N"]) for e in replies)
+    # The first reply counted sets the wait, with its own time; threads may stamp and count in
+    # different orders, so it is one of the six times, not necessarily the smallest.
+    assert tip.first_reply_ms in {int(e["at_ms"]["N"]) for e in replies}
+    assert len(replies) == 6
     assert len(drain(stack, "RepliesQueue")) == 6
