@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
+from permission_guard import guarding
 from tipline.adapters import aws, secrets, zalo
 from tipline.config import get_settings
 from tipline.intake import spill
@@ -71,8 +72,10 @@ def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provi
         monkeypatch.setenv(name, value)
     reset_caches()
     seed_accounts(demo_accounts(), provisioned.env("WebhookFunction")["APP_SECRET_PREFIX"])
-    yield provisioned
+    with guarding(monkeypatch) as guard:
+        yield provisioned
     reset_caches()
+    assert not guard.violations, f"calls the function's IAM role does not allow: {dict(guard.violations)}"
 
 
 @pytest.fixture
