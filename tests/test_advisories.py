@@ -16,6 +16,7 @@ from officer_support import call, claims
 from sender_support import start_simulator
 from tipline import wiring
 from tipline.adapters import envelope
+from tipline.adapters.table import contact_item, contact_pk
 from tipline.advisories import manage
 from tipline.advisories.model import VIETNAM, Schedule, next_promotion_start, promotion_hours
 from tipline.config import get_settings
@@ -151,7 +152,7 @@ def _seed(sim: Any, now: float, rng: random.Random) -> dict[str, tuple[str, str,
             opted_out=kind == "opted_out",
             last_interaction_ms=int(last * 1000),
         )
-        items.append({"pk": f"CONTACT#{handle}", "sk": "META", **contact.model_dump()})
+        items.append({"pk": contact_pk(handle), "sk": "META", **contact_item(contact)})
         sim.interact(oa.oa_id, user, at=last)
         sim.follow(oa.oa_id, user, following=kind != "never_followed")
         people[handle] = (kind, oa.oa_id, user)

@@ -56,6 +56,16 @@ def contact_pk(pseudonym: str) -> str:
     return f"CONTACT#{pseudonym}"
 
 
+def audience_partition(oa_id: str) -> str:
+    return f"AUDIENCE#{oa_id}"
+
+
+def contact_item(contact: Contact) -> dict[str, Any]:
+    """A contact's stored attributes: its fields and its place in its OA's audience on gsi1 (a
+    contact's OA never changes, so the index keys are written once, with the contact)."""
+    return {**contact.model_dump(), "gsi1pk": audience_partition(contact.oa_id), "gsi1sk": contact.pseudonym}
+
+
 def thread_pk(tip_id: str | None, pseudonym: str) -> str:
     return tip_pk(tip_id) if tip_id is not None else contact_pk(pseudonym)
 
@@ -277,7 +287,18 @@ class Table:
         return Contact.model_validate(values) if values else None
 
     def create_contact(self, contact: Contact) -> bool:
-        return self.put(contact_pk(contact.pseudonym), "META", contact.model_dump(), if_absent=True)
+        return self.put(contact_pk(contact.pseudonym), "META", contact_item(contact), if_absent=True)
+
+    def audience(self, oa_id: str, fields: str) -> Iterator[Contact]:
+        """Every contact of one OA, from its audience partition of gsi1 (advisories' recipients)."""
+        kwargs: dict[str, Any] = {
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": audience_partition(oa_id)}},
+            "ProjectionExpression": fields,
+        }
+        for values in self.paginate("query", kwargs):
+            yield Contact.model_validate(values)
 
     def record_interaction(self, pseudonym: str, at_ms: int) -> None:
         """Move the contact's last interaction forward (events arrive out of order)."""

@@ -1,10 +1,8 @@
 """Planning the audience of due advisories and delivering each recipient's message.
 
-Audience: the contacts of each targeted OA, read by a paged scan of contact items filtered on
-the OA (one scan per scheduler run for all due advisories' OAs). A scan reads the whole table,
-but it runs at most every 5 minutes and only when something is due; a per-OA contact index would
-need the webhook to maintain index keys on every contact (a change to the intake path), which we
-leave for when tables grow past a few million items.
+Audience: the contacts of each targeted OA, queried from the OA's audience partition of gsi1
+(``AUDIENCE#<oa_id>`` / pseudonym, written with the contact), so a run reads only the contacts of
+the OAs it targets.
 
 Planning one (advisory, occurrence, OA) is gated by its RUN record: written ``planning`` with a
 condition, ``planned`` once every recipient is on the queue. A scheduler retry (Lambda retries a
@@ -81,15 +79,9 @@ class Plan:
 
 
 def contacts_of(table: Table, oa_ids: set[str]) -> Iterable[Contact]:
-    """Every contact of these OAs (a filtered scan; see the module docstring)."""
-    kwargs: dict[str, Any] = {
-        "FilterExpression": "begins_with(pk, :c) AND sk = :meta",
-        "ExpressionAttributeValues": {":c": {"S": "CONTACT#"}, ":meta": {"S": "META"}},
-        "ProjectionExpression": _CONTACT_FIELDS,
-    }
-    for values in table.paginate("scan", kwargs):
-        if values.get("oa_id") in oa_ids:
-            yield Contact.model_validate(values)
+    """Every contact of these OAs, from their audience partitions."""
+    for oa_id in sorted(oa_ids):
+        yield from table.audience(oa_id, _CONTACT_FIELDS)
 
 
 def _skip_reason(contact: Contact, now_ms: int, sealed: bool = True) -> Skip | None:
