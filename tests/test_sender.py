@@ -16,13 +16,13 @@ from typing import Any
 import boto3
 import pytest
 from sender_support import Poller, Zalo, citizen_writes, outbound, simulated_zalo
-from tipline.adapters import zalo
+from tipline.adapters import aws, zalo
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
 from tipline_local.samples import zalo_body
-from webhook_support import deliver, demo_oa, now_ms, receive
+from webhook_support import Fault, deliver, demo_oa, now_ms, receive
 
 CANARY = "CANARY-sender-7f3a tôi bị lừa 20 triệu"
 USER = "246845883529197922"
@@ -61,6 +61,23 @@ def test_an_acknowledgement_reaches_the_citizen_once_and_receipts_mark_it(
     assert "reply sent" in logs
     for secret in (CANARY, USER, sent[0]["text"], oa.access_token):
         assert secret not in logs
+
+
+def test_a_lost_receipt_pointer_costs_the_marks_not_the_reply(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, captured_logs: io.StringIO
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, CANARY, USER)
+    with Fault(aws.dynamodb(), "BatchWriteItem", "InternalServerError") as fault:
+        messages, failed = Poller(stack, lambda_context).once()
+    assert fault.hits >= 1
+    assert len(messages) == 1 and not failed  # sent and recorded: the message is done
+    [entry] = outbound(stack)
+    assert entry.status == DeliveryStatus.SENT and len(zalo_sim.cs_sent(USER)) == 1
+    assert "receipt pointers not written" in captured_logs.getvalue()
+    body = zalo_body("user_received_message", demo_oa(), user_id=USER, ts=now_ms())
+    body["message"]["msg_id"] = entry.zalo_message_id
+    assert deliver(lambda_context, body)["statusCode"] == 200  # unknown to us: answered, ignored
+    assert outbound(stack)[0].status == DeliveryStatus.SENT
 
 
 def _ack_entry(stack: Provisioned) -> Any:

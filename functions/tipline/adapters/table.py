@@ -542,8 +542,15 @@ class Table:
         self._call("update_item", Key=key(pk, entry_key), UpdateExpression="REMOVE sealed")
 
     # -- delivery receipts -----------------------------------------------------------------
-    def remember_sent(self, oa_id: str, zalo_message_id: str, pk: str, entry_key: str) -> None:
-        self.put(f"ZMSG#{oa_id}#{zalo_message_id}", "META", {"thread_pk": pk, "entry_key": entry_key})
+    def remember_sent(self, sent: Sequence[tuple[str, str, str, str]]) -> None:
+        """Point Zalo message ids (oa_id, zalo_message_id, thread pk, entry key) at their thread
+        entries, for delivery receipts: plain puts, 25 a call."""
+        self.batch_put(
+            [
+                {"pk": f"ZMSG#{oa_id}#{message_id}", "sk": "META", "thread_pk": pk, "entry_key": entry_key}
+                for oa_id, message_id, pk, entry_key in sent
+            ]
+        )
 
     def find_sent(self, oa_id: str, zalo_message_id: str) -> tuple[str, str] | None:
         values = self.get(f"ZMSG#{oa_id}#{zalo_message_id}", consistent=False)

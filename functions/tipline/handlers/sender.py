@@ -120,6 +120,18 @@ def _groups(records: Sequence[SQSRecord]) -> list[list[SQSRecord]]:
     return list(groups.values())
 
 
+def _remember_sent(sender: Sender) -> None:
+    """The batch's receipt pointers in one write; without them only delivered/seen marks are lost."""
+    sent = sender.sent.take()
+    if not sent:
+        return
+    try:
+        sender.table.remember_sent(sent)
+    except Exception:
+        logger.warning("receipt pointers not written", count=len(sent))
+        metrics.add_metric(name="ReceiptPointersLost", unit=MetricUnit.Count, value=len(sent))
+
+
 def process(records: Sequence[SQSRecord]) -> dict[str, list[dict[str, str]]]:
     """Run every group concurrently; the partial batch response, failures in batch order."""
     sender = _sender()  # built here, once, not raced for by the workers
@@ -132,6 +144,7 @@ def process(records: Sequence[SQSRecord]) -> dict[str, list[dict[str, str]]]:
                 outcomes.update((o.message_id, o) for o in future.result())
             except Exception:  # a bug, not a delivery outcome: retry the whole group later
                 logger.exception("reply group failed", message_id=group[0].message_id)
+    _remember_sent(sender)
     failures: list[dict[str, str]] = []
     for record in records:
         outcome = outcomes.get(record.message_id) or _Outcome(record.message_id, ok=False)

@@ -5,11 +5,13 @@ At-least-once input (replies.fifo), so every step is safe to repeat:
 - the entry's status is the record of truth: an entry already ``sent`` (or delivered/seen) or
   ``failed`` is done, and the message is acknowledged without calling Zalo again;
 - the outcome is written on the entry *before* the message is deleted (the handler returns only
-  after :func:`deliver` wrote it), then the Zalo message id is remembered for delivery receipts.
-  (Not one TransactWriteItems: moto's server answers 500 to concurrent transactions.)
+  after :func:`deliver` wrote it). The Zalo message ids of an invocation's sent replies are
+  remembered for delivery receipts together at its end (:class:`SentPointers`): a pointer lost to
+  a crash costs that reply's delivered/seen marks, never the reply.
 
 Per reply: one read (entry and contact together), one KMS call for the text (plus one for the
-citizen's user id, unless this container opened it in the last minutes), the Zalo call, two writes.
+citizen's user id, unless this container opened it in the last minutes), the Zalo call, one write;
+per invocation, one BatchWriteItem of receipt pointers.
 
 Outcomes by error class (shared/zalo/ZALO-OA.md):
 
@@ -37,7 +39,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 from tipline.adapters import envelope, zalo
@@ -70,11 +72,30 @@ class Poison(TiplineError):
     """The message can never be delivered as it is: it goes to the dead-letter queue."""
 
 
+class SentPointers:
+    """Zalo message ids of the replies one invocation sent, written together at its end (one
+    BatchWriteItem instead of a PutItem per reply); thread-safe, the groups run concurrently."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, str, str, str]] = []
+        self._lock = threading.Lock()
+
+    def add(self, oa_id: str, zalo_message_id: str, pk: str, entry_key: str) -> None:
+        with self._lock:
+            self._items.append((oa_id, zalo_message_id, pk, entry_key))
+
+    def take(self) -> list[tuple[str, str, str, str]]:
+        with self._lock:
+            items, self._items = self._items, []
+        return items
+
+
 @dataclass(frozen=True)
 class Sender:
     table: Table
     settings: Settings
     tokens: TokenStore
+    sent: SentPointers = field(default_factory=SentPointers)
 
 
 def backoff_seconds(attempt: int, floor: float | None = None, rng: random.Random | None = None) -> int:
@@ -164,7 +185,7 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
     sender.table.set_delivery(
         pk, reply.entry_key, DeliveryStatus.SENT, reason=note, zalo_message_id=sent.message_id
     )
-    sender.table.remember_sent(reply.oa_id, sent.message_id, pk, reply.entry_key)
+    sender.sent.add(reply.oa_id, sent.message_id, pk, reply.entry_key)
     logger.info(
         "reply sent", reply_id=reply.reply_id, oa_id=reply.oa_id, billed=sent.quota_type == "reply_billed"
     )
