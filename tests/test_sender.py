@@ -80,6 +80,20 @@ def test_a_lost_receipt_pointer_costs_the_marks_not_the_reply(
     assert outbound(stack)[0].status == DeliveryStatus.SENT
 
 
+def test_when_the_batch_read_fails_each_reply_reads_its_own(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    users = [f"72000000000000000{i}" for i in range(3)]
+    for user in users:
+        citizen_writes(zalo_sim, lambda_context, "báo tin", user)
+    reads = iter(range(1000))
+    first_read = Fault(aws.dynamodb(), "BatchGetItem", "InternalServerError", when=lambda _: next(reads) == 0)
+    with first_read as fault:
+        messages, failed = Poller(stack, lambda_context).once()
+    assert fault.hits == 1 and len(messages) == 3 and not failed
+    assert [len(zalo_sim.cs_sent(user)) for user in users] == [1, 1, 1]
+
+
 def _ack_entry(stack: Provisioned) -> Any:
     [entry] = outbound(stack)
     return entry

@@ -556,18 +556,26 @@ class Table:
         values = self.get(f"ZMSG#{oa_id}#{zalo_message_id}", consistent=False)
         return (str(values["thread_pk"]), str(values["entry_key"])) if values else None
 
-    # -- the reply sender: a reply's entry and contact in one read (tipline.replies.sender) ----
-    def get_entry_and_contact(
-        self, pk: str, entry_key: str, pseudonym: str
-    ) -> tuple[ThreadEntry | None, Contact | None]:
-        """A reply's thread entry and its citizen's contact in one consistent BatchGetItem."""
-        wanted = [(pk, entry_key), (contact_pk(pseudonym), "META")]
-        found = {(str(v["pk"]), str(v["sk"])): v for v in self.batch_get(wanted, consistent=True)}
-        entry, contact = found.get(wanted[0]), found.get(wanted[1])
-        return (
-            ThreadEntry.model_validate(entry) if entry else None,
-            Contact.model_validate(contact) if contact else None,
-        )
+    # -- the reply sender: replies' entries and contacts in one read (tipline.replies.sender) --
+    def get_entries_and_contacts(
+        self, wanted: Sequence[tuple[str, str, str]]
+    ) -> tuple[dict[tuple[str, str], ThreadEntry], dict[str, Contact]]:
+        """Thread entries (pk, entry key) and their citizens' contacts (by pseudonym) of several
+        replies, in consistent BatchGetItem calls (100 keys each); what does not exist is absent."""
+        keys = [(pk, entry_key) for pk, entry_key, _ in wanted]
+        keys += [(contact_pk(pseudonym), "META") for _, _, pseudonym in wanted]
+        found = {(str(v["pk"]), str(v["sk"])): v for v in self.batch_get(keys, consistent=True)}
+        entries = {
+            (pk, entry_key): ThreadEntry.model_validate(found[(pk, entry_key)])
+            for pk, entry_key, _ in wanted
+            if (pk, entry_key) in found
+        }
+        contacts = {
+            pseudonym: Contact.model_validate(found[(contact_pk(pseudonym), "META")])
+            for _, _, pseudonym in wanted
+            if (contact_pk(pseudonym), "META") in found
+        }
+        return entries, contacts
 
     # -- versioned records with a lease (tipline.tokens) -------------------------------------
     def put_versioned(

@@ -120,6 +120,20 @@ def _groups(records: Sequence[SQSRecord]) -> list[list[SQSRecord]]:
     return list(groups.values())
 
 
+def _prefetch(sender: Sender, records: Sequence[SQSRecord]) -> None:
+    """Read every reply's entry and contact in one call; if that fails, each reply reads its own."""
+    replies = []
+    for record in records:
+        try:
+            replies.append(parse(record.body))
+        except Poison:
+            continue  # handled, and reported, with its record
+    try:
+        sender.prefetched.load(sender.table, replies)
+    except Exception:
+        logger.warning("batch read failed; replies read one by one", count=len(replies))
+
+
 def _remember_sent(sender: Sender) -> None:
     """The batch's receipt pointers in one write; without them only delivered/seen marks are lost."""
     sent = sender.sent.take()
@@ -135,6 +149,7 @@ def _remember_sent(sender: Sender) -> None:
 def process(records: Sequence[SQSRecord]) -> dict[str, list[dict[str, str]]]:
     """Run every group concurrently; the partial batch response, failures in batch order."""
     sender = _sender()  # built here, once, not raced for by the workers
+    _prefetch(sender, records)
     groups = _groups(records)
     outcomes: dict[str, _Outcome] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(groups)))) as pool:

@@ -9,9 +9,10 @@ At-least-once input (replies.fifo), so every step is safe to repeat:
   remembered for delivery receipts together at its end (:class:`SentPointers`): a pointer lost to
   a crash costs that reply's delivered/seen marks, never the reply.
 
-Per reply: one read (entry and contact together), one KMS call for the text (plus one for the
-citizen's user id, unless this container opened it in the last minutes), the Zalo call, one write;
-per invocation, one BatchWriteItem of receipt pointers.
+Per reply: one KMS call for the text (plus one for the citizen's user id, unless this container
+opened it in the last minutes), the Zalo call, one write; per invocation, one consistent
+BatchGetItem of every reply's entry and contact (:class:`Prefetched`) and one BatchWriteItem of
+receipt pointers.
 
 Outcomes by error class (shared/zalo/ZALO-OA.md):
 
@@ -45,7 +46,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from tipline.adapters import envelope, zalo
 from tipline.adapters.table import Table, thread_pk
 from tipline.config import Settings
-from tipline.domain import DeliveryStatus, Direction, QueuedReply, ThreadEntry, sealing_context
+from tipline.domain import Contact, DeliveryStatus, Direction, QueuedReply, ThreadEntry, sealing_context
 from tipline.errors import DecryptionFailed, TiplineError
 from tipline.observability import logger
 from tipline.tokens.store import TokenStore, TokenUnavailable
@@ -90,12 +91,47 @@ class SentPointers:
         return items
 
 
+class Prefetched:
+    """The entries and contacts of a batch's replies, read together before any is sent.
+
+    Each entry is taken once; a later message of the same citizen in the batch shares the contact as
+    read at the start (a block learned from Zalo meanwhile costs one refused call, same outcome).
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], ThreadEntry | None] = {}
+        self._contacts: dict[str, Contact | None] = {}
+        self._lock = threading.Lock()
+
+    def load(self, table: Table, replies: list[QueuedReply]) -> None:
+        wanted = [(thread_pk(r.tip_id, r.pseudonym), r.entry_key, r.pseudonym) for r in replies]
+        entries, contacts = table.get_entries_and_contacts(wanted)
+        with self._lock:
+            for pk, entry_key, pseudonym in wanted:
+                self._entries[(pk, entry_key)] = entries.get((pk, entry_key))
+                self._contacts[pseudonym] = contacts.get(pseudonym)
+
+    def take(
+        self, table: Table, pk: str, entry_key: str, pseudonym: str
+    ) -> tuple[ThreadEntry | None, Contact | None]:
+        """This reply's entry and contact: from the batch read, or read now if it had none."""
+        with self._lock:
+            loaded = (pk, entry_key) in self._entries and pseudonym in self._contacts
+            entry = self._entries.pop((pk, entry_key), None)
+            contact = self._contacts.get(pseudonym)
+        if loaded:
+            return entry, contact
+        entries, contacts = table.get_entries_and_contacts([(pk, entry_key, pseudonym)])
+        return entries.get((pk, entry_key)), contacts.get(pseudonym)
+
+
 @dataclass(frozen=True)
 class Sender:
     table: Table
     settings: Settings
     tokens: TokenStore
     sent: SentPointers = field(default_factory=SentPointers)
+    prefetched: Prefetched = field(default_factory=Prefetched)
 
 
 def backoff_seconds(attempt: int, floor: float | None = None, rng: random.Random | None = None) -> int:
@@ -127,7 +163,7 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
     """Send one reply; returns the status recorded, None if it was handled before (raises RetryLater
     or Poison)."""
     pk = thread_pk(reply.tip_id, reply.pseudonym)
-    entry, contact = sender.table.get_entry_and_contact(pk, reply.entry_key, reply.pseudonym)
+    entry, contact = sender.prefetched.take(sender.table, pk, reply.entry_key, reply.pseudonym)
     if entry is None:
         raise Poison("the reply's thread entry does not exist")
     if (
