@@ -101,6 +101,14 @@ def citizen_writes(
     assert response["statusCode"] == 200, response
 
 
+def citizens_write(zalo_sim: Zalo, context: Any, text: str, first_id: int, count: int) -> list[str]:
+    """``count`` citizens (Zalo ids from ``first_id`` up) each write ``text``; returns their ids."""
+    users = [str(first_id + i) for i in range(count)]
+    for user in users:
+        citizen_writes(zalo_sim, context, text, user)
+    return users
+
+
 @dataclass
 class Poller:
     """Lambda's SQS event source for the sender: receive, invoke, delete what succeeded.

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from sender_support import Poller, Zalo, citizen_writes, outbound, simulated_zalo
+from sender_support import Poller, Zalo, citizen_writes, citizens_write, outbound, simulated_zalo
 from tipline.adapters import aws, zalo
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus
@@ -83,9 +83,7 @@ def test_a_lost_receipt_pointer_costs_the_marks_not_the_reply(
 def test_when_the_batch_read_fails_each_reply_reads_its_own(
     stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
 ) -> None:
-    users = [f"72000000000000000{i}" for i in range(3)]
-    for user in users:
-        citizen_writes(zalo_sim, lambda_context, "báo tin", user)
+    users = citizens_write(zalo_sim, lambda_context, "báo tin", 720000000000000000, 3)
     reads = iter(range(1000))
     first_read = Fault(aws.dynamodb(), "BatchGetItem", "InternalServerError", when=lambda _: next(reads) == 0)
     with first_read as fault:
@@ -195,9 +193,7 @@ def test_a_token_rejected_again_after_its_refresh_is_retried_later_not_refreshed
 def test_a_token_expiring_mid_batch_causes_exactly_one_refresh_and_every_reply_is_sent(
     stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
 ) -> None:
-    users = [f"5000000000000000{i:02d}" for i in range(10)]
-    for user in users:
-        citizen_writes(zalo_sim, lambda_context, "xin chào", user)
+    users = citizens_write(zalo_sim, lambda_context, "xin chào", 500000000000000000, 10)
     sim, clock = zalo_sim.sim, zalo_sim.clock
     original = sim._send_cs
 
@@ -343,9 +339,7 @@ def test_a_poison_message_goes_to_the_dead_letter_queue_without_delaying_other_c
     ghost = sqs.send_message(
         QueueUrl=url, MessageBody=json.dumps(missing), MessageGroupId="nobody", MessageDeduplicationId="g1"
     )
-    users = [f"60000000000000000{i}" for i in range(3)]
-    for user in users:
-        citizen_writes(zalo_sim, lambda_context, "xin chào", user)
+    users = citizens_write(zalo_sim, lambda_context, "xin chào", 600000000000000000, 3)
     poller = Poller(stack, lambda_context)
     messages, failed = poller.once()
     assert len(messages) == 5

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from sender_support import QUEUE, Poller, Zalo, citizen_writes, outbound, simulated_zalo
+from sender_support import QUEUE, Poller, Zalo, citizens_write, outbound, simulated_zalo
 from tipline.adapters import zalo
 from tipline.domain import DeliveryStatus
 from tipline.handlers import sender
@@ -29,9 +29,7 @@ def zalo_sim(stack: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[Za
 def test_a_timeout_mid_batch_loses_nothing_and_sends_nothing_twice(
     stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    users = [f"71000000000000000{i}" for i in range(5)]
-    for user in users:
-        citizen_writes(zalo_sim, lambda_context, "báo tin", user)
+    users = citizens_write(zalo_sim, lambda_context, "báo tin", 710000000000000000, 5)
     batch = receive(stack, QUEUE)
     assert len(batch) == 5
 
