@@ -12,9 +12,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
+
+
+# Per-service settings over the defaults: S3 moves attachments of up to tens of MB, and presigned
+# links must be SigV4 on a path-style URL (which the local emulator serves too).
+_SERVICE_OPTIONS: dict[str, dict[str, Any]] = {
+    "s3": {"read_timeout": 30, "signature_version": "s3v4", "s3": {"addressing_style": "path"}},
+}
 
 
 @functools.cache
@@ -22,13 +30,14 @@ def _client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(
-        connect_timeout=2,
-        read_timeout=5,
-        retries={"mode": "standard", "max_attempts": 3},
-        tcp_keepalive=True,
-    )
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    options: dict[str, Any] = {
+        "connect_timeout": 2,
+        "read_timeout": 5,
+        "retries": {"mode": "standard", "max_attempts": 3},
+        "tcp_keepalive": True,
+        **_SERVICE_OPTIONS.get(service, {}),
+    }
+    return boto3.session.Session().client(service, config=Config(**options))  # type: ignore[call-overload]
 
 
 def dynamodb() -> DynamoDBClient:
@@ -49,6 +58,10 @@ def secretsmanager() -> SecretsManagerClient:
 
 def sns() -> SNSClient:
     return _client("sns")  # type: ignore[no-any-return]
+
+
+def s3() -> S3Client:
+    return _client("s3")  # type: ignore[no-any-return]
 
 
 def reset_clients() -> None:

@@ -10,7 +10,6 @@ volume one KMS call per stored attachment is affordable.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tipline.adapters import aws
 from tipline.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
@@ -26,26 +26,8 @@ if TYPE_CHECKING:
 MAX_LINK_SECONDS = 300
 
 
-@functools.cache
-def _s3(endpoint_marker: str) -> S3Client:
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        connect_timeout=2,
-        read_timeout=30,
-        retries={"mode": "standard", "max_attempts": 3},
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-    )
-    return boto3.session.Session().client("s3", config=config)
-
-
 def _client() -> S3Client:
-    import os
-
-    # Keyed by endpoint so tests that move AWS_ENDPOINT_URL get a fresh client.
-    return _s3(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL", ""))
+    return aws.s3()
 
 
 def encryption_context_header(context: Mapping[str, str]) -> str:
