@@ -63,6 +63,22 @@ def test_an_acknowledgement_reaches_the_citizen_once_and_receipts_mark_it(
         assert secret not in logs
 
 
+def test_receipts_out_of_order_leave_a_seen_reply_seen(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, "báo tin", USER)
+    Poller(stack, lambda_context).once()
+    [message_id] = [m["message_id"] for m in zalo_sim.cs_sent(USER)]
+    oa = demo_oa()
+    seen = zalo_body("user_seen_message", oa, user_id=USER, ts=now_ms())
+    seen["message"]["msg_ids"] = [message_id]
+    received = zalo_body("user_received_message", oa, user_id=USER, ts=now_ms())
+    received["message"]["msg_id"] = message_id
+    for receipt in (seen, received):  # the "received" receipt arrives last
+        assert deliver(lambda_context, receipt)["statusCode"] == 200
+    assert outbound(stack)[0].status == DeliveryStatus.SEEN
+
+
 def test_a_lost_receipt_pointer_costs_the_marks_not_the_reply(
     stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, captured_logs: io.StringIO
 ) -> None:

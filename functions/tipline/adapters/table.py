@@ -538,6 +538,18 @@ class Table:
             ExpressionAttributeValues=values,
         )
 
+    def mark_receipt(self, pk: str, entry_key: str, status: DeliveryStatus) -> bool:
+        """Mark a sent reply delivered or seen from Zalo's receipts, which can arrive out of order:
+        a reply already seen stays seen. False when nothing changed."""
+        return self._conditional(
+            "update_item",
+            Key=key(pk, entry_key),
+            UpdateExpression="SET #st = :st",
+            ConditionExpression="attribute_exists(pk) AND #st <> :seen",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues={":st": {"S": status.value}, ":seen": {"S": DeliveryStatus.SEEN.value}},
+        )
+
     def erase_sealed(self, pk: str, entry_key: str) -> None:
         self._call("update_item", Key=key(pk, entry_key), UpdateExpression="REMOVE sealed")
 

@@ -369,7 +369,7 @@ def _mark_delivery(intake: Intake, oa_id: str, zalo_ids: list[str], status: Deli
     for zalo_id in zalo_ids:
         found = intake.table.find_sent(oa_id, zalo_id)
         if found is not None:
-            intake.table.set_delivery(found[0], found[1], status)
+            intake.table.mark_receipt(found[0], found[1], status)
 
 
 def erase_citizen(intake: Intake, handle: str) -> int:
