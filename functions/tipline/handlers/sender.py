@@ -37,7 +37,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tipline import wiring
 from tipline.adapters import queues
 from tipline.config import get_settings
-from tipline.domain import DeliveryStatus
+from tipline.domain import DeliveryStatus, QueuedReply
 from tipline.observability import logger, metrics
 from tipline.replies.sender import Poison, RetryLater, Sender, backoff_seconds, deliver, parse
 
@@ -74,11 +74,12 @@ def _postpone(record: SQSRecord, seconds: int) -> None:
         logger.warning("could not change a reply's visibility", message_id=record.message_id)
 
 
-def _one(sender: Sender, record: SQSRecord) -> _Outcome:
+def _one(sender: Sender, record: SQSRecord, reply: QueuedReply | Poison) -> _Outcome:
     """Deliver one record; on failure, set its visibility and report it failed."""
     attempt = _attempt(record)
     try:
-        reply = parse(record.body)
+        if isinstance(reply, Poison):
+            raise reply
         status = deliver(sender, reply, attempt, now_ms=int(time.time() * 1000))
     except RetryLater as retry:
         _postpone(record, retry.delay_seconds)
@@ -97,11 +98,13 @@ def _one(sender: Sender, record: SQSRecord) -> _Outcome:
     return _Outcome(record.message_id, ok=True, metric=_METRIC.get(status) if status else None)
 
 
-def _group(sender: Sender, records: Sequence[SQSRecord]) -> list[_Outcome]:
+def _group(
+    sender: Sender, records: Sequence[SQSRecord], replies: dict[str, QueuedReply | Poison]
+) -> list[_Outcome]:
     """One citizen's records, in order; after a failure the rest are skipped (visible again now)."""
     outcomes: list[_Outcome] = []
     for index, record in enumerate(records):
-        outcome = _one(sender, record)
+        outcome = _one(sender, record, replies[record.message_id])
         outcomes.append(outcome)
         if not outcome.ok:
             for skipped in records[index + 1 :]:
@@ -120,14 +123,15 @@ def _groups(records: Sequence[SQSRecord]) -> list[list[SQSRecord]]:
     return list(groups.values())
 
 
-def _prefetch(sender: Sender, records: Sequence[SQSRecord]) -> None:
+def _parse(record: SQSRecord) -> QueuedReply | Poison:
+    try:
+        return parse(record.body)
+    except Poison as poison:
+        return poison  # raised, logged and reported when its turn in its group comes
+
+
+def _prefetch(sender: Sender, replies: list[QueuedReply]) -> None:
     """Read every reply's entry and contact in one call; if that fails, each reply reads its own."""
-    replies = []
-    for record in records:
-        try:
-            replies.append(parse(record.body))
-        except Poison:
-            continue  # handled, and reported, with its record
     try:
         sender.prefetched.load(sender.table, replies)
     except Exception:
@@ -149,11 +153,12 @@ def _remember_sent(sender: Sender) -> None:
 def process(records: Sequence[SQSRecord]) -> dict[str, list[dict[str, str]]]:
     """Run every group concurrently; the partial batch response, failures in batch order."""
     sender = _sender()  # built here, once, not raced for by the workers
-    _prefetch(sender, records)
+    replies = {record.message_id: _parse(record) for record in records}
+    _prefetch(sender, [r for r in replies.values() if not isinstance(r, Poison)])
     groups = _groups(records)
     outcomes: dict[str, _Outcome] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(groups)))) as pool:
-        futures = [(group, pool.submit(_group, sender, group)) for group in groups]
+        futures = [(group, pool.submit(_group, sender, group, replies)) for group in groups]
         for group, future in futures:
             try:
                 outcomes.update((o.message_id, o) for o in future.result())
