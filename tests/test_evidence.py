@@ -21,7 +21,7 @@ import boto3
 import httpx
 import pytest
 from officer_support import call, claims
-from tipline.adapters import aws, evidence_store, media
+from tipline.adapters import aws, media
 from tipline.config import get_settings
 from tipline.evidence import policy
 from tipline.evidence.model import AttachmentStatus, FetchJob
@@ -240,7 +240,7 @@ def _fetch_every_kind(stack: Provisioned, cdn: Cdn, context: Any) -> dict[str, A
 def test_each_attachment_type_is_fetched_and_stored_encrypted_for_its_tip(
     evidence: Provisioned, cdn: Cdn, lambda_context: Any
 ) -> None:
-    with Capture(evidence_store._client(), "PutObject") as puts:
+    with Capture(aws.s3(), "PutObject") as puts:
         records = _fetch_every_kind(evidence, cdn, lambda_context)
     tip_id = _only_tip_id()
     assert set(records) == set(SAMPLES)

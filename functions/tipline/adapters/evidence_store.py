@@ -13,21 +13,14 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tipline.adapters import aws
 from tipline.errors import DependencyUnavailable
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
 MAX_LINK_SECONDS = 300
-
-
-def _client() -> S3Client:
-    return aws.s3()
 
 
 def encryption_context_header(context: Mapping[str, str]) -> str:
@@ -54,7 +47,7 @@ def put(
 ) -> Stored:
     """Store ``body`` encrypted; S3 verifies the SHA-256 we computed while downloading."""
     try:
-        response = _client().put_object(
+        response = aws.s3().put_object(
             Bucket=bucket,
             Key=key,
             Body=body,
@@ -87,7 +80,7 @@ def presigned_get(
     if version_id:
         params["VersionId"] = version_id
     try:
-        return _client().generate_presigned_url(
+        return aws.s3().generate_presigned_url(
             "get_object", Params=params, ExpiresIn=min(expires_in, MAX_LINK_SECONDS)
         )
     except (ClientError, BotoCoreError) as exc:
@@ -96,7 +89,7 @@ def presigned_get(
 
 def delete_prefix(bucket: str, prefix: str) -> int:
     """Delete every version of every object under ``prefix`` (retention, erasure). Returns versions."""
-    client = _client()
+    client = aws.s3()
     deleted = 0
     try:
         paginator = client.get_paginator("list_object_versions")
@@ -122,7 +115,7 @@ def mark_retention(
     retention period after the tip closed; the old version becomes noncurrent and goes soon after.
     Returns how many objects were re-tagged.
     """
-    client = _client()
+    client = aws.s3()
     tag = "retention=closed" if closed else "retention=open"
     count = 0
     try:
