@@ -10,6 +10,7 @@ acknowledgement, no citizen got a duplicate, nothing forged or malformed was sto
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -17,13 +18,15 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from tipline.intake.signature import header_value
@@ -218,6 +221,84 @@ def _check(target: Target, report: Report, deadline: float) -> None:
     report.duplicate_replies = sum(n - 1 for n in per_citizen.values() if n > 1)
 
 
+class StackDidNotStart(Exception):
+    def __init__(self, reason: str, exited: bool) -> None:
+        super().__init__(reason)
+        self.exited = exited
+
+
+def _wait_until_serving(
+    base: str, stack: subprocess.Popen[bytes], log: IO[bytes], seconds: float = 120
+) -> None:
+    """Wait for the stack's health check (a loaded 2-core machine starts slowly); if it exits or
+    stays silent, raise with the reason and the end of what it wrote."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and stack.poll() is None:
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    log.seek(0)
+    tail = log.read().decode("utf-8", "replace")[-3000:]
+    exited = stack.poll() is not None
+    state = f"exited with {stack.returncode}" if exited else f"silent for {seconds:.0f} s"
+    raise StackDidNotStart(f"the local stack did not start ({state}):\n{tail}", exited)
+
+
+def _stop(*processes: tuple[subprocess.Popen[bytes], int]) -> None:
+    for process, stop in processes:
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already
+            os.killpg(process.pid, stop)
+        process.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def _local_stack(attempts: int = 3) -> Iterator[Target]:
+    """The emulator and the stack, each in its own process (as `make dev` runs it), on fresh
+    loopback ports. Another program can take a probed free port before our server binds it (test
+    workers run side by side), so a stack that exits while starting is started again on new ports."""
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        moto_port = free_port()
+        while moto_port == port:  # two probes can be handed the same free port
+            moto_port = free_port()
+        with tempfile.TemporaryFile() as stack_log:  # the stack's stderr, shown if it fails to start
+            moto = subprocess.Popen(
+                [str(Path(sys.executable).with_name("moto_server")), "-p", str(moto_port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            stack = subprocess.Popen(
+                [sys.executable, "-m", "tipline_local.cli", "serve"],
+                env={
+                    **os.environ,
+                    "TIPLINE_PORT": str(port),
+                    "POWERTOOLS_LOG_LEVEL": "WARNING",
+                    "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+                },
+                stdout=subprocess.DEVNULL,
+                stderr=stack_log,
+                start_new_session=True,
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                try:
+                    _wait_until_serving(base, stack, stack_log)
+                except StackDidNotStart as failed:
+                    if not failed.exited or attempt == attempts:
+                        raise SystemExit(str(failed)) from failed
+                    print(f"loadtest: {failed}; starting again on new ports", file=sys.stderr)
+                    continue
+                info = httpx.get(f"{base}/_local/info").json()
+                yield Target(info["webhook"], info["zalo"], info["aws"], info["table"], info["queues"])
+                return
+            finally:
+                _stop((stack, signal.SIGINT), (moto, signal.SIGTERM))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="loadtest", description=__doc__.splitlines()[0] if __doc__ else None
@@ -228,43 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (1 <= args.count <= 50_000 and 1 <= args.clients <= 64 and 0 < args.time_limit <= 3600):
         parser.error("count 1..50000, clients 1..64, time limit up to 3600 s")
-    port, moto_port = free_port(), free_port()
-    # The emulator gets a process (and a core) of its own, as AWS would be elsewhere.
-    moto = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-p", str(moto_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    stack = subprocess.Popen(  # the stack runs as `make dev` runs it, in its own process
-        [sys.executable, "-m", "tipline_local.cli", "serve"],
-        env={
-            **os.environ,
-            "TIPLINE_PORT": str(port),
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(1200):  # up to 120 s: a loaded 2-core machine starts slowly
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        info = httpx.get(f"{base}/_local/info").json()
-        target = Target(info["webhook"], info["zalo"], info["aws"], info["table"], info["queues"])
+    with _local_stack() as target:
         report = run(target, args.count, args.clients, args.time_limit)
-    finally:
-        os.killpg(stack.pid, signal.SIGINT)
-        stack.wait(timeout=60)
-        os.killpg(moto.pid, signal.SIGTERM)
-        moto.wait(timeout=30)
     print("\n".join(report.lines()))
     return 0 if report.invariants_hold else 1
 
