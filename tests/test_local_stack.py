@@ -30,7 +30,7 @@ from tipline_local.http_front import HttpFront, Route, as_api_gateway_claims
 from tipline_local.provision import Provisioned, emulator_client
 from tipline_local.pump import QueuePump, QueueSource
 from tipline_local.scheduler import Schedule, cron_due, scheduled_event
-from tipline_local.stack import free_port, read_wiring, shared_environment
+from tipline_local.stack import free_port, read_wiring, shared_environment, spawn_emulator
 from tipline_local.template import load_template
 from werkzeug.test import Client
 
@@ -597,12 +597,7 @@ def test_a_schedule_runs_on_demand(running: StackProcess) -> None:
 @pytest.fixture
 def external_aws_and_zalo() -> Iterator[dict[str, str]]:
     moto_port, zalo_port = free_port(), free_port()
-    moto = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-p", str(moto_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    moto = spawn_emulator(moto_port)
     simulator = subprocess.Popen(
         [sys.executable, "-m", "tipline_local.zalo_sim", "--port", str(zalo_port)],
         env={**os.environ, "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT / 'local'}"},

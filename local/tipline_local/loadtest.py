@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import httpx
@@ -34,7 +33,7 @@ from tipline.intake.signature import header_value
 from tipline_local.accounts import demo_accounts
 from tipline_local.provision import emulator_client
 from tipline_local.samples import zalo_body
-from tipline_local.stack import free_port
+from tipline_local.stack import free_port, spawn_emulator
 
 MIX = {"valid": 0.7, "duplicate": 0.1, "forged": 0.1, "malformed": 0.1}
 
@@ -265,12 +264,7 @@ def _local_stack(attempts: int = 3) -> Iterator[Target]:
         while moto_port == port:  # two probes can be handed the same free port
             moto_port = free_port()
         with tempfile.TemporaryFile() as stack_log:  # the stack's stderr, shown if it fails to start
-            moto = subprocess.Popen(
-                [str(Path(sys.executable).with_name("moto_server")), "-p", str(moto_port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            moto = spawn_emulator(moto_port)
             stack = subprocess.Popen(
                 [sys.executable, "-m", "tipline_local.cli", "serve"],
                 env={

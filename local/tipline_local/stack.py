@@ -17,12 +17,15 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -68,6 +71,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def spawn_emulator(port: int) -> subprocess.Popen[bytes]:
+    """moto's server in a process (and a process group) of its own on 127.0.0.1:``port``, as AWS
+    would be elsewhere; stop it with ``os.killpg(process.pid, signal.SIGTERM)``."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 # -- what the template wires ----------------------------------------------------------------------------
