@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from tipline import clock as tipline_clock
 from tipline import wiring
 from tipline.adapters import aws, zalo
 from tipline.adapters.table import thread_pk
@@ -68,6 +69,8 @@ def start_simulator(monkeypatch: pytest.MonkeyPatch, accounts: list[AccountSeed]
             account.oa_secret_key,
         )
     running = serve(sim)
+    # One clock for the whole flow: every function under test reads the simulator's time.
+    monkeypatch.setattr(tipline_clock, "_source", clock)
     monkeypatch.setenv("ZALO_API_BASE_URL", running.url)
     monkeypatch.setenv("ZALO_OAUTH_BASE_URL", running.url)
     # Below the simulator's injected timeout (2 s), above what a loaded 2-core machine may take.

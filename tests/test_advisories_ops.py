@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from officer_support import call, claims
 from sender_support import start_simulator
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.adapters import envelope
 from tipline.advisories import followers, manage
 from tipline.advisories.delivery import contacts_of
@@ -183,9 +183,6 @@ def _setup(stack: Provisioned, monkeypatch: pytest.MonkeyPatch, at: str) -> Any:
         monkeypatch.setenv(name, value)
     zalo = start_simulator(monkeypatch)
     zalo.clock.advance(_ms(at) / 1000 - time.time())
-    virtual = type("VirtualTime", (), {"time": staticmethod(zalo.clock)})
-    monkeypatch.setattr(advisories, "time", virtual)
-    monkeypatch.setattr(advisory_sender, "time", virtual)
     return zalo
 
 
@@ -274,7 +271,7 @@ def _receipt(oa: Any, user: str, event_name: str, message_id: str, context: Any)
     from tipline_local.samples import api_event, zalo_body
 
     message = {"msg_ids": [message_id]} if event_name == "user_seen_message" else {"msg_id": message_id}
-    body = {**zalo_body(event_name, oa, user_id=user, ts=int(time.time() * 1000)), "message": message}
+    body = {**zalo_body(event_name, oa, user_id=user, ts=clock.now_ms()), "message": message}
     response = webhook.handler(api_event(json.dumps(body).encode(), oa), context)
     assert response["statusCode"] == 200
 

@@ -21,6 +21,7 @@ import boto3
 import httpx
 import pytest
 from officer_support import call, claims
+from tipline import clock
 from tipline.adapters import aws, media
 from tipline.config import get_settings
 from tipline.evidence import policy
@@ -584,7 +585,7 @@ def test_evidence_follows_the_tip_retention_and_is_purged_with_it(
     assert tip is not None
     s3 = boto3.client("s3")
     key = records["image"].s3_key
-    assert evidence_retention(get_settings(), tip, expires_at=int(time.time()) + 86_400) == 5
+    assert evidence_retention(get_settings(), tip, expires_at=int(clock.now_s()) + 86_400) == 5
     tags = s3.get_object_tagging(Bucket=_bucket(evidence), Key=key)["TagSet"]
     assert tags == [{"Key": "retention", "Value": "closed"}]
     body = s3.get_object(Bucket=_bucket(evidence), Key=key)["Body"].read()

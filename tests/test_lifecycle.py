@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import boto3
 import pytest
 from conftest import load_event
+from tipline import clock
 from tipline.adapters.table import tip_pk
 from tipline.config import get_settings
 from tipline.domain import Tip, TipStatus
@@ -104,7 +104,7 @@ def test_the_sweeper_deletes_expired_tips_and_keeps_the_rest(stack: Any, lambda_
     assert _tip_items(stack, expired) == []
     for kept in (held, recent, still_open):
         assert table().get_tip(kept.tip_id) is not None
-    assert int(time.time()) < (recent.expires_at or 0)
+    assert clock.now_s() < (recent.expires_at or 0)
 
 
 def test_after_withdraw_nothing_of_the_citizen_can_be_decrypted(stack: Any, lambda_context: Any) -> None:

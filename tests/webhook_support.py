@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import boto3
+from tipline import clock
 from tipline.handlers import intake_spill, webhook
 from tipline_local.accounts import AccountSeed, demo_accounts
 from tipline_local.provision import Provisioned
@@ -18,7 +18,7 @@ def demo_oa(index: int = 1) -> AccountSeed:
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    return clock.now_ms()
 
 
 def encode(body: dict[str, Any]) -> bytes:

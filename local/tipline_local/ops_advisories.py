@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.advisories import manage
 from tipline.advisories.model import VIETNAM, AdvisoryInput, Category, vietnam
 from tipline.config import get_settings
@@ -82,7 +81,7 @@ def create(args: argparse.Namespace) -> int:
     table = wiring.table()
     units = {account.unit_id for account in table.list_oas()}
     try:
-        advisory = manage.create(table, OPS, data, units, int(time.time() * 1000))
+        advisory = manage.create(table, OPS, data, units, clock.now_ms())
     except manage.InvalidAdvisory as exc:
         raise BadInput(str(exc)) from exc
     due = f"{vietnam(advisory.next_due_ms):%Y-%m-%d %H:%M}" if advisory.next_due_ms else "-"

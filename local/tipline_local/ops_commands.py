@@ -15,13 +15,12 @@ import json
 import os
 import re
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import boto3
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.adapters import secrets
 from tipline.config import get_settings
 from tipline.domain import OaAccount
@@ -129,7 +128,7 @@ def dlq_inspect(args: argparse.Namespace) -> int:
     sqs = boto3.client("sqs")
     seen: dict[str, dict[str, Any]] = {}
     handles: list[str] = []
-    now_ms = int(time.time() * 1000)
+    now_ms = clock.now_ms()
     while len(seen) < args.limit:
         batch = sqs.receive_message(
             QueueUrl=dlq_url,
@@ -241,7 +240,7 @@ def export_stats(args: argparse.Namespace) -> int:
         for unit, status in sorted(counts)
     ]
     if args.format == "json":
-        print(json.dumps({"generated_at": int(time.time()), "rows": rows}, indent=1))
+        print(json.dumps({"generated_at": int(clock.now_s()), "rows": rows}, indent=1))
     else:
         buffer = io.StringIO()
         writer = csv.DictWriter(

@@ -13,13 +13,12 @@ import hashlib
 import json
 import re
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.adapters import secrets, zalo
 from tipline.config import get_settings
 from tipline.errors import TiplineError
@@ -168,7 +167,7 @@ def token_health(args: argparse.Namespace) -> int:
     oa_ids = [args.oa] if args.oa else [account.oa_id for account in wiring.table().list_oas()]
     rows = health(wiring.token_store(), oa_ids)
     if args.json:
-        print(json.dumps({"checked_at_ms": int(time.time() * 1000), "oas": rows}, indent=1))
+        print(json.dumps({"checked_at_ms": clock.now_ms(), "oas": rows}, indent=1))
         return 0
     for row in rows:
         if row["state"] == "missing":

@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tipline import clock
 from tipline.adapters import aws
 from tipline.domain import Contact, DeliveryStatus, OaAccount, ThreadEntry, Tip
 from tipline.errors import Conflict, DependencyUnavailable
@@ -717,7 +718,7 @@ class Table:
                 ExpressionAttributeValues={
                     ":take": {"N": str(take)},
                     ":most": {"N": str(limit - take)},
-                    ":expires": {"N": str(int(time.time()) + 3 * 86400)},
+                    ":expires": {"N": str(int(clock.now_s()) + 3 * 86400)},
                 },
             ):
                 return take

@@ -10,7 +10,6 @@ visibility timeout; after the queue's maxReceiveCount the message is in the DLQ.
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,7 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.adapters import queues
 from tipline.advisories.delivery import Deliverer, deliver, parse
 from tipline.config import get_settings
@@ -49,7 +48,7 @@ def backoff_seconds(receive_count: int) -> int:
 def _record_handler(record: SQSRecord) -> None:
     message = parse(record.body)
     try:
-        outcome = deliver(_deliverer(), message, now_ms=int(time.time() * 1000))
+        outcome = deliver(_deliverer(), message, now_ms=clock.now_ms())
     except DependencyUnavailable:
         receives = int(record.attributes.approximate_receive_count or "1")
         seconds = backoff_seconds(receives)

@@ -7,14 +7,13 @@ AWS fault is retried the same way and, after maxReceiveCount, the message waits 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.adapters import queues
 from tipline.config import get_settings
 from tipline.evidence.model import FetchJob
@@ -38,7 +37,7 @@ def _record_handler(record: SQSRecord) -> None:
     job = FetchJob.model_validate_json(record.body)
     attempt = _attempt(record)
     try:
-        fetch_attachment(Fetcher(wiring.table(), settings), job, attempt, now_ms=int(time.time() * 1000))
+        fetch_attachment(Fetcher(wiring.table(), settings), job, attempt, now_ms=clock.now_ms())
     except RetryLater as retry:
         queues.change_visibility(settings.fetch_queue_url, record.receipt_handle, retry.delay_seconds)
         raise

@@ -6,14 +6,13 @@ A record that still fails is retried by SQS and, after maxReceiveCount, parked i
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.config import get_settings
 from tipline.errors import NotFound
 from tipline.intake.events import oa_id_of, parse_event
@@ -31,7 +30,7 @@ def _record_handler(record: SQSRecord) -> None:
     if oa is None:
         raise NotFound("spilled event names an OA that is no longer registered")
     event = parse_event(payload)
-    outcome = accept(wiring.intake(), event, oa, now_ms=int(time.time() * 1000), takeover=True)
+    outcome = accept(wiring.intake(), event, oa, now_ms=clock.now_ms(), takeover=True)
     logger.info(
         "spilled event completed", event_name=event.event_name, outcome=outcome, message_id=record.message_id
     )

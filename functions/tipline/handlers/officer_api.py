@@ -7,7 +7,6 @@ Not on Zalo's 2-second path, so it can afford the event handler's validation: in
 from __future__ import annotations
 
 import json
-import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -18,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, Field
 
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.advisories import manage as advisories
 from tipline.advisories.model import Advisory, AdvisoryInput
 from tipline.config import get_settings
@@ -35,10 +34,6 @@ app = APIGatewayHttpResolver(enable_validation=True)
 
 def _caller() -> Caller:
     return caller_from_claims(app.current_event.request_context.authorizer.jwt_claim)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _error(status: int, message: str) -> Response[dict[str, str]]:
@@ -127,14 +122,14 @@ def read_tip(
     tip_id: Annotated[str, Path(max_length=64)],
     reason: Annotated[str, Query(min_length=3, max_length=500, description="why the thread is opened")],
 ) -> service.TipDetail:
-    return service.read_tip(wiring.table(), get_settings(), _caller(), tip_id, reason, _now_ms())
+    return service.read_tip(wiring.table(), get_settings(), _caller(), tip_id, reason, clock.now_ms())
 
 
 @app.post("/v1/tips/<tip_id>/replies")
 def reply(
     tip_id: Annotated[str, Path(max_length=64)], body: Annotated[ReplyRequest, Body()]
 ) -> Response[Any]:
-    queued = service.reply(wiring.table(), get_settings(), _caller(), tip_id, body.text, _now_ms())
+    queued = service.reply(wiring.table(), get_settings(), _caller(), tip_id, body.text, clock.now_ms())
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=queued)
 
 
@@ -142,7 +137,7 @@ def reply(
 def triage(
     tip_id: Annotated[str, Path(max_length=64)], body: Annotated[service.TipChanges, Body()]
 ) -> service.TipSummary:
-    return service.triage(wiring.table(), get_settings(), _caller(), tip_id, body, _now_ms())
+    return service.triage(wiring.table(), get_settings(), _caller(), tip_id, body, clock.now_ms())
 
 
 @app.post("/v1/tips/<tip_id>/transfer")
@@ -150,7 +145,9 @@ def transfer(
     tip_id: Annotated[str, Path(max_length=64)], body: Annotated[TransferRequest, Body()]
 ) -> service.TipSummary:
     units = {account.unit_id for account in wiring.table().list_oas()}
-    return service.transfer(wiring.table(), _caller(), tip_id, body.unit_id, body.reason, units, _now_ms())
+    return service.transfer(
+        wiring.table(), _caller(), tip_id, body.unit_id, body.reason, units, clock.now_ms()
+    )
 
 
 @app.get("/v1/tips/<tip_id>/attachments/<attachment_id>")
@@ -167,7 +164,7 @@ def attachment(
         attachment=attachment_id,
         officer=caller.subject,
         purpose=reason,
-        now_ms=_now_ms(),
+        now_ms=clock.now_ms(),
         allowed_units=caller.units,
     )
     return link.as_dict()
@@ -177,7 +174,7 @@ def attachment(
 def block(
     citizen: Annotated[str, Path(max_length=16)], body: Annotated[BlockRequest, Body()]
 ) -> dict[str, str]:
-    return service.block_contact(wiring.table(), _caller(), citizen, body.reason, _now_ms(), body.tip_id)
+    return service.block_contact(wiring.table(), _caller(), citizen, body.reason, clock.now_ms(), body.tip_id)
 
 
 @app.get("/v1/audit")
@@ -196,7 +193,7 @@ def stats() -> list[service.UnitStats]:
 @app.post("/v1/advisories")
 def create_advisory(body: Annotated[AdvisoryInput, Body()]) -> Response[Any]:
     units = {account.unit_id for account in wiring.table().list_oas()}
-    created = advisories.create(wiring.table(), _caller(), body, units, _now_ms())
+    created = advisories.create(wiring.table(), _caller(), body, units, clock.now_ms())
     return Response(
         status_code=201, content_type=content_types.APPLICATION_JSON, body=created.model_dump(mode="json")
     )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.config import get_settings
 from tipline.lifecycle.retention import sweep
 from tipline.observability import logger, metrics
@@ -17,6 +16,6 @@ from tipline.observability import logger, metrics
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    deleted = sweep(wiring.table(), get_settings(), now_s=int(time.time()))
+    deleted = sweep(wiring.table(), get_settings(), now_s=int(clock.now_s()))
     metrics.add_metric(name="ExpiredTipsDeleted", unit=MetricUnit.Count, value=deleted)
     return {"deleted": deleted}

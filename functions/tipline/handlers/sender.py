@@ -24,7 +24,6 @@ Metrics are added on the invoking thread only (Powertools' metric set is not thr
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.adapters import queues
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus, QueuedReply
@@ -80,7 +79,7 @@ def _one(sender: Sender, record: SQSRecord, reply: QueuedReply | Poison) -> _Out
     try:
         if isinstance(reply, Poison):
             raise reply
-        status = deliver(sender, reply, attempt, now_ms=int(time.time() * 1000))
+        status = deliver(sender, reply, attempt, now_ms=clock.now_ms())
     except RetryLater as retry:
         _postpone(record, retry.delay_seconds)
         return _Outcome(record.message_id, ok=False, metric="RepliesDeferred")

@@ -6,14 +6,13 @@ first use.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.config import get_settings
 from tipline.errors import DependencyUnavailable
 from tipline.handlers.http import header, method, raw_body, response
@@ -62,7 +61,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     spill.warm()
     try:
-        outcome = accept(wiring.intake(), admitted.event, admitted.oa, now_ms=int(time.time() * 1000))
+        outcome = accept(wiring.intake(), admitted.event, admitted.oa, now_ms=clock.now_ms())
     except ClaimedElsewhere:
         return _spill(raw, "claimed_elsewhere", admitted.event_name)
     except Exception:  # anything after verification: keep the event, never lose it

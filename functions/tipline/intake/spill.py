@@ -12,8 +12,8 @@ import base64
 import contextlib
 import functools
 import json
-import time
 
+from tipline import clock
 from tipline.adapters import envelope, queues
 from tipline.config import get_settings
 from tipline.errors import DependencyUnavailable
@@ -39,7 +39,7 @@ def spill(raw_body: bytes, reason: str) -> None:
         "v": SPILL_VERSION,
         "sealed": base64.b64encode(sealed).decode(),
         "reason": reason,
-        "spilled_ms": int(time.time() * 1000),
+        "spilled_ms": clock.now_ms(),
     }
     queues.send(get_settings().spill_queue_url, json.dumps(message))
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tipline.adapters import envelope, secrets, zalo
 from tipline.adapters.table import Table
+from tipline.clock import now_s
 from tipline.config import Settings
 from tipline.errors import DependencyUnavailable, TiplineError
 from tipline.observability import logger, metrics
@@ -90,7 +91,7 @@ class TokenStore:
         self,
         table: Table,
         settings: Settings,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = now_s,
         refresher: Refresher = zalo.refresh_tokens,
     ) -> None:
         self.table = table
