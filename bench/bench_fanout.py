@@ -14,7 +14,6 @@ Prints `bench fanout: ours=... recipients/s floor=... recipients/s ratio=... bet
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -27,22 +26,13 @@ RECIPIENTS = 100_000
 ROUNDS = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def main() -> None:
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from tipline_local import emulator
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server, endpoint = emulator.start_in_process()
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="testing",

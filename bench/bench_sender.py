@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,12 +28,6 @@ CITIZENS = 40
 REPLIES = 200
 LATENCY = 0.05
 DEADLINE_SECONDS = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Context:
@@ -63,21 +56,17 @@ def _wait_for(url: str) -> None:
 def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
     # moto and the simulator run in their own processes, so their work does not share this
     # interpreter's GIL with the sender (or with the floor's client).
-    port, sim_port = _free_port(), _free_port()
-    bin_dir = Path(sys.executable).parent
-    moto = subprocess.Popen(
-        [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    from tipline_local.emulator import endpoint_of, free_port, spawn_emulator
+
+    port, sim_port = free_port(), free_port()
+    moto = spawn_emulator(port)
     zalo = subprocess.Popen(
         [sys.executable, "-m", "tipline_local.zalo_sim", "--port", str(sim_port), "--rate-limit", "1000000"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT / "local")])},
     )
-    endpoint = f"http://127.0.0.1:{port}"
-    sim_url = f"http://127.0.0.1:{sim_port}"
+    endpoint, sim_url = endpoint_of(port), endpoint_of(sim_port)
     _wait_for(endpoint + "/moto-api/")
     _wait_for(sim_url + "/_sim/calls")
     os.environ.update(

@@ -6,40 +6,28 @@ import io
 import json
 import logging
 import os
-import socket
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 from permission_guard import guarding
 from tipline.adapters import aws, secrets, zalo
 from tipline.config import get_settings
 from tipline.intake import spill
+from tipline_local import emulator
 from tipline_local.accounts import demo_accounts, seed_accounts
-from tipline_local.moto_fixes import fix_fifo_order_after_visibility_timeout
 from tipline_local.provision import REGION, Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    fix_fifo_order_after_visibility_timeout()  # FIFO groups come back in order, as in SQS
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with emulator.in_process() as endpoint:  # FIFO groups come back in order, as in SQS
+        yield endpoint
 
 
 def reset_caches() -> None:

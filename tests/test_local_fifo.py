@@ -16,9 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tipline_local.moto_fixes import fix_fifo_order_after_visibility_timeout
+from tipline_local.emulator import fix_fifo_order_after_visibility_timeout, free_port
 from tipline_local.provision import emulator_client
-from tipline_local.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,10 +47,10 @@ def fifo(moto_endpoint: str) -> tuple[Any, str, str]:
 
 @pytest.fixture
 def corrected_moto_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`python -m tipline_local.moto_fixes`: the corrected emulator in a process of its own."""
+    """`python -m tipline_local.emulator`: the corrected emulator in a process of its own."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tipline_local.moto_fixes", "--port", str(port)],
+        [sys.executable, "-m", "tipline_local.emulator", "--port", str(port)],
         env={**os.environ, "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT / 'local'}"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -26,11 +26,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from tipline.intake.tipcode import ALPHABET, CHECK_ALPHABET
 from tipline_local import auth
+from tipline_local.emulator import free_port, spawn_emulator
 from tipline_local.http_front import HttpFront, Route, as_api_gateway_claims
 from tipline_local.provision import Provisioned, emulator_client
 from tipline_local.pump import QueuePump, QueueSource
 from tipline_local.scheduler import Schedule, cron_due, scheduled_event
-from tipline_local.stack import free_port, read_wiring, shared_environment, spawn_emulator
+from tipline_local.stack import read_wiring, shared_environment
 from tipline_local.template import load_template
 from werkzeug.test import Client
 

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import httpx
 import pytest
 from tipline.intake.signature import signature_matches
 from tipline_local import zalo_sim
+from tipline_local.emulator import free_port
 from tipline_local.zalo_sim import VIETNAM, ZaloSimulator, serve
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -698,9 +698,7 @@ def test_command_line_serves_the_accounts(tmp_path: Path) -> None:
     ]
     path = tmp_path / "accounts.json"
     path.write_text(json.dumps(accounts), "utf-8")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(root / d) for d in ("functions", "local"))}
     process = subprocess.Popen(

@@ -31,9 +31,9 @@ import httpx
 from tipline.intake.signature import header_value
 
 from tipline_local.accounts import demo_accounts
+from tipline_local.emulator import free_port, spawn_emulator
 from tipline_local.provision import emulator_client
 from tipline_local.samples import zalo_body
-from tipline_local.stack import free_port, spawn_emulator
 
 MIX = {"valid": 0.7, "duplicate": 0.1, "forged": 0.1, "malformed": 0.1}
 

@@ -19,18 +19,17 @@ import io
 import json
 import logging
 import re
-import socket
 import sys
 import urllib.request
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
+from tipline_local import emulator
 from tipline_local.provision import ACCOUNT, REGION
 from tipline_local.template import Resolver
 from tipline_local.transform import transformed
@@ -101,26 +100,6 @@ def _same(declared: Any, actual: Any) -> bool:
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= 90 else text[:87] + "..."
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's server in this process, on a free loopback port (as tests/conftest.py runs it)."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 class Rehearsal:
@@ -652,7 +631,7 @@ def rehearse(
     template = template if template is not None else transformed()
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    with warnings.catch_warnings(), moto_server() as endpoint:
+    with warnings.catch_warnings(), emulator.in_process() as endpoint:
         warnings.simplefilter("ignore")
         rehearsal = Rehearsal(endpoint, template, parameters)
         status = rehearsal.deploy()

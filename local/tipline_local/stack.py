@@ -16,29 +16,26 @@ import logging
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tipline_local.accounts import load_accounts, seed_accounts
+from tipline_local.emulator import start_in_process
 from tipline_local.http_front import HttpFront, Route, json_response
 from tipline_local.provision import REGION, Provisioned, emulator_client, provision
 from tipline_local.pump import QueuePump, QueueSource
 from tipline_local.scheduler import Schedule, Scheduler, cron_due, scheduled_event
 from tipline_local.template import functions, resources_of_type
 
-__all__ = ["LocalStack", "Wiring", "cron_due", "free_port", "read_wiring", "shared_environment"]
+__all__ = ["LocalStack", "Wiring", "cron_due", "read_wiring", "shared_environment"]
 
 Handler = Callable[[Any, Any], Any]
 DEFAULT_POLLERS = 2  # per queue; TIPLINE_POLLERS changes it (never above the function's concurrency)
@@ -65,23 +62,6 @@ class LambdaContext:
 def _handler(dotted: str) -> Handler:
     module, _, attribute = dotted.rpartition(".")
     return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def spawn_emulator(port: int) -> subprocess.Popen[bytes]:
-    """moto's server in a process (and a process group) of its own on 127.0.0.1:``port``, as AWS
-    would be elsewhere; stop it with ``os.killpg(process.pid, signal.SIGTERM)``."""
-    return subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
 
 # -- what the template wires ----------------------------------------------------------------------------
@@ -225,15 +205,7 @@ class LocalStack:
     def _start_aws(self) -> None:
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         if not endpoint:
-            from moto.server import ThreadedMotoServer
-
-            from tipline_local.moto_fixes import fix_fifo_order_after_visibility_timeout
-
-            fix_fifo_order_after_visibility_timeout()  # FIFO order after a visibility timeout, as SQS
-            port = free_port()
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-            self._moto.start()
-            endpoint = f"http://127.0.0.1:{port}"
+            self._moto, endpoint = start_in_process()
         self.aws_endpoint = endpoint
         os.environ.update(
             {
