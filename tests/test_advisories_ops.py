@@ -20,9 +20,9 @@ from tipline.domain import Contact
 from tipline.handlers import advisories, advisory_sender, webhook
 from tipline.intake.pseudonym import pseudonym
 from tipline_local.accounts import demo_accounts
-from tipline_local.ops import main
 from tipline_local.provision import Provisioned
 from tipline_local.samples import sqs_event
+from tipline_ops.cli import main
 from webhook_support import delete, receive
 
 DAY = 86400

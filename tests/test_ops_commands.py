@@ -13,8 +13,8 @@ import pytest
 from tipline import wiring
 from tipline.adapters import secrets
 from tipline.intake.pseudonym import pseudonym
-from tipline_local.ops import main
 from tipline_local.provision import Provisioned
+from tipline_ops.cli import main
 from webhook_support import deliver, demo_oa, items_with_prefix, text_event
 
 USER = "246845883529197922"

@@ -19,8 +19,8 @@ from tipline.domain import DeliveryStatus
 from tipline.handlers import token_refresh
 from tipline.tokens.store import TokenStore, TokenUnavailable, token_context, token_pk
 from tipline.wiring import table, token_store
-from tipline_local.ops import main
 from tipline_local.provision import Provisioned
+from tipline_ops.cli import main
 from webhook_support import demo_oa, items_with_prefix, receive
 
 OA = demo_oa()

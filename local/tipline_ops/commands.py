@@ -30,7 +30,7 @@ from tipline.observability import NAMESPACE, SERVICE
 
 _ZALO_ID = re.compile(r"^[0-9]{1,32}$")
 _UNIT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_QUEUES = {"replies": "replies_queue_url", "intake-spill": "spill_queue_url", "fetch": "fetch_queue_url"}
+QUEUES = {"replies": "replies_queue_url", "intake-spill": "spill_queue_url", "fetch": "fetch_queue_url"}
 
 
 class BadInput(Exception):
@@ -98,7 +98,7 @@ def register_oa(args: argparse.Namespace) -> int:
 
 
 def _read_app_secrets(path: str) -> dict[str, str]:
-    source = sys.stdin.read() if path == "-" else _read_file(path)
+    source = sys.stdin.read() if path == "-" else read_file(path)
     try:
         value = json.loads(source)
     except json.JSONDecodeError as exc:
@@ -112,7 +112,7 @@ def _read_app_secrets(path: str) -> dict[str, str]:
     return {key: str(v) for key, v in value.items()}
 
 
-def _read_file(path: str) -> str:
+def read_file(path: str) -> str:
     try:
         return Path(path).read_text("utf-8")
     except OSError as exc:
@@ -162,9 +162,9 @@ def dlq_inspect(args: argparse.Namespace) -> int:
 
 
 def dead_letter_queue_url(queue: str) -> str:
-    if queue not in _QUEUES:
-        raise BadInput(f"--queue must be one of {', '.join(_QUEUES)}")
-    url = str(getattr(get_settings(), _QUEUES[queue]))
+    if queue not in QUEUES:
+        raise BadInput(f"--queue must be one of {', '.join(QUEUES)}")
+    url = str(getattr(get_settings(), QUEUES[queue]))
     if not url:
         raise BadInput(f"the {queue} queue is not configured here")
     sqs = boto3.client("sqs")
@@ -305,7 +305,7 @@ def register(subcommands: Any) -> None:
     command = subcommands.add_parser(
         "dlq-inspect", help="list a DLQ's message ids, receive counts, ages, reasons"
     )
-    command.add_argument("--queue", required=True, choices=sorted(_QUEUES))
+    command.add_argument("--queue", required=True, choices=sorted(QUEUES))
     command.add_argument("--limit", type=int, default=100)
     command.add_argument("--json", action="store_true")
     command.set_defaults(run=dlq_inspect)

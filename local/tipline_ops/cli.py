@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tipline_local import ops_advisories, ops_commands, ops_tokens
+from tipline_ops import advisories, commands, tokens
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="tipline-ops", description="Zalo Tipline operations")
     root.add_argument("--stack", help="CloudFormation stack to operate on (e.g. tipline-prod)")
     subcommands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    ops_commands.register(subcommands)
-    ops_tokens.register(subcommands)
-    ops_advisories.register(subcommands)
+    commands.register(subcommands)
+    tokens.register(subcommands)
+    advisories.register(subcommands)
     return root
 
 
@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.stack:
-            ops_commands.load_stack_env(args.stack)
+            commands.load_stack_env(args.stack)
         return int(args.run(args))
-    except ops_commands.BadInput as bad:
+    except commands.BadInput as bad:
         print(f"tipline-ops {args.command}: {bad}", file=sys.stderr)
         return 2
 

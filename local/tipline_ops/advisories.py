@@ -21,7 +21,7 @@ from tipline.config import get_settings
 from tipline.console.access import Caller
 from tipline.errors import NotFound
 
-from tipline_local.ops_commands import BadInput
+from tipline_ops.commands import BadInput
 
 OPS = Caller(subject="ops", unit_id="province", commander=True)
 

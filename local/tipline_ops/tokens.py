@@ -1,6 +1,6 @@
 """`tipline-ops` commands for replies and OA tokens: redrive, store-tokens, exchange-code, token-health.
 
-Same rules as tipline_local.ops_commands: the functions' configuration (environment or --stack),
+Same rules as tipline_ops.commands: the functions' configuration (environment or --stack),
 bad input exits 2 with a message and changes nothing, and no token, secret or citizen data is
 ever printed (token health shows expiry, refreshes and failures only).
 """
@@ -24,7 +24,7 @@ from tipline.config import get_settings
 from tipline.errors import TiplineError
 from tipline.tokens.store import health
 
-from tipline_local.ops_commands import _QUEUES, BadInput, _read_file, dead_letter_queue_url
+from tipline_ops.commands import QUEUES, BadInput, dead_letter_queue_url, read_file
 
 _ZALO_ID = re.compile(r"^[0-9]{1,32}$")
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636
@@ -40,7 +40,7 @@ def redrive(args: argparse.Namespace) -> int:
     """
     if args.limit is not None and not 1 <= args.limit <= 100_000:
         raise BadInput("--limit must be between 1 and 100000")
-    source = str(getattr(get_settings(), _QUEUES[args.queue]))
+    source = str(getattr(get_settings(), QUEUES[args.queue]))
     dlq = dead_letter_queue_url(args.queue)
     sqs = boto3.client("sqs")
     fifo = source.endswith(".fifo")
@@ -86,7 +86,7 @@ def _oa(oa_id: str) -> tuple[str, str]:
 
 
 def _read_json(path: str, what: str) -> dict[str, Any]:
-    source = sys.stdin.read() if path == "-" else _read_file(path)
+    source = sys.stdin.read() if path == "-" else read_file(path)
     try:
         value = json.loads(source)
     except json.JSONDecodeError as exc:
@@ -145,7 +145,7 @@ def exchange_code(args: argparse.Namespace) -> int:
 def _read_secret_line(path: str | None, what: str) -> str:
     if path in (None, "-"):
         return sys.stdin.readline().strip()
-    return _read_file(path).strip()
+    return read_file(path).strip()
 
 
 def code_challenge(verifier: str) -> str:
@@ -190,7 +190,7 @@ def token_health(args: argparse.Namespace) -> int:
 def register(subcommands: Any) -> None:
     """Add this module's subcommands to tipline-ops's argparse subparsers."""
     command = subcommands.add_parser("redrive", help="move a queue's dead-letter messages back to it")
-    command.add_argument("--queue", choices=sorted(_QUEUES), default="replies")
+    command.add_argument("--queue", choices=sorted(QUEUES), default="replies")
     command.add_argument("--limit", type=int, help="at most this many (default: all)")
     command.set_defaults(run=redrive)
 
