@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 from tipline.intake.signature import signature_matches
-from tipline_local import zalo_sim
 from tipline_local.emulator import free_port
 from tipline_local.zalo_sim import VIETNAM, ZaloSimulator, serve
+from tipline_local.zalo_sim import cli as zalo_sim_cli
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -636,7 +636,7 @@ def test_citizen_posts_a_signed_webhook_and_opens_the_window(sim: ZaloSimulator,
 
 def test_command_line_parses_and_refuses_non_loopback() -> None:
     with pytest.raises(SystemExit):
-        zalo_sim.main(["--host", "192.0.2.1", "--port", "0"])
+        zalo_sim_cli.main(["--host", "192.0.2.1", "--port", "0"])
 
 
 def test_latency_for_every_call_and_as_a_fault(sim: ZaloSimulator) -> None:
