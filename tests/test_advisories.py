@@ -18,11 +18,12 @@ from tipline import clock, wiring
 from tipline.adapters import envelope
 from tipline.adapters.table import contact_item, contact_pk
 from tipline.advisories import manage
-from tipline.advisories.model import VIETNAM, Schedule, next_promotion_start, promotion_hours
+from tipline.advisories.model import Schedule, next_promotion_start, promotion_hours
 from tipline.config import get_settings
 from tipline.domain import Contact
 from tipline.handlers import advisories, advisory_sender
 from tipline.intake.pseudonym import pseudonym
+from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import demo_accounts
 from tipline_local.provision import Provisioned
 from tipline_local.samples import sqs_event

@@ -14,11 +14,12 @@ from tipline import clock, wiring
 from tipline.adapters import envelope
 from tipline.advisories import followers, manage
 from tipline.advisories.delivery import contacts_of
-from tipline.advisories.model import VIETNAM, AdvisoryStatus
+from tipline.advisories.model import AdvisoryStatus
 from tipline.config import get_settings
 from tipline.domain import Contact
 from tipline.handlers import advisories, advisory_sender, webhook
 from tipline.intake.pseudonym import pseudonym
+from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import demo_accounts
 from tipline_local.provision import Provisioned
 from tipline_local.samples import sqs_event

@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 from tipline import clock, wiring
 from tipline.advisories import manage
-from tipline.advisories.model import VIETNAM, AdvisoryInput, Category, vietnam
+from tipline.advisories.model import AdvisoryInput, Category
 from tipline.config import get_settings
 from tipline.console.access import Caller
 from tipline.errors import NotFound
+from tipline.zalo_rules import VIETNAM, vietnam
 
 from tipline_ops.commands import BadInput
 

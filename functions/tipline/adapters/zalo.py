@@ -28,13 +28,13 @@ import httpx
 
 from tipline.config import get_settings
 from tipline.errors import DependencyUnavailable, TiplineError
+from tipline.zalo_rules import TEXT_LIMIT
 
 CS_PATH = "/v3.0/oa/message/cs"
 PROMOTION_PATH = "/v3.0/oa/message/promotion"
 GETLIST_PATH = "/v3.0/oa/user/getlist"
 QUOTA_PATH = "/v3.0/oa/quota/message"
 TOKEN_PATH = "/v4/oa/access_token"  # a path, not a secret  # noqa: S105  # nosec B105
-TEXT_LIMIT = 2000
 GETLIST_MAX_COUNT = 50
 
 

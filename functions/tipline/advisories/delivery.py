@@ -40,10 +40,10 @@ from tipline.domain import Contact
 from tipline.errors import DecryptionFailed
 from tipline.observability import logger
 from tipline.tokens.store import TokenStore, TokenUnavailable
+from tipline.zalo_rules import in_cs_window
 
 from . import manage
 from .model import (
-    WINDOW_MS,
     Advisory,
     AdvisoryStatus,
     Channel,
@@ -95,7 +95,7 @@ def _skip_reason(contact: Contact, now_ms: int, sealed: bool = True) -> Skip | N
 
 
 def _in_window(contact: Contact, now_ms: int) -> bool:
-    return now_ms - contact.last_interaction_ms <= WINDOW_MS - WINDOW_MARGIN_MS
+    return in_cs_window(contact.last_interaction_ms, now_ms, margin_ms=WINDOW_MARGIN_MS)
 
 
 def plan_due(table: Table, settings: Settings, now_ms: int) -> Plan:

@@ -5,17 +5,13 @@ Pure functions and pydantic models: nothing here touches AWS or Zalo.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
-DAY_MS = 24 * 3600 * 1000
-WINDOW_MS = 7 * DAY_MS
-PROMOTION_FIRST_HOUR = 6
-PROMOTION_END_HOUR = 22  # exclusive: 06:00-21:59
-TEXT_LIMIT = 2000
+from tipline.zalo_rules import PROMOTION_END_HOUR, PROMOTION_FIRST_HOUR, TEXT_LIMIT, VIETNAM, vietnam
+
 _SEARCH_DAYS = 366 * 5
 
 
@@ -212,10 +208,6 @@ class Advisory(BaseModel):
 
 
 # -- Vietnam time and Zalo's promotion rules ---------------------------------------------------
-def vietnam(at_ms: int) -> datetime:
-    return datetime.fromtimestamp(at_ms / 1000, UTC).astimezone(VIETNAM)
-
-
 def vietnam_day(at_ms: int) -> str:
     return f"{vietnam(at_ms):%Y%m%d}"
 

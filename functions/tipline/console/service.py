@@ -40,8 +40,8 @@ from tipline.intake.pseudonym import short_pseudonym
 from tipline.lifecycle.retention import apply_retention
 from tipline.observability import logger
 from tipline.replies.outbox import queue_reply
+from tipline.zalo_rules import in_cs_window
 
-REPLY_WINDOW_MS = 7 * 24 * 3600 * 1000
 TRANSITIONS: dict[TipStatus, frozenset[TipStatus]] = {
     TipStatus.NEW: frozenset({TipStatus.IN_PROGRESS, TipStatus.REJECTED, TipStatus.SPAM}),
     TipStatus.IN_PROGRESS: frozenset({TipStatus.RESOLVED, TipStatus.REJECTED, TipStatus.SPAM}),
@@ -265,7 +265,7 @@ def reply(
         raise Refused("the citizen withdrew their data; they can no longer be contacted")
     if contact.anonymous:
         raise Refused("the citizen wrote anonymously; Zalo does not let the OA answer them")
-    if now_ms - contact.last_interaction_ms > REPLY_WINDOW_MS:
+    if not in_cs_window(contact.last_interaction_ms, now_ms):
         raise Refused(
             "Zalo allows replies only within 7 days of the citizen's last message or follow; "
             f"the last interaction was {iso(contact.last_interaction_ms)}"

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tipline.retry import backoff_seconds
+
 MiB = 1024 * 1024
 
 # Per attachment type. Zalo's own limits are below these (photos are recompressed; files ≤ 1 GB on
@@ -198,15 +200,8 @@ class Decision:
     delay_seconds: int = 0
 
 
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_MAX_SECONDS = 900
-
-
 def decide(failure: Failure, attempt: int, max_attempts: int, rng: random.Random | None = None) -> Decision:
     """Retry a transient failure with exponential backoff and jitter until ``max_attempts``."""
     if failure in PERMANENT or attempt >= max_attempts:
         return Decision(retry=False)
-    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
-    # Jitter only spreads retries; nothing secret depends on it.
-    jitter = rng.uniform(0.5, 1.0) if rng is not None else random.uniform(0.5, 1.0)  # noqa: S311  # nosec B311
-    return Decision(retry=True, delay_seconds=max(1, int(ceiling * jitter)))
+    return Decision(retry=True, delay_seconds=backoff_seconds(attempt, rng=rng))

@@ -9,7 +9,6 @@ visibility timeout; after the queue's maxReceiveCount the message is in the DLQ.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -23,9 +22,7 @@ from tipline.advisories.delivery import Deliverer, deliver, parse
 from tipline.config import get_settings
 from tipline.errors import DependencyUnavailable, TiplineError
 from tipline.observability import logger, metrics
-
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_CAP_SECONDS = 900
+from tipline.retry import backoff_seconds
 
 processor = BatchProcessor(event_type=EventType.SQS)
 processor.raise_on_entire_batch_failure = False
@@ -37,12 +34,6 @@ class Deferred(TiplineError):
 
 def _deliverer() -> Deliverer:
     return Deliverer(table=wiring.table(), settings=get_settings(), tokens=wiring.token_store())
-
-
-def backoff_seconds(receive_count: int) -> int:
-    """30 s, 60 s, 120 s ... capped at 15 minutes, with full jitter on the upper half."""
-    ceiling: int = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(10, max(0, receive_count - 1)))
-    return ceiling // 2 + random.randint(0, ceiling // 2)  # jitter, not security  # noqa: S311  # nosec B311
 
 
 def _record_handler(record: SQSRecord) -> None:

@@ -38,7 +38,8 @@ from tipline.adapters import queues
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus, QueuedReply
 from tipline.observability import logger, metrics
-from tipline.replies.sender import Poison, RetryLater, Sender, backoff_seconds, deliver, parse
+from tipline.replies.sender import Poison, RetryLater, Sender, deliver, parse
+from tipline.retry import backoff_seconds
 
 MAX_WORKERS = 10  # a batch holds at most 10 messages, so at most 10 groups
 

@@ -36,12 +36,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
 
 from tipline.adapters import envelope, zalo
 from tipline.adapters.table import Table, thread_pk
@@ -49,13 +47,11 @@ from tipline.config import Settings
 from tipline.domain import Contact, DeliveryStatus, Direction, QueuedReply, ThreadEntry, sealing_context
 from tipline.errors import DecryptionFailed, TiplineError
 from tipline.observability import logger
+from tipline.retry import backoff_seconds
 from tipline.tokens.store import TokenStore, TokenUnavailable
+from tipline.zalo_rules import in_cs_window, vietnam
 
-WINDOW_MS = 7 * 24 * 3600 * 1000
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_MAX_SECONDS = 900
 DONE = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.SEEN, DeliveryStatus.FAILED})
-_VIETNAM = timezone(timedelta(hours=7))
 USER_ID_CACHE_SECONDS = 300.0
 USER_ID_CACHE_SIZE = 4096
 
@@ -134,14 +130,6 @@ class Sender:
     prefetched: Prefetched = field(default_factory=Prefetched)
 
 
-def backoff_seconds(attempt: int, floor: float | None = None, rng: random.Random | None = None) -> int:
-    """Exponential backoff with jitter: 30 s, 60 s, 120 s ... capped at 15 minutes, times 0.5-1.0."""
-    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
-    # Jitter only spreads retries; nothing secret depends on it.
-    jitter = (rng or random).uniform(0.5, 1.0)  # nosec B311
-    return max(1, int(max(ceiling * jitter, floor or 0)))
-
-
 def parse(body: str) -> QueuedReply:
     try:
         return QueuedReply.model_validate_json(body)
@@ -152,7 +140,7 @@ def parse(body: str) -> QueuedReply:
 def _window_reason(last_interaction_ms: int) -> str:
     if last_interaction_ms <= 0:
         return "outside Zalo's 7-day reply window: the citizen never wrote to the OA"
-    last = datetime.fromtimestamp(last_interaction_ms / 1000, UTC).astimezone(_VIETNAM)
+    last = vietnam(last_interaction_ms)
     return (
         "outside Zalo's 7-day reply window: the citizen last wrote on "
         f"{last:%d/%m/%Y %H:%M}; the reply can be sent after they write again"
@@ -187,7 +175,7 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
         return fail("the reply's text was erased; nothing can be sent")
     if contact.blocked:
         return fail("the citizen has blocked the OA")
-    if now_ms - contact.last_interaction_ms > WINDOW_MS:
+    if not in_cs_window(contact.last_interaction_ms, now_ms):
         return fail(_window_reason(contact.last_interaction_ms))
     try:
         text = _text(sender, entry)
