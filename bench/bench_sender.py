@@ -98,7 +98,7 @@ def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
     from tipline.adapters import envelope, secrets
     from tipline.config import get_settings
     from tipline.domain import Contact, OaAccount
-    from tipline.handlers import sender
+    from tipline.handlers import reply_sender as sender
     from tipline.observability import logger
     from tipline.replies.outbox import queue_reply
     from tipline_local.accounts import demo_accounts, store_tokens

@@ -16,7 +16,7 @@ from tipline.adapters import aws, zalo
 from tipline.adapters.table import thread_pk
 from tipline.config import get_settings
 from tipline.domain import ThreadEntry
-from tipline.handlers import sender
+from tipline.handlers import reply_sender as sender
 from tipline_local.accounts import AccountSeed, demo_accounts
 from tipline_local.provision import Provisioned
 from tipline_local.zalo_sim import RunningSimulator, ZaloSimulator, serve

@@ -21,7 +21,8 @@ from tipline.advisories import manage
 from tipline.advisories.model import Schedule, next_promotion_start, promotion_hours
 from tipline.config import get_settings
 from tipline.domain import Contact
-from tipline.handlers import advisories, advisory_sender
+from tipline.handlers import advisory_scheduler as advisories
+from tipline.handlers import advisory_sender
 from tipline.intake.pseudonym import pseudonym
 from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import demo_accounts

@@ -17,7 +17,8 @@ from tipline.advisories.delivery import contacts_of
 from tipline.advisories.model import AdvisoryStatus
 from tipline.config import get_settings
 from tipline.domain import Contact
-from tipline.handlers import advisories, advisory_sender, webhook
+from tipline.handlers import advisory_scheduler as advisories
+from tipline.handlers import advisory_sender, webhook
 from tipline.intake.pseudonym import pseudonym
 from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import demo_accounts

@@ -31,7 +31,7 @@ from tipline_local.http_front import HttpFront, Route, as_api_gateway_claims
 from tipline_local.provision import Provisioned, emulator_client
 from tipline_local.pump import QueuePump, QueueSource
 from tipline_local.scheduler import Schedule, cron_due, scheduled_event
-from tipline_local.stack import read_wiring, shared_environment
+from tipline_local.stack import read_event_sources, shared_environment
 from tipline_local.template import load_template
 from werkzeug.test import Client
 
@@ -411,7 +411,7 @@ def test_pump_keeps_each_fifo_group_in_order_with_several_pollers(moto_endpoint:
 
 # -- wiring and schedules ---------------------------------------------------------------------------------
 def test_routes_queues_and_schedules_come_from_the_template() -> None:
-    wiring = read_wiring(load_template())
+    wiring = read_event_sources(load_template())
     assert ("POST", "/webhooks/zalo") in {(r.method, r.template) for r in wiring.routes}
     assert all(r.authorizer == "OfficerJwt" for r in wiring.routes if r.template.startswith("/v1"))
     assert not any(r.authorizer for r in wiring.routes if r.template.startswith("/webhooks"))
@@ -575,7 +575,7 @@ def test_officers_work_tips_through_the_front_with_local_tokens(running: StackPr
 
     expired = auth.issue_token("pc02-hoan-kiem", "officer", expires_in=-60)
     foreign = auth.issue_token("pc02-hoan-kiem", "officer", key=auth.new_key())
-    protected = [r for r in read_wiring(load_template()).routes if r.authorizer]
+    protected = [r for r in read_event_sources(load_template()).routes if r.authorizer]
     assert len(protected) >= 10
     for bad in (None, "Bearer garbage", f"Bearer {expired}", f"Bearer {foreign}"):
         headers = {"Authorization": bad} if bad else {}

@@ -28,8 +28,8 @@ def test_calls_outside_any_handler_are_the_tests_own(dynamodb: object) -> None:
 
 
 def test_dynamodb_index_queries_need_the_index_in_the_resource() -> None:
-    assert allowed("tipline.handlers.advisories", "dynamodb:Query", {"IndexName": "gsi1"})
-    assert not allowed("tipline.handlers.advisories", "dynamodb:Query", {})  # the table itself
+    assert allowed("tipline.handlers.advisory_scheduler", "dynamodb:Query", {"IndexName": "gsi1"})
+    assert not allowed("tipline.handlers.advisory_scheduler", "dynamodb:Query", {})  # the table itself
     assert not allowed("tipline.handlers.webhook", "dynamodb:Query", {"IndexName": "gsi2"})
     assert allowed("tipline.handlers.webhook", "sqs:SendMessage", {})
     assert not allowed("tipline.handlers.officer_api", "secretsmanager:PutSecretValue", {})

@@ -45,7 +45,7 @@ def test_an_acknowledgement_reaches_the_citizen_once_and_receipts_mark_it(
     [entry] = outbound(stack)
     assert entry.status == DeliveryStatus.SENT and entry.zalo_message_id == sent[0]["message_id"]
     # The same message delivered again (at-least-once) is recognised and not sent twice.
-    from tipline.handlers import sender
+    from tipline.handlers import reply_sender as sender
     from webhook_support import sqs_event
 
     again = sender.handler(sqs_event(messages, stack.resolver.attributes["RepliesQueue.Arn"]), lambda_context)
@@ -322,7 +322,7 @@ def test_a_failure_skips_the_rest_of_its_citizen_only_while_citizens_run_concurr
 def test_a_response_lost_after_zalo_accepted_is_resent_and_may_arrive_twice(
     stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
 ) -> None:
-    """The documented at-least-once edge (see tipline.replies.sender): no reply is lost; a copy may
+    """The documented at-least-once edge (see tipline.replies.delivery): no reply is lost; a copy may
     be duplicated; the entry says so, then ends with the id of the copy Zalo confirmed."""
     citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
     zalo_sim.sim.inject(timeout=True, effective=True, path_prefix="/v3.0/oa/message/cs")

@@ -12,7 +12,7 @@ import pytest
 from sender_support import QUEUE, Poller, Zalo, citizens_write, outbound, simulated_zalo
 from tipline.adapters import zalo
 from tipline.domain import DeliveryStatus
-from tipline.handlers import sender
+from tipline.handlers import reply_sender as sender
 from tipline_local.provision import Provisioned
 from webhook_support import receive, sqs_event
 

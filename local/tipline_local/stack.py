@@ -35,7 +35,7 @@ from tipline_local.pump import QueuePump, QueueSource
 from tipline_local.scheduler import Schedule, Scheduler, cron_due, scheduled_event
 from tipline_local.template import functions, resources_of_type
 
-__all__ = ["LocalStack", "Wiring", "cron_due", "read_wiring", "shared_environment"]
+__all__ = ["EventSources", "LocalStack", "cron_due", "read_event_sources", "shared_environment"]
 
 Handler = Callable[[Any, Any], Any]
 DEFAULT_POLLERS = 2  # per queue; TIPLINE_POLLERS changes it (never above the function's concurrency)
@@ -66,7 +66,7 @@ def _handler(dotted: str) -> Handler:
 
 # -- what the template wires ----------------------------------------------------------------------------
 @dataclass
-class Wiring:
+class EventSources:
     routes: list[Route] = field(default_factory=list)
     queues: list[QueueSource] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
@@ -82,14 +82,14 @@ def _api_authorizers(template: dict[str, Any]) -> dict[str, tuple[set[str], str 
     return apis
 
 
-def read_wiring(template: dict[str, Any]) -> Wiring:
+def read_event_sources(template: dict[str, Any]) -> EventSources:
     """Routes, queue sources and schedules of every function, from template.yaml."""
-    wiring = Wiring()
+    sources = EventSources()
     apis = _api_authorizers(template)
     for name, properties in functions(template).items():
         handler = properties["Handler"]
         timeout = int(properties.get("Timeout", 3))
-        wiring.timeouts[name] = timeout
+        sources.timeouts[name] = timeout
         reserved = properties.get("ReservedConcurrentExecutions")
         for event in properties.get("Events", {}).values():
             kind, spec = event["Type"], event.get("Properties", {}) or {}
@@ -105,10 +105,10 @@ def read_wiring(template: dict[str, Any]) -> Wiring:
                 path = spec.get("Path", "$default")
                 method = str(spec.get("Method", "ANY")).upper()
                 scopes = list(auth.get("AuthorizationScopes", []))
-                wiring.routes.append(Route(method, path, name, handler, authorizer, scopes))
+                sources.routes.append(Route(method, path, name, handler, authorizer, scopes))
             elif kind == "SQS" and spec.get("Enabled", True) is not False:
                 concurrency = spec.get("ScalingConfig", {}).get("MaximumConcurrency") or reserved
-                wiring.queues.append(
+                sources.queues.append(
                     QueueSource(
                         function=name,
                         handler=handler,
@@ -121,7 +121,7 @@ def read_wiring(template: dict[str, Any]) -> Wiring:
                 )
             elif kind in ("Schedule", "ScheduleV2"):
                 enabled = spec.get("Enabled", True) is not False and spec.get("State") != "DISABLED"
-                wiring.schedules.append(
+                sources.schedules.append(
                     Schedule(
                         function=name,
                         handler=handler,
@@ -133,7 +133,7 @@ def read_wiring(template: dict[str, Any]) -> Wiring:
                         enabled=enabled,
                     )
                 )
-    return wiring
+    return sources
 
 
 def shared_environment(environments: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -162,7 +162,7 @@ class LocalStack:
         self._moto: Any = None
         self._simulator: Any = None
         self.provisioned: Provisioned | None = None
-        self.wiring = Wiring()
+        self.sources = EventSources()
         self.scheduler = Scheduler([], self._run_schedule, self.stopping)
         self.pumps: list[QueuePump] = []
         self.aws_endpoint = ""
@@ -188,10 +188,10 @@ class LocalStack:
         self._start_zalo()
         self._configure_functions()
         seed_accounts(load_accounts(), os.environ["APP_SECRET_PREFIX"])
-        self.wiring = read_wiring(self.provisioned.template)
-        self.front.routes = sorted(self.wiring.routes, key=Route.specificity)
+        self.sources = read_event_sources(self.provisioned.template)
+        self.front.routes = sorted(self.sources.routes, key=Route.specificity)
         self._start_pumps()
-        self.scheduler.schedules = self.wiring.schedules
+        self.scheduler.schedules = self.sources.schedules
         self._spawn("scheduler", self.scheduler.loop)
         self.ready.set()
         self._spawn("warm-up", self._import_handlers)  # the first request then finds them loaded
@@ -252,7 +252,7 @@ class LocalStack:
     def _start_pumps(self) -> None:
         assert self.provisioned is not None
         wanted = int(os.environ.get("TIPLINE_POLLERS", DEFAULT_POLLERS))
-        for source in self.wiring.queues:
+        for source in self.sources.queues:
             pump = QueuePump(
                 emulator_client(self.aws_endpoint, "sqs"),
                 self.provisioned.queue_urls[source.queue],
@@ -270,7 +270,7 @@ class LocalStack:
                 self.threads.append(thread)
 
     def _import_handlers(self) -> None:
-        for dotted in {r.handler for r in self.wiring.routes} | {q.handler for q in self.wiring.queues}:
+        for dotted in {r.handler for r in self.sources.routes} | {q.handler for q in self.sources.queues}:
             if self.stopping.is_set():
                 return
             try:
@@ -306,7 +306,9 @@ class LocalStack:
         return _handler(handler)(event, LambdaContext(function, timeout))
 
     def _invoke_route(self, route: Route, event: dict[str, Any]) -> Any:
-        return self.invoke(route.function, route.handler, event, self.wiring.timeouts.get(route.function, 30))
+        return self.invoke(
+            route.function, route.handler, event, self.sources.timeouts.get(route.function, 30)
+        )
 
     def _run_schedule(self, schedule: Schedule) -> Any:
         try:
@@ -333,7 +335,7 @@ class LocalStack:
                     "aws": self.aws_endpoint,
                     "table": self.provisioned.resolver.refs["TiplineTable"],
                     "queues": self.provisioned.queue_urls,
-                    "schedules": [s.function for s in self.wiring.schedules],
+                    "schedules": [s.function for s in self.sources.schedules],
                 }
             )
         scheduled = re.fullmatch(r"/_local/schedules/(\w+)", request.path)

@@ -569,7 +569,7 @@ class Table:
         values = self.get(f"ZMSG#{oa_id}#{zalo_message_id}", consistent=False)
         return (str(values["thread_pk"]), str(values["entry_key"])) if values else None
 
-    # -- the reply sender: replies' entries and contacts in one read (tipline.replies.sender) --
+    # -- the reply sender: replies' entries and contacts in one read (tipline.replies.delivery) --
     def get_entries_and_contacts(
         self, wanted: Sequence[tuple[str, str, str]]
     ) -> tuple[dict[tuple[str, str], ThreadEntry], dict[str, Contact]]:

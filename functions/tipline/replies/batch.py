@@ -1,4 +1,5 @@
-"""Consumer of replies.fifo: sends each queued reply to its citizen (tipline.replies.sender).
+"""The reply sender's batch engine: a batch of replies.fifo messages, each delivered by
+:func:`tipline.replies.delivery.deliver`.
 
 A batch (up to 10 messages) is split by message group, one group per citizen. The groups run
 concurrently on a small thread pool, because each reply spends most of its time waiting on AWS and
@@ -18,7 +19,7 @@ Why not Powertools' ``SqsFifoPartialProcessor(skip_group_on_error=True)``, which
 processes the records of a batch one after another, so ten citizens' replies cost ten Zalo round
 trips in a row; it has no concurrent mode for FIFO queues, and its skip-group state is per
 processor instance, not per group, so it cannot be driven from several threads. The grouping it did
-is a few lines here. Powertools still provides the logger, the metrics and ``SQSRecord``.
+is a few lines here. Powertools still provides the logger, the metrics and ``QueuedMessage``.
 Metrics are added on the invoking thread only (Powertools' metric set is not thread-safe).
 """
 
@@ -27,18 +28,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tipline import clock, wiring
 from tipline.adapters import queues
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus, QueuedReply
 from tipline.observability import logger, metrics
-from tipline.replies.sender import Poison, RetryLater, Sender, deliver, parse
+from tipline.replies.delivery import Poison, RetryLater, Sender, deliver, parse
 from tipline.retry import backoff_seconds
 
 MAX_WORKERS = 10  # a batch holds at most 10 messages, so at most 10 groups
@@ -47,6 +45,17 @@ _METRIC = {
     DeliveryStatus.SENT: "RepliesSent",
     DeliveryStatus.FAILED: "RepliesFailed",
 }
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """What the engine needs of one SQS record (the handler builds these from Lambda's event)."""
+
+    message_id: str
+    body: str
+    receipt_handle: str
+    group_id: str | None = None
+    receive_count: int = 1
 
 
 @dataclass(frozen=True)
@@ -60,23 +69,16 @@ def _sender() -> Sender:
     return Sender(table=wiring.table(), settings=get_settings(), tokens=wiring.token_store())
 
 
-def _attempt(record: SQSRecord) -> int:
-    try:
-        return max(1, int(record.attributes.approximate_receive_count))
-    except (TypeError, ValueError):
-        return 1
-
-
-def _postpone(record: SQSRecord, seconds: int) -> None:
+def _postpone(record: QueuedMessage, seconds: int) -> None:
     try:
         queues.change_visibility(get_settings().replies_queue_url, record.receipt_handle, seconds)
     except Exception:
         logger.warning("could not change a reply's visibility", message_id=record.message_id)
 
 
-def _one(sender: Sender, record: SQSRecord, reply: QueuedReply | Poison) -> _Outcome:
+def _one(sender: Sender, record: QueuedMessage, reply: QueuedReply | Poison) -> _Outcome:
     """Deliver one record; on failure, set its visibility and report it failed."""
-    attempt = _attempt(record)
+    attempt = max(1, record.receive_count)
     try:
         if isinstance(reply, Poison):
             raise reply
@@ -99,7 +101,7 @@ def _one(sender: Sender, record: SQSRecord, reply: QueuedReply | Poison) -> _Out
 
 
 def _group(
-    sender: Sender, records: Sequence[SQSRecord], replies: dict[str, QueuedReply | Poison]
+    sender: Sender, records: Sequence[QueuedMessage], replies: dict[str, QueuedReply | Poison]
 ) -> list[_Outcome]:
     """One citizen's records, in order; after a failure the rest are skipped (visible again now)."""
     outcomes: list[_Outcome] = []
@@ -114,16 +116,16 @@ def _group(
     return outcomes
 
 
-def _groups(records: Sequence[SQSRecord]) -> list[list[SQSRecord]]:
+def _groups(records: Sequence[QueuedMessage]) -> list[list[QueuedMessage]]:
     """Records by message group, each group in batch order (no group id: a group of its own)."""
-    groups: dict[str, list[SQSRecord]] = {}
+    groups: dict[str, list[QueuedMessage]] = {}
     for record in records:
-        key = record.attributes.message_group_id
+        key = record.group_id
         groups.setdefault(f"g:{key}" if key is not None else f"m:{record.message_id}", []).append(record)
     return list(groups.values())
 
 
-def _parse(record: SQSRecord) -> QueuedReply | Poison:
+def _parse(record: QueuedMessage) -> QueuedReply | Poison:
     try:
         return parse(record.body)
     except Poison as poison:
@@ -150,7 +152,7 @@ def _remember_sent(sender: Sender) -> None:
         metrics.add_metric(name="ReceiptPointersLost", unit=MetricUnit.Count, value=len(sent))
 
 
-def process(records: Sequence[SQSRecord]) -> dict[str, list[dict[str, str]]]:
+def process(records: Sequence[QueuedMessage]) -> dict[str, list[dict[str, str]]]:
     """Run every group concurrently; the partial batch response, failures in batch order."""
     sender = _sender()  # built here, once, not raced for by the workers
     replies = {record.message_id: _parse(record) for record in records}
@@ -173,9 +175,3 @@ def process(records: Sequence[SQSRecord]) -> dict[str, list[dict[str, str]]]:
         if not outcome.ok:
             failures.append({"itemIdentifier": record.message_id})
     return {"batchItemFailures": failures}
-
-
-@metrics.log_metrics
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process([SQSRecord(raw) for raw in event.get("Records", [])])

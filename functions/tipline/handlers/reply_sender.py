@@ -1,0 +1,38 @@
+"""Consumer of replies.fifo: sends each queued reply to its citizen.
+
+The batch engine (groups per citizen, concurrency, partial batch response) is
+:mod:`tipline.replies.batch`; one reply's delivery is :mod:`tipline.replies.delivery`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tipline.observability import logger, metrics
+from tipline.replies.batch import QueuedMessage, process
+
+
+def _receive_count(record: SQSRecord) -> int:
+    try:
+        return max(1, int(record.attributes.approximate_receive_count))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _message(record: SQSRecord) -> QueuedMessage:
+    return QueuedMessage(
+        message_id=record.message_id,
+        body=record.body,
+        receipt_handle=record.receipt_handle,
+        group_id=record.attributes.message_group_id,
+        receive_count=_receive_count(record),
+    )
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process([_message(SQSRecord(raw)) for raw in event.get("Records", [])])
