@@ -24,10 +24,10 @@ from officer_support import call, claims
 from tipline import clock
 from tipline.adapters import aws, media
 from tipline.config import get_settings
+from tipline.domain import FetchFailure as Failure
 from tipline.evidence import policy
 from tipline.evidence.model import AttachmentStatus, FetchJob
-from tipline.evidence.policy import Failure
-from tipline.evidence.service import list_records
+from tipline.evidence.service import NETWORK_RULES, list_records
 from tipline.handlers import fetcher
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
@@ -552,7 +552,7 @@ class _NoNetwork(httpx.BaseTransport):
 )
 def test_links_are_checked_before_any_request(url: str, failure: Failure) -> None:
     transport = _NoNetwork()
-    limits = media.MediaLimits(("zdn.vn",), (), 1024, 1.0, 1.0, 1.0, 3)
+    limits = media.MediaLimits(("zdn.vn",), (), 1024, 1.0, 1.0, 1.0, 3, NETWORK_RULES)
 
     def dns(host: str, port: int) -> list[str]:  # a fake DNS answer: a Zalo name pointing inside
         return ["169.254.169.254"] if host == "metadata.zdn.vn" else ["203.162.4.190"]

@@ -127,3 +127,22 @@ def sealing_context(oa_id: str, tip_id: str | None, pseudonym: str) -> dict[str,
 
 def entry_key(at_ms: int, entry_id: str) -> str:
     return f"MSG#{at_ms:013d}#{entry_id}"
+
+
+class FetchFailure(StrEnum):
+    """Why fetching an attachment did not produce stored evidence. Values are what officers see."""
+
+    LINK_EXPIRED = "link expired"
+    REFUSED_BY_CDN = "refused by the CDN"
+    CDN_ERROR = "CDN error"
+    HOST_NOT_ALLOWED = "host not allowed"
+    PRIVATE_ADDRESS = "private address refused"
+    TOO_MANY_REDIRECTS = "too many redirects"
+    TOO_LARGE = "too large"
+    TOO_SLOW = "too slow"
+    NETWORK = "network error"
+    BAD_LINK = "malformed link"
+    INSECURE_LINK = "link is not https"
+    MESSAGE_GONE = "message erased"
+    NO_LINK = "no link in the message"
+    EMPTY = "empty content"

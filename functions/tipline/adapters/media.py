@@ -24,15 +24,8 @@ from typing import IO
 
 import httpx
 
+from tipline.domain import FetchFailure
 from tipline.errors import TiplineError
-from tipline.evidence.policy import (
-    SNIFF_BYTES,
-    Failure,
-    address_refused,
-    failure_for_status,
-    host_allowed,
-    is_local_host,
-)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -43,10 +36,21 @@ Resolver = Callable[[str, int], list[str]]
 class MediaFetchFailed(TiplineError):
     """A download that produced nothing to store; ``failure`` says why (policy decides retries)."""
 
-    def __init__(self, failure: Failure, status: int | None = None) -> None:
+    def __init__(self, failure: FetchFailure, status: int | None = None) -> None:
         super().__init__(failure.value if status is None else f"{failure.value} (HTTP {status})")
         self.failure = failure
         self.status = status
+
+
+@dataclass(frozen=True)
+class NetworkRules:
+    """Which hosts and addresses a download may reach, given by the evidence policy that owns them."""
+
+    host_allowed: Callable[[str, int | None, tuple[str, ...], tuple[str, ...]], bool]
+    is_local_host: Callable[[str, int | None, tuple[str, ...]], bool]
+    address_refused: Callable[[str], str | None]
+    failure_for_status: Callable[[int], FetchFailure]
+    sniff_bytes: int
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class MediaLimits:
     connect_seconds: float
     read_seconds: float
     max_redirects: int
+    rules: NetworkRules
 
 
 @dataclass
@@ -83,30 +88,31 @@ def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise MediaFetchFailed(Failure.NETWORK) from exc
+        raise MediaFetchFailed(FetchFailure.NETWORK) from exc
     return sorted({str(info[4][0]) for info in infos})
 
 
 def _check_hop(url: httpx.URL, limits: MediaLimits, resolver: Resolver) -> str:
+    rules = limits.rules
     """Validate one hop and return the address to connect to."""
     if url.userinfo or not url.host:
-        raise MediaFetchFailed(Failure.BAD_LINK)
+        raise MediaFetchFailed(FetchFailure.BAD_LINK)
     if url.scheme not in ("http", "https"):
-        raise MediaFetchFailed(Failure.BAD_LINK)
+        raise MediaFetchFailed(FetchFailure.BAD_LINK)
     port = url.port
-    if not host_allowed(url.host, port, limits.allowed_hosts, limits.local_hosts):
-        raise MediaFetchFailed(Failure.HOST_NOT_ALLOWED)
-    local = is_local_host(url.host, port, limits.local_hosts)
+    if not rules.host_allowed(url.host, port, limits.allowed_hosts, limits.local_hosts):
+        raise MediaFetchFailed(FetchFailure.HOST_NOT_ALLOWED)
+    local = rules.is_local_host(url.host, port, limits.local_hosts)
     if not local:
         if url.scheme != "https":
-            raise MediaFetchFailed(Failure.INSECURE_LINK)
+            raise MediaFetchFailed(FetchFailure.INSECURE_LINK)
         if port not in (None, 443):
-            raise MediaFetchFailed(Failure.HOST_NOT_ALLOWED)
+            raise MediaFetchFailed(FetchFailure.HOST_NOT_ALLOWED)
     addresses = resolver(url.host, port or (443 if url.scheme == "https" else 80))
     if not addresses:
-        raise MediaFetchFailed(Failure.NETWORK)
-    if not local and any(address_refused(address) for address in addresses):
-        raise MediaFetchFailed(Failure.PRIVATE_ADDRESS)
+        raise MediaFetchFailed(FetchFailure.NETWORK)
+    if not local and any(rules.address_refused(address) for address in addresses):
+        raise MediaFetchFailed(FetchFailure.PRIVATE_ADDRESS)
     return addresses[0]
 
 
@@ -135,7 +141,7 @@ def download(
     try:
         current = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
-        raise MediaFetchFailed(Failure.BAD_LINK) from None  # the message would quote the link
+        raise MediaFetchFailed(FetchFailure.BAD_LINK) from None  # the message would quote the link
     deadline = time.monotonic() + limits.deadline_seconds
     with httpx.Client(follow_redirects=False, trust_env=False, transport=transport) as client:
         for hop in range(limits.max_redirects + 1):
@@ -143,32 +149,33 @@ def download(
             target, headers, extensions = _pinned(current, address)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise MediaFetchFailed(Failure.TOO_SLOW)
+                raise MediaFetchFailed(FetchFailure.TOO_SLOW)
             request = client.build_request(
                 "GET", target, headers=headers, extensions=extensions, timeout=_timeout(limits, remaining)
             )
             try:
                 response = client.send(request, stream=True)
             except httpx.TimeoutException as exc:
-                raise MediaFetchFailed(Failure.TOO_SLOW) from exc
+                raise MediaFetchFailed(FetchFailure.TOO_SLOW) from exc
             except httpx.HTTPError as exc:
-                raise MediaFetchFailed(Failure.NETWORK) from exc
+                raise MediaFetchFailed(FetchFailure.NETWORK) from exc
             try:
                 if response.status_code in _REDIRECTS:
                     location = response.headers.get("location")
                     if not location:
-                        raise MediaFetchFailed(Failure.REFUSED_BY_CDN, response.status_code)
+                        raise MediaFetchFailed(FetchFailure.REFUSED_BY_CDN, response.status_code)
                     try:
                         current = current.join(location)
                     except (httpx.InvalidURL, ValueError):
-                        raise MediaFetchFailed(Failure.BAD_LINK) from None
+                        raise MediaFetchFailed(FetchFailure.BAD_LINK) from None
                     continue
                 if response.status_code != 200:
-                    raise MediaFetchFailed(failure_for_status(response.status_code), response.status_code)
+                    failure = limits.rules.failure_for_status(response.status_code)
+                    raise MediaFetchFailed(failure, response.status_code)
                 return _read_body(response, current, hop, limits, deadline)
             finally:
                 response.close()
-    raise MediaFetchFailed(Failure.TOO_MANY_REDIRECTS)
+    raise MediaFetchFailed(FetchFailure.TOO_MANY_REDIRECTS)
 
 
 def _read_body(
@@ -176,7 +183,7 @@ def _read_body(
 ) -> Downloaded:
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes:
-        raise MediaFetchFailed(Failure.TOO_LARGE)
+        raise MediaFetchFailed(FetchFailure.TOO_LARGE)
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - returned open
     digest = hashlib.sha256()
     size = 0
@@ -185,25 +192,25 @@ def _read_body(
         for chunk in response.iter_raw():  # as received: a chunk size would buffer a trickle
             size += len(chunk)
             if size > limits.max_bytes:
-                raise MediaFetchFailed(Failure.TOO_LARGE)
+                raise MediaFetchFailed(FetchFailure.TOO_LARGE)
             if time.monotonic() > deadline:
-                raise MediaFetchFailed(Failure.TOO_SLOW)
-            if len(head) < SNIFF_BYTES:
-                head = (head + chunk)[:SNIFF_BYTES]
+                raise MediaFetchFailed(FetchFailure.TOO_SLOW)
+            if len(head) < limits.rules.sniff_bytes:
+                head = (head + chunk)[: limits.rules.sniff_bytes]
             digest.update(chunk)
             spool.write(chunk)
     except httpx.TimeoutException as exc:
         spool.close()
-        raise MediaFetchFailed(Failure.TOO_SLOW) from exc
+        raise MediaFetchFailed(FetchFailure.TOO_SLOW) from exc
     except httpx.HTTPError as exc:
         spool.close()
-        raise MediaFetchFailed(Failure.NETWORK) from exc
+        raise MediaFetchFailed(FetchFailure.NETWORK) from exc
     except MediaFetchFailed:
         spool.close()
         raise
     if size == 0:
         spool.close()
-        raise MediaFetchFailed(Failure.EMPTY)
+        raise MediaFetchFailed(FetchFailure.EMPTY)
     spool.seek(0)
     return Downloaded(
         body=spool,

@@ -9,8 +9,8 @@ import ipaddress
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
+from tipline.domain import FetchFailure
 from tipline.retry import backoff_seconds
 
 MiB = 1024 * 1024
@@ -147,51 +147,32 @@ def type_matches(kind: str, content_type: str) -> bool:
 
 
 # -- failures and retries ------------------------------------------------------------------
-class Failure(StrEnum):
-    """Why a download did not produce stored evidence. Values are what officers see."""
-
-    LINK_EXPIRED = "link expired"
-    REFUSED_BY_CDN = "refused by the CDN"
-    CDN_ERROR = "CDN error"
-    HOST_NOT_ALLOWED = "host not allowed"
-    PRIVATE_ADDRESS = "private address refused"
-    TOO_MANY_REDIRECTS = "too many redirects"
-    TOO_LARGE = "too large"
-    TOO_SLOW = "too slow"
-    NETWORK = "network error"
-    BAD_LINK = "malformed link"
-    INSECURE_LINK = "link is not https"
-    MESSAGE_GONE = "message erased"
-    NO_LINK = "no link in the message"
-    EMPTY = "empty content"
-
-
 # Failures that another attempt cannot fix: reported at once, not retried.
 PERMANENT = frozenset(
     {
-        Failure.LINK_EXPIRED,
-        Failure.REFUSED_BY_CDN,
-        Failure.HOST_NOT_ALLOWED,
-        Failure.PRIVATE_ADDRESS,
-        Failure.TOO_MANY_REDIRECTS,
-        Failure.TOO_LARGE,
-        Failure.BAD_LINK,
-        Failure.INSECURE_LINK,
-        Failure.MESSAGE_GONE,
-        Failure.NO_LINK,
-        Failure.EMPTY,
+        FetchFailure.LINK_EXPIRED,
+        FetchFailure.REFUSED_BY_CDN,
+        FetchFailure.HOST_NOT_ALLOWED,
+        FetchFailure.PRIVATE_ADDRESS,
+        FetchFailure.TOO_MANY_REDIRECTS,
+        FetchFailure.TOO_LARGE,
+        FetchFailure.BAD_LINK,
+        FetchFailure.INSECURE_LINK,
+        FetchFailure.MESSAGE_GONE,
+        FetchFailure.NO_LINK,
+        FetchFailure.EMPTY,
     }
 )
 
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 
 
-def failure_for_status(status: int) -> Failure:
+def failure_for_status(status: int) -> FetchFailure:
     if status in EXPIRED_STATUSES:
-        return Failure.LINK_EXPIRED
+        return FetchFailure.LINK_EXPIRED
     if status in (408, 425, 429) or status >= 500:
-        return Failure.CDN_ERROR
-    return Failure.REFUSED_BY_CDN
+        return FetchFailure.CDN_ERROR
+    return FetchFailure.REFUSED_BY_CDN
 
 
 @dataclass(frozen=True)
@@ -200,7 +181,9 @@ class Decision:
     delay_seconds: int = 0
 
 
-def decide(failure: Failure, attempt: int, max_attempts: int, rng: random.Random | None = None) -> Decision:
+def decide(
+    failure: FetchFailure, attempt: int, max_attempts: int, rng: random.Random | None = None
+) -> Decision:
     """Retry a transient failure with exponential backoff and jitter until ``max_attempts``."""
     if failure in PERMANENT or attempt >= max_attempts:
         return Decision(retry=False)

@@ -18,8 +18,9 @@ from tipline.adapters import envelope, evidence_store, media
 from tipline.adapters.table import Table, tip_pk
 from tipline.config import Settings
 from tipline.console.audit import AuditRecord, write_audit
-from tipline.domain import ThreadEntry, Tip, sealing_context
+from tipline.domain import FetchFailure, ThreadEntry, Tip, sealing_context
 from tipline.errors import DecryptionFailed, NotFound
+from tipline.evidence import policy
 from tipline.evidence.jobs import queue_fetches
 from tipline.evidence.model import (
     ATTACHMENT_PREFIX,
@@ -30,20 +31,28 @@ from tipline.evidence.model import (
     entry_of,
     s3_key,
 )
-from tipline.evidence.policy import Failure, decide, size_cap, sniff, type_matches
+from tipline.evidence.policy import decide, size_cap, sniff, type_matches
 from tipline.observability import logger, metrics
 
 if TYPE_CHECKING:
     import httpx
 
 LINK_SECONDS = 300
+# The evidence policy's network rules, handed to the downloader (the adapter owns no policy).
+NETWORK_RULES = media.NetworkRules(
+    host_allowed=policy.host_allowed,
+    is_local_host=policy.is_local_host,
+    address_refused=policy.address_refused,
+    failure_for_status=policy.failure_for_status,
+    sniff_bytes=policy.SNIFF_BYTES,
+)
 
 
 # -- fetcher side ---------------------------------------------------------------------------
 class RetryLater(Exception):
     """A transient failure: try the job again after ``delay_seconds``."""
 
-    def __init__(self, failure: Failure, delay_seconds: int) -> None:
+    def __init__(self, failure: FetchFailure, delay_seconds: int) -> None:
         super().__init__(failure.value)
         self.failure = failure
         self.delay_seconds = delay_seconds
@@ -83,26 +92,26 @@ def _save(table: Table, record: AttachmentRecord) -> bool:
 def _media_url(fetcher: Fetcher, tip: Tip, entry: ThreadEntry, index: int) -> tuple[str, str]:
     """Open the sealed entry and return (attachment type, URL); raises FetchGone when there is none."""
     if entry.sealed is None:
-        raise _Gone(Failure.MESSAGE_GONE)
+        raise _Gone(FetchFailure.MESSAGE_GONE)
     context = sealing_context(entry.oa_id, tip.tip_id, entry.pseudonym)
     try:
         content: dict[str, Any] = json.loads(
             envelope.open_sealed(fetcher.settings.kms_key_id, entry.sealed, context)
         )
     except DecryptionFailed as exc:
-        raise _Gone(Failure.MESSAGE_GONE) from exc
+        raise _Gone(FetchFailure.MESSAGE_GONE) from exc
     attachments = content.get("attachments") or []
     if index >= len(attachments):
-        raise _Gone(Failure.NO_LINK)
+        raise _Gone(FetchFailure.NO_LINK)
     attachment = attachments[index]
     url = (attachment.get("payload") or {}).get("url")
     if not isinstance(url, str) or not url:
-        raise _Gone(Failure.NO_LINK)
+        raise _Gone(FetchFailure.NO_LINK)
     return str(attachment.get("type", "file")), url
 
 
 class _Gone(Exception):
-    def __init__(self, failure: Failure) -> None:
+    def __init__(self, failure: FetchFailure) -> None:
         super().__init__(failure.value)
         self.failure = failure
 
@@ -116,6 +125,7 @@ def _limits(settings: Settings, kind: str) -> media.MediaLimits:
         connect_seconds=settings.media_connect_seconds,
         read_seconds=settings.media_read_seconds,
         max_redirects=settings.media_max_redirects,
+        rules=NETWORK_RULES,
     )
 
 
@@ -150,7 +160,7 @@ def fetch_attachment(fetcher: Fetcher, job: FetchJob, attempt: int, now_ms: int)
     entry = table.get_entry(tip_pk(job.tip_id), job.entry_key)
     try:
         if entry is None:
-            raise _Gone(Failure.MESSAGE_GONE)
+            raise _Gone(FetchFailure.MESSAGE_GONE)
         kind, url = _media_url(fetcher, tip, entry, job.index)
     except _Gone as gone:
         return _give_up(table, record.model_copy(update={"reason": gone.failure.value}), gone.failure)
@@ -220,7 +230,7 @@ def fetch_attachment(fetcher: Fetcher, job: FetchJob, attempt: int, now_ms: int)
     return record
 
 
-def _give_up(table: Table, record: AttachmentRecord, failure: Failure) -> AttachmentRecord:
+def _give_up(table: Table, record: AttachmentRecord, failure: FetchFailure) -> AttachmentRecord:
     record = record.model_copy(update={"status": AttachmentStatus.NOT_RETRIEVED})
     if not _save(table, record):  # a concurrent delivery stored it meanwhile
         return get_record(table, record.tip_id, record.attachment_id) or record

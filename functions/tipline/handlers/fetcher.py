@@ -16,8 +16,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tipline import clock, wiring
 from tipline.adapters import queues
 from tipline.config import get_settings
+from tipline.domain import FetchFailure
 from tipline.evidence.model import FetchJob
-from tipline.evidence.policy import Failure, decide
+from tipline.evidence.policy import decide
 from tipline.evidence.service import Fetcher, RetryLater, fetch_attachment
 from tipline.observability import logger, metrics
 
@@ -43,7 +44,7 @@ def _record_handler(record: SQSRecord) -> None:
         raise
     except Exception:
         # An AWS fault: back off too, then SQS's maxReceiveCount moves it to the DLQ.
-        delay = decide(Failure.NETWORK, attempt, attempt + 1).delay_seconds
+        delay = decide(FetchFailure.NETWORK, attempt, attempt + 1).delay_seconds
         logger.exception("attachment fetch failed", tip_id=job.tip_id, attachment_id=job.attachment_id)
         try:
             queues.change_visibility(settings.fetch_queue_url, record.receipt_handle, delay)
