@@ -51,10 +51,11 @@ dev: $(VENV)/.ready ## run the whole system locally on 127.0.0.1:3000 (no Docker
 test: $(VENV)/.ready ## run the whole test suite
 	$(BIN)/pytest -n 2 --dist loadfile -q $(TEST_ARGS)
 
-lint: $(VENV)/.ready ## ruff check, ruff format --check, mypy
+lint: $(VENV)/.ready ## ruff check, ruff format --check, mypy, the import layers (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(VENV)/.ready ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .

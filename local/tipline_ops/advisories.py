@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from tipline import clock, wiring
+from tipline.access import Caller
 from tipline.advisories import manage
 from tipline.advisories.model import AdvisoryInput, Category
 from tipline.config import get_settings
-from tipline.console.access import Caller
 from tipline.errors import NotFound
 from tipline.zalo_rules import VIETNAM, vietnam
 

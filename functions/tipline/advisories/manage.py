@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from tipline.access import Caller
 from tipline.adapters.table import Table
-from tipline.console.access import Caller
 from tipline.errors import NotFound, TiplineError
 
 from .model import Advisory, AdvisoryInput, AdvisoryStatus

@@ -18,11 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from tipline.access import Caller, visible
 from tipline.adapters import envelope
 from tipline.adapters.table import Table, tip_pk
+from tipline.audit import AuditRecord, tip_trail, unit_trail, write_audit
 from tipline.config import Settings
-from tipline.console.access import Caller, visible
-from tipline.console.audit import AuditRecord, tip_trail, unit_trail, write_audit
 from tipline.domain import (
     OPEN_STATUSES,
     DeliveryStatus,

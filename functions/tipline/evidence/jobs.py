@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from tipline.adapters import queues
 from tipline.config import Settings
 from tipline.domain import ThreadEntry
-from tipline.evidence.model import FetchJob
-from tipline.intake.events import FETCHABLE_TYPES
+from tipline.evidence.model import FETCHABLE_TYPES, FetchJob
 from tipline.observability import logger
 
 

@@ -6,6 +6,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Attachment types whose bytes are fetched from Zalo's CDN and kept as evidence.
+FETCHABLE_TYPES = frozenset({"image", "gif", "audio", "video", "file"})
+
 ATTACHMENT_PREFIX = "ATT#"
 
 

@@ -16,8 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from tipline.adapters import envelope, evidence_store, media
 from tipline.adapters.table import Table, tip_pk
+from tipline.audit import AuditRecord, write_audit
 from tipline.config import Settings
-from tipline.console.audit import AuditRecord, write_audit
 from tipline.domain import FetchFailure, ThreadEntry, Tip, sealing_context
 from tipline.errors import DecryptionFailed, NotFound
 from tipline.evidence import policy

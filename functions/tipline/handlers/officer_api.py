@@ -18,12 +18,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, Field
 
 from tipline import clock, wiring
+from tipline.access import Caller, Unauthenticated, caller_from_claims
 from tipline.advisories import manage as advisories
 from tipline.advisories.model import Advisory, AdvisoryInput
+from tipline.audit import AuditRecord
 from tipline.config import get_settings
 from tipline.console import service
-from tipline.console.access import Caller, Unauthenticated, caller_from_claims
-from tipline.console.audit import AuditRecord
 from tipline.domain import TipStatus
 from tipline.errors import Conflict, NotFound
 from tipline.evidence.service import attachment_link

@@ -11,8 +11,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tipline import wiring
+from tipline.config import get_settings
 from tipline.observability import logger, metrics
 from tipline.replies.batch import QueuedMessage, process
+from tipline.replies.delivery import Sender
 
 
 def _receive_count(record: SQSRecord) -> int:
@@ -35,4 +38,6 @@ def _message(record: SQSRecord) -> QueuedMessage:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process([_message(SQSRecord(raw)) for raw in event.get("Records", [])])
+    # Built here, once per invocation, before the batch's workers start (they share it).
+    sender = Sender(table=wiring.table(), settings=get_settings(), tokens=wiring.token_store())
+    return process(sender, [_message(SQSRecord(raw)) for raw in event.get("Records", [])])

@@ -75,8 +75,6 @@ KnownAttachment = Annotated[
 ]
 Attachment = KnownAttachment | OtherAttachment
 
-FETCHABLE_TYPES = frozenset({"image", "gif", "audio", "video", "file"})
-
 
 class InboundMessage(_Model):
     msg_id: str = Field(min_length=1, max_length=128)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from tipline import clock, wiring
+from tipline import clock
 from tipline.adapters import queues
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus, QueuedReply
@@ -63,10 +63,6 @@ class _Outcome:
     message_id: str
     ok: bool
     metric: str | None = None
-
-
-def _sender() -> Sender:
-    return Sender(table=wiring.table(), settings=get_settings(), tokens=wiring.token_store())
 
 
 def _postpone(record: QueuedMessage, seconds: int) -> None:
@@ -152,9 +148,8 @@ def _remember_sent(sender: Sender) -> None:
         metrics.add_metric(name="ReceiptPointersLost", unit=MetricUnit.Count, value=len(sent))
 
 
-def process(records: Sequence[QueuedMessage]) -> dict[str, list[dict[str, str]]]:
+def process(sender: Sender, records: Sequence[QueuedMessage]) -> dict[str, list[dict[str, str]]]:
     """Run every group concurrently; the partial batch response, failures in batch order."""
-    sender = _sender()  # built here, once, not raced for by the workers
     replies = {record.message_id: _parse(record) for record in records}
     _prefetch(sender, [r for r in replies.values() if not isinstance(r, Poison)])
     groups = _groups(records)
