@@ -69,7 +69,7 @@ validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam valida
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam-transformed.json --framework cloudformation
 	$(BIN)/bandit -q -r functions
 	$(BIN)/python -m tipline_local.dep_audit
-	$(BIN)/pytest -q -p no:cacheprovider tests/test_policies.py tests/test_template.py tests/test_operations.py
+	$(BIN)/pytest -q -p no:cacheprovider tests/template
 	$(BIN)/python -m tipline_local.rehearse
 
 build: $(SAM_VENV)/.ready ## sam build (no container): python3.12 on arm64

@@ -94,6 +94,7 @@ def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
     os.environ["ZALO_CALLS_PER_SECOND"] = os.environ.get("BENCH_PACE", "0")
 
     import httpx
+    from fixtures.webhook import sqs_event
     from tipline import wiring
     from tipline.adapters import envelope, secrets
     from tipline.config import get_settings
@@ -102,7 +103,6 @@ def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
     from tipline.observability import logger
     from tipline.replies.outbox import queue_reply
     from tipline_local.accounts import demo_accounts, store_tokens
-    from webhook_support import sqs_event
 
     logger.setLevel("WARNING")
     sim = httpx.Client(base_url=sim_url, timeout=10)

@@ -1,27 +1,25 @@
-"""Shared fixtures: one moto server per test worker, re-provisioned from template.yaml per test."""
+"""Shared fixtures: one moto server per test worker, re-provisioned from template.yaml per test.
+
+Helpers the tests import live in ``tests/fixtures/`` (events, webhook, sender, officer, the
+permission guard); this file only defines pytest fixtures."""
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from permission_guard import guarding
+from fixtures.permission_guard import guarding
 from tipline.adapters import aws, secrets, zalo
 from tipline.config import get_settings
 from tipline.intake import spill
 from tipline_local import emulator
 from tipline_local.accounts import demo_accounts, seed_accounts
 from tipline_local.provision import REGION, Provisioned, provision
-
-ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
 
 
 @pytest.fixture(scope="session")
@@ -79,10 +77,6 @@ def lambda_context() -> Any:
             return 5000
 
     return Context()
-
-
-def load_event(relative: str) -> dict[str, Any]:
-    return json.loads((EVENTS / relative).read_text("utf-8"))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,8 @@ from typing import Any
 
 import boto3
 import pytest
-from sender_support import Poller, Zalo, citizen_writes, outbound, simulated_zalo
+from fixtures.sender import Poller, Zalo, citizen_writes, outbound, simulated_zalo
+from fixtures.webhook import demo_oa, items_with_prefix, receive
 from tipline.adapters import envelope
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus
@@ -21,7 +22,6 @@ from tipline.tokens.store import TokenStore, TokenUnavailable, token_context, to
 from tipline.wiring import table, token_store
 from tipline_local.provision import Provisioned
 from tipline_ops.cli import main
-from webhook_support import demo_oa, items_with_prefix, receive
 
 OA = demo_oa()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from permission_guard import PermissionGuard, allowed
+from fixtures.permission_guard import PermissionGuard, allowed
 
 
 @pytest.fixture

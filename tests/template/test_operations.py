@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 import pytest
+from fixtures.webhook import deliver, demo_oa, text_event
 from tipline_local.provision import Provisioned
 from tipline_local.template import load_template, resources_of_type
-from webhook_support import deliver, demo_oa, text_event
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_samconfig_environments_set_only_parameters_the_template_declares(
     import tomllib
     from pathlib import Path
 
-    config = tomllib.loads((Path(__file__).resolve().parents[1] / "samconfig.toml").read_text("utf-8"))
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / "samconfig.toml").read_text("utf-8"))
     deploy = config[environment]["deploy"]["parameters"]
     overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
     assert overrides["Stage"] == environment

@@ -35,7 +35,7 @@ from tipline_local.stack import read_event_sources, shared_environment
 from tipline_local.template import load_template
 from werkzeug.test import Client
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OA = "429006714426370112"  # demo OA of unit pc02-hoan-kiem
 # A displayed tip code: nine data characters and a check symbol (which may be one of *~$=U).
 CODE = re.compile(f"([{ALPHABET}]{{5}}-[{ALPHABET}]{{4}}[{re.escape(CHECK_ALPHABET)}])")

@@ -13,14 +13,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from officer_support import call, claims
+from fixtures.officer import call, claims
+from fixtures.webhook import deliver, demo_oa, drain, items_with_prefix, now_ms, text_event
 from tipline import wiring
 from tipline.adapters import aws
 from tipline.domain import Contact, QueuedReply, Tip
 from tipline.errors import Conflict
 from tipline.intake.pseudonym import short_pseudonym
 from tipline_local.template import functions, load_template
-from webhook_support import deliver, demo_oa, drain, items_with_prefix, now_ms, text_event
 
 pytestmark = pytest.mark.usefixtures("stack")
 

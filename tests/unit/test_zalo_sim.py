@@ -699,7 +699,7 @@ def test_command_line_serves_the_accounts(tmp_path: Path) -> None:
     path = tmp_path / "accounts.json"
     path.write_text(json.dumps(accounts), "utf-8")
     port = free_port()
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(root / d) for d in ("functions", "local"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "tipline_local.zalo_sim", "--port", str(port), "--accounts", str(path)],

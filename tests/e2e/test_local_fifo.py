@@ -19,7 +19,7 @@ import pytest
 from tipline_local.emulator import fix_fifo_order_after_visibility_timeout, free_port
 from tipline_local.provision import emulator_client
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fifo_queues(endpoint: str) -> tuple[Any, str, str]:

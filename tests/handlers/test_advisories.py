@@ -12,8 +12,9 @@ from typing import Any
 
 import boto3
 import pytest
-from officer_support import call, claims
-from sender_support import start_simulator
+from fixtures.officer import call, claims
+from fixtures.sender import start_simulator
+from fixtures.webhook import delete, receive
 from tipline import clock, wiring
 from tipline.adapters import envelope
 from tipline.adapters.table import contact_item, contact_pk
@@ -28,7 +29,6 @@ from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import demo_accounts
 from tipline_local.provision import Provisioned
 from tipline_local.samples import sqs_event
-from webhook_support import delete, receive
 
 # 10,000 followers over three OAs, as the issue asks (~2.5 minutes on a 2-core machine);
 # ADVISORY_FOLLOWERS=600 runs a smaller crowd while working on this file.

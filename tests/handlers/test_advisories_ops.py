@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from officer_support import call, claims
-from sender_support import start_simulator
+from fixtures.officer import call, claims
+from fixtures.sender import start_simulator
+from fixtures.webhook import delete, receive
 from tipline import clock, wiring
 from tipline.adapters import envelope
 from tipline.advisories import followers, manage
@@ -25,7 +26,6 @@ from tipline_local.accounts import demo_accounts
 from tipline_local.provision import Provisioned
 from tipline_local.samples import sqs_event
 from tipline_ops.cli import main
-from webhook_support import delete, receive
 
 DAY = 86400
 

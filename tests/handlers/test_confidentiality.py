@@ -10,13 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from tipline.adapters import envelope
-from tipline.adapters.table import tip_pk
-from tipline.config import get_settings
-from tipline.errors import DecryptionFailed
-from tipline.wiring import table
-from tipline_local.samples import SAMPLE_EVENTS, zalo_body
-from webhook_support import (
+from fixtures.webhook import (
     deliver,
     demo_oa,
     drain,
@@ -26,6 +20,12 @@ from webhook_support import (
     run_spill_consumer,
     table_items,
 )
+from tipline.adapters import envelope
+from tipline.adapters.table import tip_pk
+from tipline.config import get_settings
+from tipline.errors import DecryptionFailed
+from tipline.wiring import table
+from tipline_local.samples import SAMPLE_EVENTS, zalo_body
 
 
 def _canary_body(name: str, index: int, canaries: list[str]) -> dict[str, Any]:
@@ -55,8 +55,8 @@ def test_no_canary_in_logs_items_or_queue_bodies(
     for index, name in enumerate(names):
         assert deliver(lambda_context, _canary_body(name, index, canaries))["statusCode"] == 200
     # One message through the spill path too, so the spill queue body is inspected.
+    from fixtures.webhook import Fault
     from tipline.adapters import aws
-    from webhook_support import Fault
 
     with Fault(aws.dynamodb(), "UpdateItem", "InternalServerError"):
         assert deliver(lambda_context, _canary_body("user_send_text", 99, canaries))["statusCode"] == 200

@@ -10,13 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import EVENTS, load_event
-from tipline.domain import QueuedReply
-from tipline.intake import tipcode
-from tipline.intake.signature import expected_signature, header_value
-from tipline.wiring import table
-from tipline_local.samples import SAMPLE_EVENTS, zalo_body
-from webhook_support import (
+from fixtures.events import EVENTS, load_event
+from fixtures.webhook import (
     Fault,
     deliver,
     demo_oa,
@@ -28,6 +23,11 @@ from webhook_support import (
     table_items,
     text_event,
 )
+from tipline.domain import QueuedReply
+from tipline.intake import tipcode
+from tipline.intake.signature import expected_signature, header_value
+from tipline.wiring import table
+from tipline_local.samples import SAMPLE_EVENTS, zalo_body
 
 pytestmark = pytest.mark.usefixtures("stack")
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
-from sender_support import QUEUE, Poller, Zalo, citizens_write, outbound, simulated_zalo
+from fixtures.sender import QUEUE, Poller, Zalo, citizens_write, outbound, simulated_zalo
+from fixtures.webhook import receive, sqs_event
 from tipline.adapters import zalo
 from tipline.domain import DeliveryStatus
 from tipline.handlers import reply_sender as sender
 from tipline_local.provision import Provisioned
-from webhook_support import receive, sqs_event
 
 
 class LambdaTimedOut(BaseException):

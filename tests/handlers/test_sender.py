@@ -15,14 +15,14 @@ from typing import Any
 
 import boto3
 import pytest
-from sender_support import Poller, Zalo, citizen_writes, citizens_write, outbound, simulated_zalo
+from fixtures.sender import Poller, Zalo, citizen_writes, citizens_write, outbound, simulated_zalo
+from fixtures.webhook import Fault, deliver, demo_oa, now_ms, receive
 from tipline.adapters import aws, zalo
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
 from tipline_local.samples import zalo_body
-from webhook_support import Fault, deliver, demo_oa, now_ms, receive
 
 CANARY = "CANARY-sender-7f3a tôi bị lừa 20 triệu"
 USER = "246845883529197922"
@@ -45,8 +45,8 @@ def test_an_acknowledgement_reaches_the_citizen_once_and_receipts_mark_it(
     [entry] = outbound(stack)
     assert entry.status == DeliveryStatus.SENT and entry.zalo_message_id == sent[0]["message_id"]
     # The same message delivered again (at-least-once) is recognised and not sent twice.
+    from fixtures.webhook import sqs_event
     from tipline.handlers import reply_sender as sender
-    from webhook_support import sqs_event
 
     again = sender.handler(sqs_event(messages, stack.resolver.attributes["RepliesQueue.Arn"]), lambda_context)
     assert again == {"batchItemFailures": []}

@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from fixtures.webhook import deliver, demo_oa, drain, now_ms, table_items
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tipline.intake.signature import header_value
-from webhook_support import deliver, demo_oa, drain, now_ms, table_items
 
 pytestmark = pytest.mark.usefixtures("stack")
 

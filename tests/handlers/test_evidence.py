@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import httpx
 import pytest
-from officer_support import call, claims
+from fixtures.officer import call, claims
+from fixtures.webhook import deliver, demo_oa, item_text, now_ms, sqs_event, table_items
 from tipline import clock
 from tipline.adapters import aws, media
 from tipline.config import get_settings
@@ -32,7 +33,6 @@ from tipline.handlers import fetcher
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
 from tipline_local.samples import zalo_body
-from webhook_support import deliver, demo_oa, item_text, now_ms, sqs_event, table_items
 from werkzeug.serving import make_server
 
 # -- a CDN on loopback ----------------------------------------------------------------------------

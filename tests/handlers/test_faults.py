@@ -12,9 +12,9 @@ import itertools
 from typing import Any
 
 import pytest
+from fixtures.webhook import Fault, deliver, drain, items_with_prefix, now_ms, run_spill_consumer, text_event
 from tipline.adapters import aws
 from tipline.domain import QueuedReply
-from webhook_support import Fault, deliver, drain, items_with_prefix, now_ms, run_spill_consumer, text_event
 
 pytestmark = pytest.mark.usefixtures("stack")
 

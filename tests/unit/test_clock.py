@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tipline import clock
 
-CODE = Path(__file__).resolve().parents[1] / "functions" / "tipline"
+CODE = Path(__file__).resolve().parents[2] / "functions" / "tipline"
 WALL_CLOCK = re.compile(r"\btime\.time\(|\bdatetime\.(now|utcnow|today)\(|\bdate\.today\(")
 
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import boto3
 import pytest
+from fixtures.webhook import deliver, demo_oa, items_with_prefix, text_event
 from tipline import wiring
 from tipline.adapters import secrets
 from tipline.intake.pseudonym import pseudonym
 from tipline_local.provision import Provisioned
 from tipline_ops.cli import main
-from webhook_support import deliver, demo_oa, items_with_prefix, text_event
 
 USER = "246845883529197922"
 OTHER_USER = "8123450099887766"

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from officer_support import call, claims
+from fixtures.officer import call, claims
+from fixtures.webhook import deliver, drain, items_with_prefix, text_event
 from tipline_local.template import functions, load_template
-from webhook_support import deliver, drain, items_with_prefix, text_event
 
 pytestmark = pytest.mark.usefixtures("stack")
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import load_event
+from fixtures.events import load_event
+from fixtures.webhook import deliver, drain, items_with_prefix, now_ms, table_items, text_event
 from tipline import clock
 from tipline.adapters.table import tip_pk
 from tipline.config import get_settings
@@ -14,7 +15,6 @@ from tipline.domain import Tip, TipStatus
 from tipline.handlers import retention_sweeper
 from tipline.lifecycle.retention import DAY_SECONDS, TTL_GRACE_DAYS, apply_retention, forget_after, ttl_for
 from tipline.wiring import table
-from webhook_support import deliver, drain, items_with_prefix, now_ms, table_items, text_event
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -108,11 +108,11 @@ def test_the_sweeper_deletes_expired_tips_and_keeps_the_rest(stack: Any, lambda_
 
 
 def test_after_withdraw_nothing_of_the_citizen_can_be_decrypted(stack: Any, lambda_context: Any) -> None:
+    from fixtures.webhook import demo_oa
     from tipline.adapters import envelope
     from tipline.config import get_settings
     from tipline.domain import sealing_context
     from tipline_local.samples import zalo_body
-    from webhook_support import demo_oa
 
     key = get_settings().kms_key_id
     deliver(lambda_context, text_event("tin của tôi", user_id="701"))
@@ -165,8 +165,8 @@ def _evidence_versions(bucket: str, tip_id: str) -> list[Any]:
 def test_the_sweeper_purges_evidence_of_expired_tips_and_withdrawn_citizens(
     stack: Any, lambda_context: Any
 ) -> None:
+    from fixtures.webhook import demo_oa
     from tipline_local.samples import zalo_body
-    from webhook_support import demo_oa
 
     long_ago = now_ms() - 400 * DAY_SECONDS * 1000
     expired = _close(_open_tip(stack, lambda_context, "801", long_ago), long_ago + 1000)
