@@ -12,7 +12,7 @@ import json
 import secrets
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from tipline.adapters import envelope
 from tipline.adapters.table import Table, tip_pk
 from tipline.audit import AuditRecord, tip_trail, unit_trail, write_audit
 from tipline.config import Settings
+from tipline.console.content import AttachmentView, open_entry
 from tipline.domain import (
     OPEN_STATUSES,
     DeliveryStatus,
@@ -34,8 +35,10 @@ from tipline.domain import (
     sealing_context,
 )
 from tipline.errors import NotFound, TiplineError
+from tipline.evidence.model import AttachmentStatus
 from tipline.evidence.service import list_records
 from tipline.intake import tipcode
+from tipline.intake.events import SubmittedInfo
 from tipline.intake.pseudonym import short_pseudonym
 from tipline.lifecycle.retention import apply_retention
 from tipline.observability import logger
@@ -167,9 +170,12 @@ class ThreadMessage(BaseModel):
     kind: str
     at: str | None
     text: str | None = None
-    attachments: list[dict[str, Any]] = []
-    location: dict[str, str] | None = None
-    info: dict[str, str] | None = None
+    attachments: list[AttachmentView] = []
+    info: SubmittedInfo | None = None
+    unreadable: bool = Field(
+        default=False,
+        description="its sealed content did not open (tampered with, or moved from another record)",
+    )
     delivery: DeliveryStatus | None = None
     reason: str | None = None
     author: str | None = None
@@ -207,23 +213,18 @@ def _audit(
     write_audit(table, record)
 
 
-def _message(settings: Settings, entry: ThreadEntry, evidence: list[EvidenceItem]) -> ThreadMessage:
-    content: dict[str, Any] = {}
-    if entry.sealed is not None:
-        context = sealing_context(entry.oa_id, entry.tip_id, entry.pseudonym)
-        content = json.loads(envelope.open_sealed(settings.kms_key_id, entry.sealed, context))
-    attachments = [a for a in content.get("attachments", []) if a.get("type") != "location"]
-    locations = [
-        a["payload"]["coordinates"] for a in content.get("attachments", []) if a.get("type") == "location"
-    ]
+def _message(
+    settings: Settings, entry: ThreadEntry, evidence: list[EvidenceItem], kept: Mapping[str, AttachmentStatus]
+) -> ThreadMessage:
+    content = open_entry(settings, entry, kept)
     return ThreadMessage(
         direction=entry.direction,
         kind=entry.kind,
         at=iso(entry.at_ms),
-        text=content.get("text"),
-        attachments=attachments,
-        location=locations[0] if locations else None,
-        info=content.get("info"),
+        text=content.text,
+        attachments=content.attachments,
+        info=content.info,
+        unreadable=content.unreadable,
         delivery=entry.status,
         reason=entry.reason,
         author=entry.author,
@@ -238,10 +239,12 @@ def read_tip(
     tip = visible(caller, table.get_tip(tip_id))
     _audit(table, tip, caller, "read", reason, now_ms)
     evidence: dict[str, list[EvidenceItem]] = defaultdict(list)
+    kept: dict[str, AttachmentStatus] = {}
     for record in list_records(table, tip.tip_id):
         evidence[record.entry_key].append(EvidenceItem.model_validate(record.model_dump()))
+        kept[record.attachment_id] = record.status
     messages = [
-        _message(settings, entry, evidence.get(entry.entry_key, []))
+        _message(settings, entry, evidence.get(entry.entry_key, []), kept)
         for entry in table.thread(tip_pk(tip.tip_id))
     ]
     extra = table.get(tip_pk(tip.tip_id)) or {}

@@ -1,0 +1,301 @@
+"""What an officer sees of a thread (GET /v1/tips/{tip_id}).
+
+Messages are stored through the real webhook handler and read through the real officer API handler.
+Attachments show an allowlist of fields per type; anything the reader cannot show is "unsupported"
+with its type, never its payload; an unexpected error answers 500 and logs only its type and ids.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+from typing import Any
+
+import boto3
+import pytest
+from fixtures.officer import call, claims
+from fixtures.webhook import deliver, demo_oa, drain, items_with_prefix, now_ms
+from tipline.adapters.table import tip_pk
+from tipline.evidence.model import FetchJob
+from tipline.wiring import table
+from tipline_local.samples import SAMPLE_EVENTS, zalo_body
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+OWN = "pc02-hoan-kiem"  # the unit of the demo OA the webhook samples write to
+OFFICER = claims(OWN, subject="officer-5")
+CDN_HOSTS = ("zalo.me", "zdn.vn", "zadn.vn")
+
+
+def _canary() -> str:
+    return f"CANARY{secrets.token_hex(6).upper()}"
+
+
+def _message(name: str, attachments: list[dict[str, Any]], text: str, ts: int) -> dict[str, Any]:
+    body = zalo_body(name, demo_oa(), ts=ts, text=text)
+    body["message"]["attachments"] = attachments
+    return body
+
+
+def _store(stack: Any, context: Any, bodies: list[dict[str, Any]]) -> str:
+    for body in bodies:
+        assert deliver(context, body)["statusCode"] == 200
+    drain(stack, "RepliesQueue")
+    (tip,) = items_with_prefix(stack, "TIP#", "META")
+    return str(tip["tip_id"]["S"])
+
+
+def _read(context: Any, tip_id: str) -> tuple[int, Any]:
+    return call(context, "GET", f"/v1/tips/{tip_id}", OFFICER, {"reason": "xác minh tin báo"})
+
+
+@pytest.fixture
+def everything_logged(
+    captured_logs: io.StringIO, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> Any:
+    """A function returning all the process logged so far: our logger, any library's, stdout/stderr."""
+    caplog.set_level(logging.INFO)
+
+    def read() -> str:
+        out, err = capfd.readouterr()
+        read.seen += out + err  # type: ignore[attr-defined]
+        return str(captured_logs.getvalue() + caplog.text + read.seen)  # type: ignore[attr-defined]
+
+    read.seen = ""  # type: ignore[attr-defined]
+    return read
+
+
+# -- item 3: shapes the reader does not know are shown as unsupported, and nothing leaks ------------------
+def test_malformed_and_unknown_attachments_show_as_unsupported_and_reach_no_log(
+    stack: Any, lambda_context: Any, everything_logged: Any
+) -> None:
+    hidden = {
+        name: _canary()
+        for name in ("loc1", "loc2", "loc3", "loc4", "card", "stk1", "stk2", "lnk1", "lnk2", "odd")
+    }
+    shown = {name: _canary() for name in ("text", "link")}
+    cases: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+        (
+            "user_send_location",
+            {"type": "location", "payload": {"coordinates": hidden["loc1"]}},
+            {"kind": "unsupported", "type": "location"},
+        ),
+        (
+            "user_send_location",
+            {"type": "location", "payload": {"lat": hidden["loc2"], "lng": "105.85"}},
+            {"kind": "unsupported", "type": "location"},
+        ),
+        (
+            "user_send_location",
+            {
+                "type": "location",
+                "payload": {"coordinates": {"latitude": hidden["loc3"], "longitude": "105.8"}},
+            },
+            {"kind": "unsupported", "type": "location"},
+        ),
+        (
+            "user_send_location",
+            {
+                "type": "location",
+                "payload": {"coordinates": {"latitude": {"deg": hidden["loc4"]}, "longitude": 1}},
+            },
+            {"kind": "unsupported", "type": "location"},
+        ),
+        (
+            "user_send_business_card",
+            {
+                "type": "business_card",
+                "payload": {
+                    "id": hidden["card"],
+                    "description": json.dumps({"phone": hidden["card"], "userId": hidden["card"]}),
+                    "thumbnail": f"https://s120.zdn.vn/card/{hidden['card']}.jpg",
+                },
+            },
+            {"kind": "unsupported", "type": "business_card"},
+        ),
+        (
+            "user_send_sticker",
+            {
+                "type": "sticker",
+                "payload": {"id": hidden["stk1"], "url": f"https://dl.zalo.me/s/{hidden['stk1']}"},
+            },
+            {"kind": "sticker", "type": "sticker"},
+        ),
+        (
+            "user_send_sticker",
+            {"type": "sticker", "payload": {"id": {"pack": hidden["stk2"]}}},
+            {"kind": "unsupported", "type": "sticker"},
+        ),
+        (
+            "user_send_link",
+            {
+                "type": "link",
+                "payload": {
+                    "url": f"https://dl.zalo.me/share/{hidden['lnk1']}",
+                    "thumbnail": f"https://dl.zalo.me/t/{hidden['lnk1']}.jpg",
+                    "description": shown["link"],
+                },
+            },
+            {"kind": "link", "type": "link", "description": shown["link"], "url": None},
+        ),
+        (
+            "user_send_link",
+            {"type": "link", "payload": {"url": ["https://example.vn", hidden["lnk2"]]}},
+            {"kind": "unsupported", "type": "link"},
+        ),
+        (
+            "user_send_text",
+            {"type": "contact_card_v9", "payload": {"secret": hidden["odd"], "nested": {"x": hidden["odd"]}}},
+            {"kind": "unsupported", "type": "contact_card_v9"},
+        ),
+    ]
+    base = now_ms()
+    bodies = [
+        _message(name, [attachment], f"báo tin {shown['text']}", base + index)
+        for index, (name, attachment, _) in enumerate(cases)
+    ]
+    tip_id = _store(stack, lambda_context, bodies)
+
+    status, detail = _read(lambda_context, tip_id)
+
+    assert status == 200, detail
+    inbound = [m for m in detail["messages"] if m["direction"] == "in"]
+    assert len(inbound) == len(cases), "every stored entry is shown"
+    for message, (name, _, expected) in zip(inbound, cases, strict=True):
+        assert message["kind"] == name
+        assert message["text"] == f"báo tin {shown['text']}"
+        (view,) = message["attachments"]
+        assert {key: view[key] for key in expected} == expected, (name, view)
+        if expected["kind"] == "unsupported":
+            assert set(view) == {"kind", "type", "index"}, "nothing of an unsupported payload"
+    answer = json.dumps(detail, ensure_ascii=False)
+    assert [name for name, canary in hidden.items() if canary in answer] == []
+    logged = everything_logged()
+    assert "tip read" in logged, "the logs were captured"
+    leaked = [name for name, canary in {**hidden, **shown}.items() if canary in logged]
+    assert leaked == [], f"canaries in the logs: {leaked}"
+
+
+def test_an_entry_that_does_not_open_is_shown_as_unreadable(
+    stack: Any, lambda_context: Any, everything_logged: Any
+) -> None:
+    """A sealed blob moved from another tip (or tampered with) fails to open: the thread still reads."""
+    base = now_ms()
+    tip_id = _store(
+        stack,
+        lambda_context,
+        [_message("user_send_text", [], f"tin {n}", base + n) for n in range(2)],
+    )
+    other = zalo_body("user_send_text", demo_oa(), user_id="777", ts=base + 5, text="tin khác")
+    assert deliver(lambda_context, other)["statusCode"] == 200
+    entries = list(table().thread(tip_pk(tip_id)))
+    foreign = next(
+        e
+        for t in items_with_prefix(stack, "TIP#", "META")
+        if t["tip_id"]["S"] != tip_id
+        for e in table().thread(tip_pk(t["tip_id"]["S"]))
+        if e.direction == "in"
+    )
+    moved = entries[0].model_copy(
+        update={"sealed": foreign.sealed, "entry_key": entries[0].entry_key[:-1] + "z"}
+    )
+    table().put_entry_if_absent(moved)
+
+    status, detail = _read(lambda_context, tip_id)
+
+    assert status == 200, detail
+    flags = [(m["text"], m["unreadable"]) for m in detail["messages"] if m["direction"] == "in"]
+    assert sorted(flags, key=str) == sorted([("tin 0", False), ("tin 1", False), (None, True)], key=str)
+    assert "tin khác" not in json.dumps(detail, ensure_ascii=False)
+    logged = everything_logged()
+    assert "thread entry unreadable" in logged
+    assert "tin khác" not in logged
+
+
+# -- item 8: no Zalo CDN address and no whole payload reaches an officer ---------------------------------
+def test_a_tip_shows_an_allowlist_of_fields_per_attachment_and_no_cdn_address(
+    stack: Any, lambda_context: Any
+) -> None:
+    kinds = [name for name in SAMPLE_EVENTS if name.startswith("user_send_") and name != "user_send_text"]
+    base = now_ms()
+    bodies = [zalo_body(name, demo_oa(), ts=base + index) for index, name in enumerate(kinds)]
+    assert any(host in json.dumps(bodies) for host in CDN_HOSTS), "the samples carry CDN addresses"
+    tip_id = _store(stack, lambda_context, bodies)
+    jobs = [
+        FetchJob.model_validate_json(m["Body"])
+        for m in boto3.client("sqs").receive_message(
+            QueueUrl=stack.queue_urls["FetchQueue"], MaxNumberOfMessages=10, VisibilityTimeout=0
+        )["Messages"]
+    ]
+
+    status, detail = _read(lambda_context, tip_id)
+
+    assert status == 200, detail
+    answer = json.dumps(detail, ensure_ascii=False)
+    assert [host for host in CDN_HOSTS if host in answer] == []
+    assert "thumbnail" not in answer
+    assert "checksum" not in answer
+    views = {m["kind"]: m["attachments"] for m in detail["messages"] if m["direction"] == "in"}
+    assert set(views) == set(kinds)
+    evidence = {
+        view["type"]: view.pop("attachment_id") for (view,) in views.values() if "attachment_id" in view
+    }
+    assert evidence == {job.kind: job.attachment_id for job in jobs}, "each opens through its audited link"
+    shown = {name: view for name, (view,) in views.items()}
+    assert shown == {
+        "user_send_image": {
+            "kind": "media",
+            "type": "image",
+            "index": 0,
+            "evidence_status": None,
+            "description": None,
+        },
+        "user_send_gif": {
+            "kind": "media",
+            "type": "gif",
+            "index": 0,
+            "evidence_status": None,
+            "description": None,
+        },
+        "user_send_audio": {
+            "kind": "media",
+            "type": "audio",
+            "index": 0,
+            "evidence_status": None,
+            "description": None,
+        },
+        "user_send_video": {
+            "kind": "media",
+            "type": "video",
+            "index": 0,
+            "evidence_status": None,
+            "description": "video",
+        },
+        "user_send_file": {
+            "kind": "file",
+            "type": "file",
+            "index": 0,
+            "evidence_status": None,
+            "name": "bang-ke.pdf",
+            "size": 2048,
+            "file_type": "pdf",
+        },
+        "user_send_location": {
+            "kind": "location",
+            "type": "location",
+            "index": 0,
+            "latitude": 21.028511,
+            "longitude": 105.854167,
+        },
+        "user_send_link": {
+            "kind": "link",
+            "type": "link",
+            "index": 0,
+            "description": "bài viết",
+            "url": "https://example.vn/a",
+        },
+        "user_send_sticker": {"kind": "sticker", "type": "sticker", "index": 0},
+        "user_send_business_card": {"kind": "unsupported", "type": "business_card", "index": 0},
+    }
