@@ -556,8 +556,13 @@ def test_officers_work_tips_through_the_front_with_local_tokens(running: StackPr
     own = {"Authorization": "Bearer " + auth.issue_token("pc02-hoan-kiem", "officer")}
     other = {"Authorization": "Bearer " + auth.issue_token("pc08-traffic", "officer")}
     tip = next(t for t in httpx.get(f"{api}/tips", headers=own).json()["items"] if t["code"] == code)
-    thread = httpx.get(f"{api}/tips/{tip['tip_id']}", params={"reason": "xác minh"}, headers=own).json()
+    opened = httpx.get(f"{api}/tips/{tip['tip_id']}", params={"reason": "xác minh"}, headers=own)
+    thread = opened.json()
     assert thread["messages"][0]["text"] == "Xe máy bị trộm ở chợ"
+    assert (opened.headers["cache-control"], opened.headers["x-content-type-options"]) == (
+        "no-store",
+        "nosniff",
+    )
     assert (
         httpx.get(f"{api}/tips/{tip['tip_id']}", params={"reason": "x y z"}, headers=other).status_code == 404
     )

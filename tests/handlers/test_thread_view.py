@@ -1,4 +1,4 @@
-"""What an officer sees of a thread (GET /v1/tips/{tip_id}).
+"""What an officer sees of a thread (GET /v1/tips/{tip_id}), and how every /v1 answer is sent.
 
 Messages are stored through the real webhook handler and read through the real officer API handler.
 Attachments show an allowlist of fields per type; anything the reader cannot show is "unsupported"
@@ -15,12 +15,14 @@ from typing import Any
 
 import boto3
 import pytest
-from fixtures.officer import call, claims
+from fixtures.officer import call, claims, respond
 from fixtures.webhook import deliver, demo_oa, drain, items_with_prefix, now_ms
+from tipline.adapters import aws
 from tipline.adapters.table import tip_pk
 from tipline.evidence.model import FetchJob
 from tipline.wiring import table
 from tipline_local.samples import SAMPLE_EVENTS, zalo_body
+from tipline_local.template import functions, load_template
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -214,6 +216,52 @@ def test_an_entry_that_does_not_open_is_shown_as_unreadable(
     assert "tin khác" not in logged
 
 
+class _Explodes:
+    """Makes a KMS operation fail at the botocore boundary with an error whose text holds a canary,
+    as an exception carrying decrypted input would."""
+
+    def __init__(self, canary: str, operation: str = "Decrypt") -> None:
+        self.canary = canary
+        self.event = f"before-call.kms.{operation}"
+
+    def _raise(self, **_: Any) -> None:
+        raise ValueError(f"cannot parse {self.canary!r}")
+
+    def __enter__(self) -> _Explodes:
+        aws.kms().meta.events.register(self.event, self._raise, unique_id="explodes")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        aws.kms().meta.events.unregister(self.event, unique_id="explodes")
+
+
+@pytest.mark.parametrize("action", ["read", "reply"])
+def test_an_unexpected_error_answers_500_and_logs_only_its_type_and_ids(
+    action: str, stack: Any, lambda_context: Any, everything_logged: Any
+) -> None:
+    tip_id = _store(stack, lambda_context, [_message("user_send_text", [], "tin báo", now_ms())])
+    canary, typed = _canary(), _canary()  # in the error's text; in what the officer typed
+    path = f"/v1/tips/{tip_id}" + ("/replies" if action == "reply" else "")
+    with _Explodes(canary, "Decrypt" if action == "read" else "GenerateDataKey"):
+        if action == "read":
+            response = respond(lambda_context, "GET", path, OFFICER, {"reason": f"xác minh {typed}"})
+        else:
+            response = respond(lambda_context, "POST", path, OFFICER, body={"text": f"Cảm ơn {typed}"})
+    assert response["statusCode"] == 500
+    assert json.loads(response["body"]) == {"message": "Internal server error"}
+    logged = everything_logged()
+    assert canary not in logged
+    assert typed not in logged
+    assert "cannot parse" not in logged, "no exception text"
+    assert "Traceback" not in logged
+    (line,) = [json.loads(x) for x in logged.splitlines() if '"officer api error"' in x]
+    assert line["error"] == "ValueError"
+    assert line["tip_id"] == tip_id
+    assert line["route"] == (
+        "POST /v1/tips/{tip_id}/replies" if action == "reply" else "GET /v1/tips/{tip_id}"
+    )
+
+
 # -- item 8: no Zalo CDN address and no whole payload reaches an officer ---------------------------------
 def test_a_tip_shows_an_allowlist_of_fields_per_attachment_and_no_cdn_address(
     stack: Any, lambda_context: Any
@@ -299,3 +347,73 @@ def test_a_tip_shows_an_allowlist_of_fields_per_attachment_and_no_cdn_address(
         "user_send_sticker": {"kind": "sticker", "type": "sticker", "index": 0},
         "user_send_business_card": {"kind": "unsupported", "type": "business_card", "index": 0},
     }
+
+
+# -- item 9: every /v1 answer is private and typed -------------------------------------------------------
+PRIVATE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+
+
+def _private(response: dict[str, Any]) -> bool:
+    headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
+    return all(headers.get(name) == value for name, value in PRIVATE.items())
+
+
+def _officer_routes() -> list[tuple[str, str]]:
+    events = functions(load_template())["OfficerApiFunction"]["Events"].values()
+    routes = [(str(e["Properties"]["Method"]).upper(), str(e["Properties"]["Path"])) for e in events]
+    return sorted(
+        routes, key=lambda route: route[1].endswith("/transfer")
+    )  # the transfer moves the tip: last
+
+
+def test_every_v1_answer_carries_no_store_and_nosniff(stack: Any, lambda_context: Any) -> None:
+    tip_id = _store(stack, lambda_context, [_message("user_send_text", [], "tin báo", now_ms())])
+    (listed,) = call(lambda_context, "GET", "/v1/tips", OFFICER)[1]["items"]
+    values = {"tip_id": tip_id, "citizen": listed["citizen"], "attachment_id": "0000000000001-x-0"}
+    good_query = {"reason": "xác minh tin báo", "tip_id": tip_id}
+    good_body = {
+        "reason": "thuộc thẩm quyền",
+        "text": "Cảm ơn bạn.",
+        "status": "in_progress",
+        "unit_id": "pc08-traffic",
+    }
+    callers = {
+        "own unit": OFFICER,
+        "commander": claims("province", "commander"),
+        "other unit": claims("pc08-traffic"),
+        "no claims": None,
+    }
+    answers: list[tuple[str, str, str, int]] = []
+    bare: list[tuple[str, str, str, int]] = []
+    for method, template in _officer_routes():
+        path = template
+        for name, value in values.items():
+            path = path.replace("{" + name + "}", value)
+        for who, identity in callers.items():
+            for variant, query, body in (
+                ("invalid", {"limit": "x", "reason": ""}, {"status": 7}),
+                ("valid", good_query, good_body),
+            ):
+                sent_body = body if method in ("POST", "PATCH") else None
+                response = respond(lambda_context, method, path, identity, query, sent_body)
+                answer = (method, template, f"{who}/{variant}", int(response["statusCode"]))
+                answers.append(answer)
+                if not _private(response):
+                    bare.append(answer)
+    for method, path in (("GET", "/v1/no-such-route"), ("PUT", "/v1/tips")):
+        response = respond(lambda_context, method, path, OFFICER)
+        answers.append((method, path, "unknown route", int(response["statusCode"])))
+        if not _private(response):
+            bare.append(answers[-1])
+    with _Explodes(_canary()):
+        response = respond(
+            lambda_context, "GET", f"/v1/tips/{tip_id}", callers["commander"], {"reason": "xem"}
+        )
+    answers.append(("GET", "/v1/tips/{tip_id}", "fault", int(response["statusCode"])))
+    if not _private(response):
+        bare.append(answers[-1])
+
+    assert bare == []
+    statuses = {status for *_, status in answers}
+    assert {200, 202, 401, 404, 409, 422, 500} <= statuses, statuses
+    assert ("GET", "/v1/openapi.json", "own unit/valid", 200) in answers

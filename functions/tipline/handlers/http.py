@@ -6,11 +6,15 @@ import base64
 import json
 from typing import Any
 
+# On every answer that may carry what a citizen wrote (or anything else of the system's): no browser,
+# proxy or CDN keeps a copy, and no browser reads it as another content type than it says.
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
 
 def response(status: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "headers": {"Content-Type": "application/json", **PRIVATE_HEADERS},
         "body": json.dumps(body if body is not None else {}, ensure_ascii=False),
     }
 

@@ -2,17 +2,28 @@
 
 Not on Zalo's 2-second path, so it can afford the event handler's validation: invalid input answers
 422 with field-level messages, and GET /v1/openapi.json serves the OpenAPI document.
+
+Every answer, whatever its status, carries ``Cache-Control: no-store`` and
+``X-Content-Type-Options: nosniff``. An unexpected error answers 500 and is logged by its type and
+the request's ids only: an exception's text can quote decrypted input (a pydantic error does).
 """
 
 from __future__ import annotations
 
-import json
+import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, Field
@@ -27,6 +38,7 @@ from tipline.console import service
 from tipline.domain import TipStatus
 from tipline.errors import Conflict, NotFound
 from tipline.evidence.service import attachment_link
+from tipline.handlers.http import PRIVATE_HEADERS, response
 from tipline.observability import logger, metrics
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -43,12 +55,21 @@ def _error(status: int, message: str) -> Response[dict[str, str]]:
 
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
-UNAUTHORIZED: dict[str, Any] = {
-    "statusCode": 401,
-    "headers": {"Content-Type": content_types.APPLICATION_JSON, **CHALLENGE},
-    "body": json.dumps({"message": "Unauthorized"}),
-    "isBase64Encoded": False,
-}
+UNAUTHORIZED: dict[str, Any] = response(401, {"message": "Unauthorized"})
+UNAUTHORIZED["headers"].update(CHALLENGE)
+INTERNAL_ERROR = "Internal server error"
+_PATH_NAME = re.compile(r"\{(\w+)\}")
+
+
+def _failed(error: Exception, route: str | None, parameters: Mapping[str, Any]) -> None:
+    """Log an unexpected error: its type, the route and the ids in its path, never its text.
+
+    Only the names in the route's path: the resolver's parameters also hold the validated query and
+    body (a reply's text, a read's reason)."""
+    metrics.add_metric(name="OfficerApiErrors", unit=MetricUnit.Count, value=1)
+    names = _PATH_NAME.findall(route or "")
+    ids_only = {name: str(parameters[name])[:128] for name in names if name in parameters}
+    logger.error("officer api error", extra={"error": type(error).__name__, "route": route, **ids_only})
 
 
 @app.exception_handler(Unauthenticated)  # type: ignore[untyped-decorator]
@@ -74,6 +95,39 @@ def _invalid(error: Exception) -> Response[dict[str, str]]:
 @app.exception_handler([service.Refused, Conflict])  # type: ignore[untyped-decorator]
 def _refused(error: Exception) -> Response[dict[str, str]]:
     return _error(409, str(error))
+
+
+# The catch-all below would also take the errors Powertools answers itself, so they are answered here
+# as Powertools does: the field and the kind of error, never the value.
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    errors = [{"loc": detail["loc"], "type": detail["type"]} for detail in error.errors()]
+    return Response(
+        status_code=422,
+        content_type=content_types.APPLICATION_JSON,
+        body={"statusCode": 422, "detail": errors},
+    )
+
+
+@app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response[dict[str, str]]:
+    return _error(415, "send the body as application/json")
+
+
+@app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
+def _service_error(error: ServiceError) -> Response[dict[str, Any]]:  # an unknown route, say
+    return Response(
+        status_code=error.status_code,
+        content_type=content_types.APPLICATION_JSON,
+        body={"statusCode": error.status_code, "message": error.msg},
+    )
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def _unexpected(error: Exception) -> Response[dict[str, str]]:
+    request = app.request
+    _failed(error, f"{request.method} {request.route}", request.path_parameters)
+    return _error(500, INTERNAL_ERROR)
 
 
 class ReplyRequest(BaseModel):
@@ -241,10 +295,19 @@ def openapi() -> Response[str]:
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # Identity first: without verified claims the answer is 401 whatever the input, before the
-    # resolver's validation could describe the API to an anonymous caller.
+    answer = _answer(event, context)
+    return {**answer, "headers": {**(answer.get("headers") or {}), **PRIVATE_HEADERS}}
+
+
+def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        caller_from_claims(APIGatewayProxyEventV2(event).request_context.authorizer.jwt_claim)
-    except Unauthenticated:
-        return UNAUTHORIZED
-    return app.resolve(event, context)
+        # Identity first: without verified claims the answer is 401 whatever the input, before the
+        # resolver's validation could describe the API to an anonymous caller.
+        try:
+            caller_from_claims(APIGatewayProxyEventV2(event).request_context.authorizer.jwt_claim)
+        except Unauthenticated:
+            return UNAUTHORIZED
+        return app.resolve(event, context)
+    except Exception as error:  # outside any route (a malformed event, say): the same rule
+        _failed(error, event.get("routeKey"), event.get("pathParameters") or {})
+        return response(500, {"message": INTERNAL_ERROR})
