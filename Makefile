@@ -63,10 +63,11 @@ format: $(VENV)/.ready ## apply ruff's formatting and safe fixes
 
 validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam validate --lint, cfn-lint, checkov, bandit, dependency audit, IAM policy tests, rehearsal
 	$(SAM_VENV)/bin/sam validate --lint --region ap-southeast-1
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml edge/waf.yaml
 	$(BIN)/python -m tipline_local.transform > .aws-sam-transformed.json
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam-transformed.json --framework cloudformation
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f edge/waf.yaml
 	$(BIN)/bandit -q -r functions
 	$(BIN)/python -m tipline_local.dep_audit
 	$(BIN)/pytest -q -p no:cacheprovider tests/template
@@ -78,7 +79,7 @@ build: $(SAM_VENV)/.ready ## sam build (no container): python3.12 on arm64
 deploy: build ## sam build, then sam deploy --guided
 	$(SAM_VENV)/bin/sam deploy --guided
 
-rehearse: $(VENV)/.ready ## deploy rehearsal: the SAM-transformed template as a stack in moto's CloudFormation, every resource checked
+rehearse: $(VENV)/.ready ## deploy rehearsal: the SAM-transformed template and edge/waf.yaml as stacks in moto's CloudFormation, every resource checked
 	$(BIN)/python -m tipline_local.rehearse
 
 QUEUE ?= replies
