@@ -94,7 +94,7 @@ console-publish: $(VENV)/.ready ## build console/ and publish it to the deployed
 	  exit 1; fi
 	@command -v npm >/dev/null || { echo "console-publish: npm is missing; install Node.js 20+ (apt-get install nodejs npm)"; exit 1; }
 	cd console && npm ci && npm run build
-	$(BIN)/python -m tipline_local.console_publish --config-env $(ENV)
+	$(BIN)/python -m tipline_ops.console_publish --config-env $(ENV)
 
 rehearse: $(VENV)/.ready ## deploy rehearsal: the SAM-transformed template and edge/waf.yaml as stacks in moto's CloudFormation, every resource checked
 	$(BIN)/python -m tipline_local.rehearse

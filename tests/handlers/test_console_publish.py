@@ -1,4 +1,4 @@
-"""`make deploy`'s console step (tipline_local.console_publish) against moto: S3, CloudFront, CloudFormation.
+"""`make deploy`'s console step (tipline_ops.console_publish) against moto: S3, CloudFront, CloudFormation.
 
 A built console (a Vite-like dist/) is published to a stack whose outputs name the bucket and the
 distribution; the files land with the right types and cache headers, config.json carries the stack's
@@ -14,9 +14,9 @@ from typing import Any
 
 import boto3
 import pytest
-from tipline_local import console_publish
-from tipline_local.console_publish import IMMUTABLE, NO_CACHE, SHORT, main
 from tipline_local.template import load_template
+from tipline_ops import console_publish
+from tipline_ops.console_publish import IMMUTABLE, NO_CACHE, SHORT, main
 
 REGION = "ap-southeast-1"
 STACK = "tipline-publish-test"
@@ -35,6 +35,21 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.session.Se
     }.items():
         monkeypatch.setenv(name, value)
     return boto3.session.Session(region_name=REGION)
+
+
+def _console_client(aws: boto3.session.Session, scopes: list[str]) -> tuple[str, str]:
+    """The officers' pool and the console's app client, as ConsoleSignIn leaves it."""
+    cognito = aws.client("cognito-idp")
+    pool = cognito.create_user_pool(PoolName="tipline-test-officers")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool,
+        ClientName="tipline-test-console",
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=scopes,
+        CallbackURLs=["https://d111abcdef8.cloudfront.net/"],
+    )["UserPoolClient"]["ClientId"]
+    return pool, client
 
 
 @pytest.fixture
@@ -59,12 +74,13 @@ def deployed(aws: boto3.session.Session) -> dict[str, str]:
         }
     )["Distribution"]
     url = f"https://{distribution['DomainName']}/"
+    pool, client = _console_client(aws, ["openid", "email"])
     outputs = {
         "ConsoleBucketName": {"Ref": "ConsoleBucket"},
         "ConsoleDistributionId": distribution["Id"],
         "ConsoleUrl": url,
-        "ConsoleAppClientId": "4ud1tc0ns0lecl1ent",
-        "OfficerUserPoolId": f"{REGION}_Pool12345",
+        "ConsoleAppClientId": client,
+        "OfficerUserPoolId": pool,
         "SignInDomain": SIGN_IN,
     }
     template = {
@@ -134,18 +150,19 @@ def test_config_json_carries_the_stacks_sign_in_settings(
 ) -> None:
     assert _publish(dist) == 0
     config = json.loads(_object(aws, deployed["ConsoleBucketName"], "config.json")["Text"])
-    scopes = load_template()["Resources"]["ConsoleSignIn"]["Properties"]["AllowedOAuthScopes"]
     assert config == {
         "apiBase": "/v1",
         "region": REGION,
-        "userPoolId": f"{REGION}_Pool12345",
-        "clientId": "4ud1tc0ns0lecl1ent",
+        "userPoolId": deployed["OfficerUserPoolId"],
+        "clientId": deployed["ConsoleAppClientId"],
         "signInDomain": SIGN_IN,
         "redirectUri": deployed["ConsoleUrl"],
         "logoutUri": deployed["ConsoleUrl"],
-        "scopes": scopes,
+        "scopes": ["openid", "email"],  # as the deployed client allows them
     }
-    assert scopes == ["openid", "email"]
+    # ... which are the template's (ConsoleSignIn applies them to the client)
+    declared = load_template()["Resources"]["ConsoleSignIn"]["Properties"]["AllowedOAuthScopes"]
+    assert config["scopes"] == declared
 
 
 def test_the_shell_goes_up_last_and_cloudfront_is_invalidated(
@@ -214,6 +231,16 @@ def test_a_build_that_ships_its_own_config_json_is_refused(
     (dist / "config.json").write_text('{"apiBase": "http://127.0.0.1:3000/v1"}')
     assert _publish(dist) == 2
     assert "config.json" in capsys.readouterr().err
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=deployed["ConsoleBucketName"])
+
+
+def test_a_client_without_its_sign_in_settings_is_refused(
+    aws: boto3.session.Session, deployed: dict[str, str], dist: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pool, client = deployed["OfficerUserPoolId"], deployed["ConsoleAppClientId"]
+    aws.client("cognito-idp").update_user_pool_client(UserPoolId=pool, ClientId=client, AllowedOAuthScopes=[])
+    assert _publish(dist) == 2
+    assert "sign-in settings were not applied" in capsys.readouterr().err
     assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=deployed["ConsoleBucketName"])
 
 

@@ -1,9 +1,10 @@
 """Publish the built console to its stack: files to the bucket, config.json, then a CloudFront invalidation.
 
-    python -m tipline_local.console_publish [--config-env dev|prod] [--stack NAME] [--region R] [--dist DIR]
+    python -m tipline_ops.console_publish [--config-env dev|prod] [--stack NAME] [--region R] [--dist DIR]
 
 `make deploy` runs it after `sam deploy`, once `npm run build` has written console/dist. The stack's
-outputs name the bucket, the distribution and the sign-in settings; nothing is typed twice.
+outputs name the bucket, the distribution and the sign-in client, whose scopes are read from Cognito
+as deployed; nothing is typed twice.
 
 Cache headers: entry files (index.html, config.json) are `no-cache` (browsers revalidate them on
 every load, so a deploy shows at once); Vite names every file under assets/ by its content hash, so
@@ -28,8 +29,7 @@ from typing import Any
 
 import boto3
 
-from tipline_local.template import ROOT, load_template
-
+ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "console" / "dist"
 SAMCONFIG = ROOT / "samconfig.toml"
 SHELL = "index.html"
@@ -87,18 +87,8 @@ def upload_order(keys: list[str]) -> list[str]:
     return sorted(keys, key=lambda key: (rank.get(key, 0), key))
 
 
-def runtime_config(outputs: dict[str, str], region: str) -> dict[str, Any]:
+def runtime_config(outputs: dict[str, str], region: str, scopes: list[str]) -> dict[str, Any]:
     """What the console reads at start (config.json): where to sign in and where its API is."""
-    missing = [
-        name
-        for name in ("ConsoleUrl", "ConsoleAppClientId", "OfficerUserPoolId", "SignInDomain")
-        if not outputs.get(name)
-    ]
-    if missing:
-        raise PublishError(
-            f"the stack has no {', '.join(missing)} output: deploy this version of template.yaml"
-        )
-    sign_in = load_template()["Resources"]["ConsoleSignIn"]["Properties"]
     return {
         "apiBase": API_BASE,
         "region": region,
@@ -107,8 +97,39 @@ def runtime_config(outputs: dict[str, str], region: str) -> dict[str, Any]:
         "signInDomain": outputs["SignInDomain"],
         "redirectUri": outputs["ConsoleUrl"],
         "logoutUri": outputs["ConsoleUrl"],
-        "scopes": list(sign_in["AllowedOAuthScopes"]),
+        "scopes": scopes,
     }
+
+
+def console_outputs(outputs: dict[str, str], stack: str) -> dict[str, str]:
+    """The outputs publishing needs; a stack from before the console is refused by name."""
+    needed = (
+        "ConsoleUrl",
+        "ConsoleBucketName",
+        "ConsoleDistributionId",
+        "ConsoleAppClientId",
+        "OfficerUserPoolId",
+        "SignInDomain",
+    )
+    missing = [name for name in needed if not outputs.get(name)]
+    if missing:
+        raise PublishError(
+            f"stack {stack} has no {', '.join(missing)} output: deploy this template.yaml first"
+        )
+    return {name: outputs[name] for name in needed}
+
+
+def sign_in_scopes(cognito: Any, outputs: dict[str, str]) -> list[str]:
+    """The OAuth scopes the console's app client allows, as deployed (ConsoleSignIn applies them)."""
+    client = cognito.describe_user_pool_client(
+        UserPoolId=outputs["OfficerUserPoolId"], ClientId=outputs["ConsoleAppClientId"]
+    )["UserPoolClient"]
+    scopes = [str(scope) for scope in client.get("AllowedOAuthScopes", [])]
+    if "openid" not in scopes:
+        raise PublishError(
+            "the console's app client has no openid scope: its sign-in settings were not applied"
+        )
+    return scopes
 
 
 def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
@@ -192,10 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         stack, region = deployed_stack(args.config_env) if not (args.stack and args.region) else ("", "")
         stack, region = args.stack or stack, args.region or region
         session = boto3.session.Session(region_name=region)
-        outputs = stack_outputs(session.client("cloudformation"), stack)
-        config = runtime_config(outputs, region)
-        if not outputs.get("ConsoleBucketName") or not outputs.get("ConsoleDistributionId"):
-            raise PublishError(f"stack {stack} has no console bucket or distribution outputs")
+        outputs = console_outputs(stack_outputs(session.client("cloudformation"), stack), stack)
+        config = runtime_config(outputs, region, sign_in_scopes(session.client("cognito-idp"), outputs))
         result = publish(
             session.client("s3"),
             session.client("cloudfront"),
