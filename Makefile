@@ -10,6 +10,8 @@ UV_VERSION := 0.13.8
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 TEST_ARGS ?=
+# samconfig.toml environment of `make deploy`, `make deploy-edge` and `make console-publish`
+ENV ?= dev
 # The SAM CLI would otherwise send usage metrics to AWS; builds and checks here stay offline.
 export SAM_CLI_TELEMETRY := 0
 
@@ -20,10 +22,10 @@ PYENV_312 := $(if $(PY312_RUNS),,$(shell command -v pyenv >/dev/null 2>&1 && pye
 PYENV_NOW := $(if $(PYENV_312),$(shell pyenv version-name 2>/dev/null | cut -d: -f1),)
 SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(if $(PYENV_NOW),$(PYENV_NOW):)$(PYENV_312),)
 
-.PHONY: help dev test lint format validate build deploy bench lock events clean demo loadtest rehearse redrive
+.PHONY: help dev test lint format validate build deploy deploy-edge console-publish bench lock events clean demo loadtest rehearse redrive
 
 help: ## list the commands
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(VENV)/.ready: requirements/dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
@@ -63,10 +65,11 @@ format: $(VENV)/.ready ## apply ruff's formatting and safe fixes
 
 validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam validate --lint, cfn-lint, checkov, bandit, dependency audit, IAM policy tests, rehearsal
 	$(SAM_VENV)/bin/sam validate --lint --region ap-southeast-1
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml edge/waf.yaml
 	$(BIN)/python -m tipline_local.transform > .aws-sam-transformed.json
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam-transformed.json --framework cloudformation
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f edge/waf.yaml
 	$(BIN)/bandit -q -r functions
 	$(BIN)/python -m tipline_local.dep_audit
 	$(BIN)/pytest -q -p no:cacheprovider tests/template
@@ -75,10 +78,25 @@ validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam valida
 build: $(SAM_VENV)/.ready ## sam build (no container): python3.12 on arm64
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --parallel --cached
 
-deploy: build ## sam build, then sam deploy --guided
-	$(SAM_VENV)/bin/sam deploy --guided
+deploy: build ## sam build, sam deploy --guided --config-env ENV (dev), then build and publish the console
+	$(SAM_VENV)/bin/sam deploy --guided --config-env $(ENV)
+	@$(MAKE) --no-print-directory console-publish ENV=$(ENV)
 
-rehearse: $(VENV)/.ready ## deploy rehearsal: the SAM-transformed template as a stack in moto's CloudFormation, every resource checked
+deploy-edge: $(SAM_VENV)/.ready ## the console's WAF web ACL, in us-east-1 (before the first deploy of ENV)
+	$(SAM_VENV)/bin/sam deploy --template-file edge/waf.yaml --stack-name tipline-$(ENV)-edge \
+	  --region us-east-1 --parameter-overrides Stage=$(ENV) --no-fail-on-empty-changeset
+	@echo "Put the WebAclArn output above into samconfig.toml [$(ENV).deploy.parameters] as ConsoleWebAclArn."
+
+console-publish: $(VENV)/.ready ## build console/ and publish it to the deployed ENV stack (make deploy runs it)
+	@if [ ! -f console/package.json ]; then \
+	  echo "console-publish: console/ is missing (no console/package.json), so the console was not built or"; \
+	  echo "published; the stack itself is deployed. From a checkout with console/: make console-publish ENV=$(ENV)"; \
+	  exit 1; fi
+	@command -v npm >/dev/null || { echo "console-publish: npm is missing; install Node.js 20+ (apt-get install nodejs npm)"; exit 1; }
+	cd console && npm ci && npm run build
+	$(BIN)/python -m tipline_ops.console_publish --config-env $(ENV)
+
+rehearse: $(VENV)/.ready ## deploy rehearsal: the SAM-transformed template and edge/waf.yaml as stacks in moto's CloudFormation, every resource checked
 	$(BIN)/python -m tipline_local.rehearse
 
 QUEUE ?= replies

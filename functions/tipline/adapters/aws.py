@@ -64,6 +64,11 @@ def s3() -> S3Client:
     return _client("s3")  # type: ignore[no-any-return]
 
 
+def cognito() -> Any:
+    """Cognito user pools (no type stubs installed for it)."""
+    return _client("cognito-idp")
+
+
 def reset_clients() -> None:
     """Forget every client (tests switch endpoints between moto servers)."""
     _client.cache_clear()
