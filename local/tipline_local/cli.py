@@ -10,12 +10,18 @@ from tipline_local import auth
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from tipline_local.accounts import AccountsError, load_accounts
     from tipline_local.stack import LocalStack, StopSignals
 
+    try:
+        accounts = load_accounts()  # a bad TIPLINE_ACCOUNTS stops here, before anything starts
+    except AccountsError as exc:
+        print(f"tipline-local: {exc}", file=sys.stderr)
+        return 2
     signals = StopSignals()  # before anything starts: Ctrl-C during start-up stops it once it is up
     port = int(os.environ.get("TIPLINE_PORT", args.port))
     try:
-        stack = LocalStack(port=port)
+        stack = LocalStack(port=port, accounts=accounts)
     except OSError as exc:
         print(f"tipline-local: cannot listen on 127.0.0.1:{port} ({exc.strerror}); set TIPLINE_PORT")
         return 2

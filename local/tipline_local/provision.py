@@ -207,10 +207,23 @@ def _topic(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) ->
 def _bucket(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -> None:
     s3 = emulator_client(endpoint, "s3")
     bucket = str(out.resolver.resolve(props.get("BucketName", f"tipline-local-{name.lower()}")))
+    locked = bool(out.resolver.resolve(props.get("ObjectLockEnabled", False)))
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.create_bucket(
+            Bucket=bucket,
+            CreateBucketConfiguration={"LocationConstraint": REGION},
+            ObjectLockEnabledForBucket=locked,
+        )
     if props.get("VersioningConfiguration"):
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    lock = out.resolver.resolve(props.get("ObjectLockConfiguration"))
+    if locked and lock:
+        default = lock["Rule"]["DefaultRetention"]
+        retention = {k: int(v) if k in ("Days", "Years") else v for k, v in default.items()}
+        s3.put_object_lock_configuration(
+            Bucket=bucket,
+            ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": retention}},
+        )
     if props.get("PublicAccessBlockConfiguration"):
         s3.put_public_access_block(
             Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]

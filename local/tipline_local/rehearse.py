@@ -58,6 +58,7 @@ _EMULATOR_GAPS = {
     "Architectures": "moto's Lambda reports every function as x86_64",
     "Layers": "moto's CloudFormation does not attach layers",
     "VersioningConfiguration": "moto's CloudFormation does not apply bucket versioning",
+    "ObjectLockConfiguration": "moto's CloudFormation does not apply Object Lock",
     "KeyPolicy": "moto's CloudFormation stores a key policy its own KMS API cannot read back",
 }
 _NOT_CREATED = {
@@ -542,6 +543,19 @@ def _bucket(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> 
         res.gap("VersioningConfiguration", declared)
     else:
         res.expect("versioning", declared, reported)
+    lock = props.get("ObjectLockConfiguration", {})
+    default = lock.get("Rule", {}).get("DefaultRetention", {})
+    if not (props.get("ObjectLockEnabled") and lock.get("ObjectLockEnabled") == "Enabled"):
+        res.bad("Object Lock not enabled (evidence must stay unchanged until its retention ends)")
+    elif default.get("Mode") != "GOVERNANCE":
+        res.bad("Object Lock default retention is not governance mode (the sweeper must still purge)")
+    else:
+        try:
+            reported = s3.get_object_lock_configuration(Bucket=physical)["ObjectLockConfiguration"]
+        except s3.exceptions.ClientError:
+            res.gap("ObjectLockConfiguration", r.resolve(lock))
+        else:
+            res.expect("object lock", r.resolve(lock), reported)
     block = props.get("PublicAccessBlockConfiguration")
     if not block or not all(block.values()):
         res.bad("public access not fully blocked")

@@ -27,7 +27,7 @@ from typing import Any
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from tipline_local.accounts import load_accounts, seed_accounts
+from tipline_local.accounts import AccountSeed, load_accounts, seed_accounts
 from tipline_local.emulator import start_in_process
 from tipline_local.http_front import HttpFront, Route, json_response
 from tipline_local.provision import REGION, Provisioned, emulator_client, provision
@@ -154,7 +154,10 @@ def shared_environment(environments: dict[str, dict[str, str]]) -> dict[str, str
 
 # -- the stack ------------------------------------------------------------------------------------------
 class LocalStack:
-    def __init__(self, port: int = 3000, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int = 3000, host: str = "127.0.0.1", accounts: list[AccountSeed] | None = None
+    ) -> None:
+        self.accounts = accounts if accounts is not None else load_accounts()
         self.host = host
         self.stopping = threading.Event()
         self.ready = threading.Event()
@@ -187,7 +190,7 @@ class LocalStack:
         assert self.provisioned is not None
         self._start_zalo()
         self._configure_functions()
-        seed_accounts(load_accounts(), os.environ["APP_SECRET_PREFIX"])
+        seed_accounts(self.accounts, os.environ["APP_SECRET_PREFIX"])
         self.sources = read_event_sources(self.provisioned.template)
         self.front.routes = sorted(self.sources.routes, key=Route.specificity)
         self._start_pumps()
@@ -227,7 +230,7 @@ class LocalStack:
         from tipline_local.zalo_sim import ZaloSimulator, serve
 
         simulator = ZaloSimulator()
-        for account in load_accounts():
+        for account in self.accounts:
             simulator.add_oa(
                 account.oa_id,
                 account.app_id,

@@ -473,11 +473,11 @@ def _command() -> list[str]:
 class StackProcess:
     """`tipline-local serve` with TIPLINE_PORT=0, in its own process group; output to a file."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="tipline-stack-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(
             _command(),
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, "TIPLINE_PORT": "0", **(env or {})},
             stdout=self.log,
             stderr=subprocess.STDOUT,

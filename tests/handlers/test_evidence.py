@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import httpx
 import pytest
+from fixtures.events import load_event
 from fixtures.officer import call, claims
 from fixtures.webhook import deliver, demo_oa, item_text, now_ms, sqs_event, table_items
 from tipline import clock
@@ -29,7 +30,8 @@ from tipline.domain import FetchFailure as Failure
 from tipline.evidence import policy
 from tipline.evidence.model import AttachmentStatus, FetchJob
 from tipline.evidence.service import NETWORK_RULES, list_records
-from tipline.handlers import fetcher
+from tipline.handlers import fetcher, retention_sweeper
+from tipline.lifecycle.retention import DAY_SECONDS
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
 from tipline_local.samples import zalo_body
@@ -584,18 +586,125 @@ def test_evidence_follows_the_tip_retention_and_is_purged_with_it(
     tip = table().get_tip(_only_tip_id())
     assert tip is not None
     s3 = boto3.client("s3")
-    key = records["image"].s3_key
-    assert evidence_retention(get_settings(), tip, expires_at=int(clock.now_s()) + 86_400) == 5
-    tags = s3.get_object_tagging(Bucket=_bucket(evidence), Key=key)["TagSet"]
-    assert tags == [{"Key": "retention", "Value": "closed"}]
-    body = s3.get_object(Bucket=_bucket(evidence), Key=key)["Body"].read()
-    assert hashlib.sha256(body).hexdigest() == records["image"].sha256  # same bytes after the copy
-    assert evidence_retention(get_settings(), tip, expires_at=None) == 5  # legal hold / reopened
-    assert s3.get_object_tagging(Bucket=_bucket(evidence), Key=key)["TagSet"] == [
-        {"Key": "retention", "Value": "open"}
-    ]
-    assert purge_tip_evidence(get_settings(), tip.tip_id) >= 5
+    bucket, record = _bucket(evidence), records["image"]
+    pinned = {"Bucket": bucket, "Key": record.s3_key, "VersionId": record.s3_version_id}
+    assert s3.head_object(**pinned)["ObjectLockLegalHoldStatus"] == "ON", "an open tip's evidence is held"
+
+    keep_until = int(clock.now_s()) + 86_400
+    assert evidence_retention(get_settings(), tip, keep_until=keep_until) == 5
+    assert s3.get_object_tagging(**pinned)["TagSet"] == [{"Key": "retention", "Value": "closed"}]
+    head = s3.head_object(**pinned)
+    assert head["ObjectLockLegalHoldStatus"] == "OFF"
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    assert head["ObjectLockRetainUntilDate"].timestamp() >= keep_until
+
+    assert evidence_retention(get_settings(), tip, keep_until=None) == 5  # legal hold / reopened
+    assert s3.get_object_tagging(**pinned)["TagSet"] == [{"Key": "retention", "Value": "open"}]
+    assert s3.head_object(**pinned)["ObjectLockLegalHoldStatus"] == "ON"
+    assert len(_objects(evidence)) == 5, "marked in place: no version was added"
+    assert purge_tip_evidence(get_settings(), tip.tip_id) == 5
     assert _objects(evidence) == []
+
+
+def _expire_noncurrent_versions(bucket: str) -> int:
+    """What the bucket's ForgetDeletedVersions lifecycle rule does once 7 days have passed: delete
+    every noncurrent version it may (it has no governance bypass, so a locked version stays)."""
+    s3 = boto3.client("s3")
+    listing = s3.list_object_versions(Bucket=bucket, Prefix="evidence/")
+    versions = listing.get("Versions", [])
+    noncurrent = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions if not v["IsLatest"]]
+    if not noncurrent:
+        return 0
+    answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": noncurrent, "Quiet": True})
+    return len(noncurrent) - len(answer.get("Errors", []))
+
+
+def test_an_evidence_link_still_opens_weeks_after_the_tip_was_closed_held_and_released(
+    evidence: Provisioned, cdn: Cdn, lambda_context: Any
+) -> None:
+    """Issue 14.4: retention must not make the pinned version noncurrent (the lifecycle then deletes it)."""
+    content = SAMPLES["image"][0]
+    cdn.media["kept"] = content
+    _send(lambda_context, "image", f"{cdn.url}/media/kept")
+    assert _run_fetcher(evidence, lambda_context)["batchItemFailures"] == []
+    tip_id = _only_tip_id()
+    [record] = _records(tip_id)
+    unit = demo_oa().unit_id
+    officer = claims(unit, subject="officer-7")
+    commander = claims(unit, role="commander", subject="commander-1")
+    tip_path = f"/v1/tips/{tip_id}"
+    daily = load_event("schedule/daily.json")
+    start = clock.now_s()
+
+    for who, change in (
+        (officer, {"status": "in_progress"}),
+        (officer, {"status": "resolved"}),  # closed: its retention starts
+        (commander, {"legal_hold": True}),
+        (commander, {"legal_hold": False}),
+    ):
+        status, answer = call(lambda_context, "PATCH", tip_path, who, body=change)
+        assert status == 200, answer
+    assert retention_sweeper.handler(daily, lambda_context) == {"deleted": 0}
+
+    with clock.use(lambda: start + 8 * DAY_SECONDS):  # a week and a day on, well inside retention
+        assert retention_sweeper.handler(daily, lambda_context) == {"deleted": 0}
+        _expire_noncurrent_versions(_bucket(evidence))
+        path = f"{tip_path}/attachments/{record.attachment_id}"
+        status, link = call(lambda_context, "GET", path, officer, {"reason": "court file"})
+    assert status == 200, link
+    assert link["url"] is not None
+    opened = httpx.get(link["url"])
+    assert opened.status_code == 200, opened.text
+    assert opened.content == content
+
+
+def test_evidence_cannot_be_replaced_or_removed_before_its_retention_ends(
+    evidence: Provisioned, cdn: Cdn, lambda_context: Any
+) -> None:
+    from botocore.exceptions import ClientError
+
+    content = SAMPLES["image"][0]
+    cdn.media["locked"] = content
+    _send(lambda_context, "image", f"{cdn.url}/media/locked")
+    assert _run_fetcher(evidence, lambda_context)["batchItemFailures"] == []
+    tip_id = _only_tip_id()
+    [record] = _records(tip_id)
+    s3, bucket = boto3.client("s3"), _bucket(evidence)
+    pinned = {"Bucket": bucket, "Key": record.s3_key, "VersionId": record.s3_version_id}
+    officer = claims(demo_oa().unit_id, subject="officer-7")
+    link_path = f"/v1/tips/{tip_id}/attachments/{record.attachment_id}"
+
+    def opened() -> bytes:
+        status, link = call(lambda_context, "GET", link_path, officer, {"reason": "court file"})
+        assert status == 200, link
+        return httpx.get(link["url"]).content
+
+    def refused_delete() -> bool:
+        try:
+            s3.delete_object(**pinned)  # anyone without the sweeper's governance bypass
+        except ClientError as exc:
+            return exc.response["Error"]["Code"] == "AccessDenied"
+        return False
+
+    assert refused_delete(), "open tip: the version is on legal hold"
+    s3.put_object(Bucket=bucket, Key=record.s3_key, Body=b"replaced")  # an overwrite is a new version
+    assert opened() == content
+
+    for change in ({"status": "in_progress"}, {"status": "resolved"}):
+        assert call(lambda_context, "PATCH", f"/v1/tips/{tip_id}", officer, body=change)[0] == 200
+    closed = table().get_tip(tip_id)
+    assert closed is not None and closed.closed_at_ms is not None
+    head = s3.head_object(**pinned)
+    assert (head["ObjectLockMode"], head["ObjectLockLegalHoldStatus"]) == ("GOVERNANCE", "OFF")
+    retention_ends = closed.closed_at_ms // 1000 + get_settings().retention_days * DAY_SECONDS
+    assert head["ObjectLockRetainUntilDate"].timestamp() >= retention_ends
+    assert refused_delete(), "closed tip: locked until its retention ends"
+    assert _expire_noncurrent_versions(bucket) == 0, "the lifecycle cannot remove a locked version"
+    assert opened() == content
+
+    with clock.use(lambda: retention_ends + DAY_SECONDS):
+        assert retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context) == {"deleted": 1}
+    assert _objects(evidence) == [], "at the end of retention the sweeper removes every version"
 
 
 def test_a_message_erased_before_the_fetch_is_not_fetched(

@@ -196,6 +196,7 @@ def fetch_attachment(fetcher: Fetcher, job: FetchJob, attempt: int, now_ms: int)
             content_type=content_type,
             kms_key_id=settings.kms_key_id,
             context=evidence_context(job.oa_id, job.tip_id),
+            kept=tip.expires_at is None,
         )
     finally:
         downloaded.close()
@@ -329,22 +330,18 @@ def attachment_link(
     return AttachmentLink(record=record, url=url, expires_in=seconds)
 
 
-def evidence_retention(settings: Settings, tip: Tip, expires_at: int | None) -> int:
+def evidence_retention(settings: Settings, tip: Tip, keep_until: int | None) -> int:
     """Follow the tip's retention decision on its evidence objects (call when it changes).
 
-    ``expires_at`` None (open, reopened, legal hold): objects are tagged to be kept; otherwise they
-    are tagged so the bucket lifecycle expires them the retention period after now (≈ the close).
+    ``keep_until`` None (open, reopened, legal hold): every version is held. Otherwise the versions
+    stay locked until ``keep_until`` (epoch seconds, the end of the tip's retention), then the
+    sweeper deletes them. Each version is marked in place: the version an officer's link names
+    is never replaced by a copy.
     """
     if not settings.media_bucket:
         return 0
-    count = evidence_store.mark_retention(
-        settings.media_bucket,
-        f"evidence/{tip.tip_id}/",
-        closed=expires_at is not None,
-        kms_key_id=settings.kms_key_id,
-        context=evidence_context(tip.oa_id, tip.tip_id),
-    )
-    logger.info("tip evidence retention set", tip_id=tip.tip_id, objects=count, closed=expires_at is not None)
+    count = evidence_store.mark_retention(settings.media_bucket, f"evidence/{tip.tip_id}/", keep_until)
+    logger.info("tip evidence retention set", tip_id=tip.tip_id, versions=count, kept=keep_until is None)
     return count
 
 

@@ -41,7 +41,7 @@ def apply_retention(table: Table, settings: Settings, tip: Tip) -> int | None:
     expires_at = ttl_for(tip, settings.retention_days)
     if expires_at != tip.expires_at:
         table.set_expiry(tip, expires_at)
-        evidence_retention(settings, tip, expires_at)
+        evidence_retention(settings, tip, forget_after(tip, settings.retention_days))
         logger.info("tip retention set", tip_id=tip.tip_id, expires_at=expires_at, legal_hold=tip.legal_hold)
     return expires_at
 
