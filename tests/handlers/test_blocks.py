@@ -8,7 +8,9 @@ the citizen writes or follows again; an officer's stops acknowledgements and aut
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -16,6 +18,7 @@ import pytest
 from fixtures.officer import call, claims
 from fixtures.sender import Poller, Zalo, citizen_writes, outbound, simulated_zalo
 from fixtures.webhook import (
+    delete,
     deliver,
     demo_oa,
     drain,
@@ -26,11 +29,13 @@ from fixtures.webhook import (
     text_event,
     urgent_alerts,
 )
-from tipline import clock
+from tipline import clock, wiring
+from tipline.advisories.model import VIETNAM
 from tipline.domain import Contact, DeliveryStatus
-from tipline.wiring import table
+from tipline.handlers import advisory_scheduler, advisory_sender
+from tipline.intake.pseudonym import pseudonym, short_pseudonym
 from tipline_local.provision import Provisioned
-from tipline_local.samples import zalo_body
+from tipline_local.samples import sqs_event, zalo_body
 
 OWN, OTHER = "pc02-hoan-kiem", "pc08-traffic"
 COMMANDER = claims("province", "commander", subject="commander-1")
@@ -44,9 +49,12 @@ def zalo_sim(stack: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[Za
     yield from simulated_zalo(monkeypatch)
 
 
-def _contact(stack: Provisioned) -> Contact:
-    (item,) = items_with_prefix(stack, "CONTACT#", "META")
-    contact = table().get_contact(item["pseudonym"]["S"])
+def _handle(user_id: str) -> str:
+    return pseudonym(wiring.pepper(), demo_oa().oa_id, user_id)
+
+
+def _contact(stack: Provisioned, user_id: str = USER) -> Contact:
+    contact = wiring.table().get_contact(_handle(user_id))
     assert contact is not None
     return contact
 
@@ -238,3 +246,43 @@ def test_a_contact_stored_blocked_before_the_split_reads_as_zalo_s_block(
     assert len(drain(stack, "RepliesQueue")) == 1, "acknowledged"
     (item,) = items_with_prefix(stack, "CONTACT#", "META")
     assert "blocked" not in item and item["zalo_blocked"] == {"BOOL": False}
+
+
+def test_an_advisory_meeting_217_sets_zalo_s_block_and_an_officer_s_block_does_not_stop_advisories(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in stack.env("AdvisorySenderFunction").items():
+        monkeypatch.setenv(name, value)
+    zalo_sim.clock.advance(datetime(2026, 3, 10, 10, tzinfo=VIETNAM).timestamp() - time.time())  # a fixed day
+    oa = demo_oa()
+    gone, spammer = "5100000000000000001", "5100000000000000002"
+    for user in (gone, spammer):  # both follow the OA and wrote to it
+        zalo_sim.sim.follow(oa.oa_id, user)
+        deliver(lambda_context, zalo_body("follow", oa, user_id=user, ts=now_ms()))
+        citizen_writes(zalo_sim, lambda_context, "Có người lừa đảo bán hàng online", user)
+    drain(stack, "RepliesQueue")
+    spammers_tip = next(t for t in _tips(lambda_context) if t["citizen"] == short_pseudonym(_handle(spammer)))
+    path = f"/v1/contacts/{spammers_tip['citizen']}/block"
+    assert call(lambda_context, "POST", path, claims(OWN), body={"reason": "tin rác"})[0] == 200
+    zalo_sim.sim.block(oa.oa_id, gone)
+
+    advisory = {
+        "title": "Cảnh báo lừa đảo",
+        "text": "Không chuyển tiền cho người lạ.",
+        "category": "scam",
+        "target": {"unit_ids": [OWN]},
+        "schedule": {"at_ms": now_ms()},
+    }
+    assert call(lambda_context, "POST", "/v1/advisories", claims(OWN), body=advisory)[0] == 201
+    assert advisory_scheduler.handler({}, lambda_context)["enqueued"] == 2
+    messages = receive(stack, "FanoutQueue")
+    event = sqs_event(messages, stack.resolver.attributes["FanoutQueue.Arn"])
+    assert advisory_sender.handler(event, lambda_context) == {"batchItemFailures": []}
+    delete(stack, "FanoutQueue", messages)
+
+    assert [s["user_id"] for s in zalo_sim.sim.sent if s["text"].startswith("Cảnh báo")] == [spammer]
+    assert (_contact(stack, gone).zalo_blocked, _contact(stack, gone).officer_block) == (True, None)
+    assert _contact(stack, spammer).zalo_blocked is False
+    zalo_sim.sim.block(oa.oa_id, gone, blocked=False)
+    citizen_writes(zalo_sim, lambda_context, "Tôi đã bỏ chặn", gone)
+    assert _contact(stack, gone).zalo_blocked is False
