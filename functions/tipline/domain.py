@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TipStatus(StrEnum):
@@ -48,8 +49,25 @@ class OaAccount(_Record):
     menu: dict[str, str] = Field(default_factory=dict)
 
 
+class OfficerBlock(_Record):
+    """An officer blocked the citizen: no acknowledgements or automatic answers, messages grouped.
+
+    It belongs to the unit of the tip it was placed on (``tip_id``), whose officers may lift it."""
+
+    by: str
+    at_ms: int
+    reason: str
+    unit_id: str
+    tip_id: str
+
+
 class Contact(_Record):
-    """A citizen as seen by one OA, keyed by pseudonym. ``user_id_sealed`` is the encrypted Zalo id."""
+    """A citizen as seen by one OA, keyed by pseudonym. ``user_id_sealed`` is the encrypted Zalo id.
+
+    Two separate facts can stand between the OA and a citizen, and neither keeps a message from being
+    stored or checked for urgency: ``zalo_blocked`` (Zalo answered -217, the citizen blocked the OA;
+    their next message or follow clears it) and ``officer_block``.
+    """
 
     pseudonym: str
     oa_id: str
@@ -59,9 +77,19 @@ class Contact(_Record):
     follower: bool = False
     anonymous: bool = False
     opted_out: bool = False
-    blocked: bool = False
+    zalo_blocked: bool = False
+    officer_block: OfficerBlock | None = None
     open_tip_id: str | None = None
     open_tip_at_ms: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_block(cls, values: Any) -> Any:
+        """Contacts stored before the split have one ``blocked`` flag: read it as Zalo's block (see
+        docs/intake.md, "Blocks"), which clears by itself when the citizen writes or follows."""
+        if isinstance(values, dict) and "blocked" in values and "zalo_blocked" not in values:
+            return {**values, "zalo_blocked": bool(values["blocked"])}
+        return values
 
 
 class Tip(_Record):
@@ -103,7 +131,7 @@ class ThreadEntry(_Record):
     zalo_message_id: str | None = None
     author: str | None = None
     enqueued: bool = False
-    grouped: bool = False  # sent past the citizen's burst limit: kept, not acknowledged
+    grouped: bool = False  # past the citizen's burst limit, or from a blocked sender: kept, not answered
 
 
 class QueuedReply(BaseModel):

@@ -63,6 +63,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
         "commander": 200,
         "no claims": 401,
     },
+    ("GET", "/v1/blocks"): {"own unit": 200, "other unit": 200, "commander": 200, "no claims": 401},
+    ("DELETE", "/v1/contacts/{citizen}/block"): {
+        "own unit": 200,
+        "other unit": 404,
+        "commander": 200,
+        "no claims": 401,
+    },
     ("POST", "/v1/tips/{tip_id}/transfer"): {
         "own unit": 200,
         "other unit": 404,
@@ -100,6 +107,8 @@ def _request(
     body: dict[str, Any] | None = None
     if template == "/v1/audit":
         query = {"tip_id": tip_id}
+    elif (method, template) == ("DELETE", "/v1/contacts/{citizen}/block"):
+        query = {"reason": "chặn nhầm"}
     elif template in ("/v1/tips/{tip_id}", "/v1/tips/{tip_id}/attachments/{attachment_id}"):
         query = {"reason": "xác minh tin báo"} if method == "GET" else None
     if (method, template) == ("PATCH", "/v1/tips/{tip_id}"):
@@ -108,7 +117,7 @@ def _request(
         body = {"text": "Cảm ơn bạn, chúng tôi đang xác minh."}
     elif template.endswith("/transfer"):
         body = {"unit_id": OTHER, "reason": "thuộc thẩm quyền"}
-    elif template.endswith("/block"):
+    elif (method, template) == ("POST", "/v1/contacts/{citizen}/block"):
         body = {"reason": "tin rác lặp lại"}
     return path, query, body
 
@@ -121,7 +130,7 @@ def _state(stack: Any, tip_id: str) -> dict[str, Any]:
         "status": tip["status"]["S"],
         "labels": tip.get("labels"),
         "entries": len(items_with_prefix(stack, f"TIP#{tip_id}", "MSG#")),
-        "blocked": contact.get("blocked", {}).get("BOOL", False),
+        "blocked": "officer_block" in contact,
         "audits": len(items_with_prefix(stack, "AUDIT#")),
     }
 
@@ -155,14 +164,17 @@ def test_every_route_answers_each_caller_within_its_scope(who: str, stack: Any, 
         if who == "other unit":
             assert bodies[("GET", "/v1/tips")]["items"] == []
             assert bodies[("GET", "/v1/stats")] == [], "no other unit's counts"
+            assert bodies[("GET", "/v1/blocks")] == [], "no other unit's blocks"
         return
     assert len(queued) == 1, "the reply"
     assert after["unit"] == OTHER
     assert after["status"] == "in_progress"
-    assert after["blocked"] is True
+    assert after["blocked"] is False, "blocked, listed, then lifted"
+    assert [block["citizen"] for block in bodies[("GET", "/v1/blocks")]] == [citizen]
     assert after["entries"] == before["entries"] + 2, "the reply and the sealed note"
-    # One record per decrypting read or change: read, reply, triage, block, and the transfer in both units.
-    assert after["audits"] == before["audits"] + 6
+    # One record per decrypting read or change: read, reply, triage, block, unblock, and the transfer
+    # in both units.
+    assert after["audits"] == before["audits"] + 7
     assert [item["tip_id"] for item in bodies[("GET", "/v1/tips")]["items"]] == [tip_id]
     assert [unit["unit_id"] for unit in bodies[("GET", "/v1/stats")]] == [OWN]
 

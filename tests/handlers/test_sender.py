@@ -146,7 +146,8 @@ def test_permanent_refusals_are_recorded_with_a_reason_and_not_retried(
     assert len(zalo_sim.calls_to("/v3.0/oa/message/cs")) == 1
     assert receive(stack, "RepliesQueue") == []
     contact = table().get_contact(entry.pseudonym)
-    assert contact is not None and contact.blocked == (code == -217)
+    assert contact is not None and contact.zalo_blocked == (code == -217)
+    assert contact.officer_block is None, "Zalo's answer is not an officer's block"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from fixtures.events import EVENTS, load_event
 from fixtures.webhook import (
@@ -20,8 +19,10 @@ from fixtures.webhook import (
     items_with_prefix,
     now_ms,
     run_spill_consumer,
+    subscribe_to_urgent,
     table_items,
     text_event,
+    urgent_alerts,
 )
 from tipline.domain import QueuedReply
 from tipline.intake import tipcode
@@ -305,22 +306,12 @@ def test_menu_answers_can_be_configured_per_oa(stack: Any, lambda_context: Any) 
     assert _reply_texts(stack) == ["Gọi trực ban: 024 1234 5678"]
 
 
-def _subscribe_to_urgent(stack: Any) -> str:
-    sqs = boto3.client("sqs")
-    url = sqs.create_queue(QueueName="urgent-observer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns").subscribe(TopicArn=stack.resolver.refs["UrgentTopic"], Protocol="sqs", Endpoint=arn)
-    return url
-
-
 def test_urgent_keywords_mark_the_tip_and_alert_with_ids_only(stack: Any, lambda_context: Any) -> None:
-    observer = _subscribe_to_urgent(stack)
+    observer = subscribe_to_urgent(stack)
     deliver(lambda_context, text_event("Cứu với, CHÁY nhà ở ngõ 5, có người mắc kẹt"))
     tip = _tip(stack)
     assert tip["urgent"]["BOOL"] is True
-    messages = boto3.client("sqs").receive_message(QueueUrl=observer, MaxNumberOfMessages=10)["Messages"]
-    assert len(messages) == 1
-    alert = json.loads(json.loads(messages[0]["Body"])["Message"])
+    (alert,) = urgent_alerts(observer)
     assert alert == {
         "unit_id": "pc02-hoan-kiem",
         "tip_id": tip["tip_id"]["S"],

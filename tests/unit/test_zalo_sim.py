@@ -198,6 +198,23 @@ def test_following_is_an_interaction(sim: ZaloSimulator, api: httpx.Client) -> N
     assert cs(api)["error"] == 0
 
 
+def test_a_citizen_who_blocked_the_oa_gets_nothing_until_they_unblock(
+    sim: ZaloSimulator, api: httpx.Client
+) -> None:
+    sim.follow(OA, CITIZEN)
+    sim.block(OA, CITIZEN)
+    assert cs(api)["error"] == -217
+    assert promotion(api)["error"] == -217
+    assert api.post("/_sim/blocks", json={"oa_id": OA, "user_id": CITIZEN, "blocked": False}).json() == {
+        "ok": True
+    }
+    assert cs(api)["error"] == 0
+    assert promotion(api)["error"] == 0
+    assert [s["kind"] for s in sim.sent] == ["cs", "promotion"]
+    assert sim.refusals[-217] == 2
+    assert sim.violations == [], "the OA cannot know it was blocked: no rule was broken"
+
+
 def test_cs_bad_requests_are_refused_with_201(sim: ZaloSimulator, api: httpx.Client) -> None:
     sim.interact(OA, CITIZEN)
     assert cs(api, text="x" * 2001)["error"] == -201

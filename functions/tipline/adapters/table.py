@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tipline import clock
 from tipline.adapters import aws
-from tipline.domain import Contact, DeliveryStatus, OaAccount, ThreadEntry, Tip
+from tipline.domain import Contact, DeliveryStatus, OaAccount, OfficerBlock, ThreadEntry, Tip
 from tipline.errors import Conflict, DependencyUnavailable
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -59,6 +59,9 @@ def contact_pk(pseudonym: str) -> str:
 
 def audience_partition(oa_id: str) -> str:
     return f"AUDIENCE#{oa_id}"
+
+
+BLOCKS_PARTITION = "BLOCKS"  # gsi2: every contact an officer blocked (few), newest first
 
 
 def contact_item(contact: Contact) -> dict[str, Any]:
@@ -343,6 +346,47 @@ class Table:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+    def clear_zalo_block(self, pseudonym: str) -> None:
+        """The citizen wrote or followed again: Zalo's block is over (and an old ``blocked`` flag too)."""
+        self._conditional(
+            "update_item",
+            Key=key(contact_pk(pseudonym)),
+            UpdateExpression="SET zalo_blocked = :no REMOVE blocked",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":no": {"BOOL": False}},
+        )
+
+    def set_officer_block(self, pseudonym: str, block: OfficerBlock) -> bool:
+        """Record an officer's block and list it on gsi2; False if the citizen is blocked already."""
+        return self._conditional(
+            "update_item",
+            Key=key(contact_pk(pseudonym)),
+            UpdateExpression="SET officer_block = :block, gsi2pk = :blocks, gsi2sk = :at",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(officer_block)",
+            ExpressionAttributeValues={
+                ":block": to_item({"v": block.model_dump()})["v"],
+                ":blocks": {"S": BLOCKS_PARTITION},
+                ":at": {"S": f"{block.at_ms:013d}#{pseudonym}"},
+            },
+        )
+
+    def lift_officer_block(self, pseudonym: str, block: OfficerBlock) -> bool:
+        """Remove exactly this block (not one placed since it was read); False if it is gone."""
+        return self._conditional(
+            "update_item",
+            Key=key(contact_pk(pseudonym)),
+            UpdateExpression="REMOVE officer_block, gsi2pk, gsi2sk",
+            ConditionExpression="officer_block.at_ms = :at AND officer_block.#by = :by",
+            ExpressionAttributeNames={"#by": "by"},
+            ExpressionAttributeValues={":at": {"N": str(block.at_ms)}, ":by": {"S": block.by}},
+        )
+
+    def blocked_contacts(self) -> list[Contact]:
+        """Every contact under an officer's block, newest block first."""
+        return [
+            Contact.model_validate(item) for item in self.query_index("gsi2", BLOCKS_PARTITION, forward=False)
+        ]
 
     def point_contact_to_tip(self, pseudonym: str, tip_id: str, at_ms: int, expected: str | None) -> bool:
         """Make ``tip_id`` the contact's open tip, unless another message got there first."""

@@ -59,7 +59,9 @@ PROMOTION_TEXT_ELEMENT = 1000  # a promotion's text element is shorter than a me
 MAX_DEFER_SECONDS = 43_200  # SQS visibility timeout limit
 WINDOW_MARGIN_MS = 60_000  # consultation only if the 7-day window stays open a minute longer
 PLANNING, PLANNED = "planning", "planned"
-_CONTACT_FIELDS = "pseudonym, oa_id, unit_id, follower, opted_out, blocked, last_interaction_ms, anonymous"
+_CONTACT_FIELDS = (  # blocked: the flag of contacts stored before zalo_blocked (tipline.domain.Contact)
+    "pseudonym, oa_id, unit_id, follower, opted_out, zalo_blocked, blocked, last_interaction_ms, anonymous"
+)
 
 
 class FanoutMessage(BaseModel):
@@ -87,7 +89,7 @@ def contacts_of(table: Table, oa_ids: set[str]) -> Iterable[Contact]:
 def _skip_reason(contact: Contact, now_ms: int, sealed: bool = True) -> Skip | None:
     if contact.opted_out:
         return Skip.OPTED_OUT
-    if contact.blocked or contact.anonymous or not sealed:
+    if contact.zalo_blocked or contact.anonymous or not sealed:  # an officer's block is about tips
         return Skip.NO_CHANNEL
     if not _in_window(contact, now_ms) and not contact.follower:
         return Skip.NOT_FOLLOWING
@@ -453,7 +455,7 @@ def _refused(batch: _Batch, contact: Contact, channel: Channel, refused: zalo.Za
         batch.outcome.skipped += 1
         return
     if refused.code == -217:
-        batch.table.set_contact_flags(pseudonym, blocked=True)
+        batch.table.set_contact_flags(pseudonym, zalo_blocked=True)
     batch.record(pseudonym, "failed", refused.reason, channel=channel.value)
     batch.outcome.failed += 1
 

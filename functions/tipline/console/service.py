@@ -26,15 +26,17 @@ from tipline.config import Settings
 from tipline.console.content import AttachmentView, open_entry
 from tipline.domain import (
     OPEN_STATUSES,
+    Contact,
     DeliveryStatus,
     Direction,
+    OfficerBlock,
     ThreadEntry,
     Tip,
     TipStatus,
     entry_key,
     sealing_context,
 )
-from tipline.errors import NotFound, TiplineError
+from tipline.errors import Conflict, NotFound, TiplineError
 from tipline.evidence.model import AttachmentStatus
 from tipline.evidence.service import list_records
 from tipline.intake import tipcode
@@ -183,10 +185,62 @@ class ThreadMessage(BaseModel):
     evidence: list[EvidenceItem] = []
 
 
+class Block(BaseModel):
+    """An officer's block: no acknowledgements or automatic answers to the citizen. Their messages are
+    still stored (grouped into their open tip) and urgent ones still alert; officers' replies still go.
+    It belongs to the unit of the tip it was placed on."""
+
+    citizen: str = Field(description="short pseudonym of the citizen")
+    unit_id: str
+    tip_id: str = Field(description="the tip the block was placed on")
+    blocked_by: str
+    blocked_at: str | None
+    reason: str
+
+    @classmethod
+    def of(cls, pseudonym: str, block: OfficerBlock) -> Block:
+        return cls(
+            citizen=short_pseudonym(pseudonym),
+            unit_id=block.unit_id,
+            tip_id=block.tip_id,
+            blocked_by=block.by,
+            blocked_at=iso(block.at_ms),
+            reason=block.reason,
+        )
+
+
+class BlockLifted(BaseModel):
+    citizen: str
+    lifted_by: str
+    lifted_at: str | None
+    block: Block = Field(description="the block that was lifted")
+
+
+class Sender(BaseModel):
+    """What stands between the OA and the tip's citizen."""
+
+    citizen: str = Field(description="short pseudonym of the citizen")
+    blocked_the_oa: bool = Field(
+        description="Zalo refused a message because the citizen blocked the OA (-217); "
+        "clears when they write or follow again"
+    )
+    block: Block | None = Field(description="an officer's block, if any")
+
+    @classmethod
+    def of(cls, pseudonym: str, contact: Contact | None) -> Sender:
+        block = contact.officer_block if contact is not None else None
+        return cls(
+            citizen=short_pseudonym(pseudonym),
+            blocked_the_oa=contact is not None and contact.zalo_blocked,
+            block=Block.of(pseudonym, block) if block is not None else None,
+        )
+
+
 class TipDetail(TipSummary):
     assignee: str | None = None
     labels: list[str] = []
     legal_hold: bool = False
+    sender: Sender
     messages: list[ThreadMessage]
 
 
@@ -254,6 +308,7 @@ def read_tip(
         assignee=extra.get("assignee"),
         labels=sorted(extra.get("labels", []) or []),
         legal_hold=tip.legal_hold,
+        sender=Sender.of(tip.pseudonym, table.get_contact(tip.pseudonym)),
         messages=messages,
     )
 
@@ -393,10 +448,8 @@ def _tips_in_scope(table: Table, caller: Caller) -> Iterator[Tip]:
             return
 
 
-def block_contact(
-    table: Table, caller: Caller, citizen: str, reason: str, now_ms: int, tip_id: str | None = None
-) -> dict[str, str]:
-    """Block the citizen shown as ``citizen`` (short pseudonym) on one of the caller's tips.
+def _citizen_tip(table: Table, caller: Caller, citizen: str, tip_id: str | None) -> Tip:
+    """One of the caller's tips from the citizen shown as ``citizen`` (short pseudonym).
 
     Short pseudonyms are 40 bits: should two citizens in scope share one, ``tip_id`` says which."""
     if tip_id is not None:
@@ -410,12 +463,84 @@ def block_contact(
     if len(matches) > 1:
         raise Refused(f"{citizen} names more than one citizen of your tips; give the tip_id of one of theirs")
     found = next(iter(matches.values()), None)
-    if found is None or table.get_contact(found.pseudonym) is None:
+    if found is None:
         raise NotFound("no such citizen")
+    return found
+
+
+def block_contact(
+    table: Table, caller: Caller, citizen: str, reason: str, now_ms: int, tip_id: str | None = None
+) -> Block:
+    """Block a citizen of one of the caller's tips; a citizen already blocked stays as they are."""
+    found = _citizen_tip(table, caller, citizen, tip_id)
+    contact = table.get_contact(found.pseudonym)
+    if contact is None:
+        raise NotFound("no such citizen")
+    if contact.officer_block is not None:
+        return Block.of(contact.pseudonym, contact.officer_block)
+    block = OfficerBlock(
+        by=caller.subject, at_ms=now_ms, reason=reason, unit_id=found.unit_id, tip_id=found.tip_id
+    )
     _audit(table, found, caller, "block", reason, now_ms, details={"citizen": citizen})
-    table.set_contact_flags(found.pseudonym, blocked=True)
+    if not table.set_officer_block(found.pseudonym, block):
+        current = table.get_contact(found.pseudonym)
+        if current is None or current.officer_block is None:
+            raise Conflict("the citizen's contact changed meanwhile; try again")
+        return Block.of(current.pseudonym, current.officer_block)  # another officer blocked first
     logger.info("citizen blocked", tip_id=found.tip_id, actor=caller.subject)
-    return {"citizen": citizen, "blocked": "true"}
+    return Block.of(found.pseudonym, block)
+
+
+def _blocks_in_scope(table: Table, caller: Caller) -> list[tuple[Contact, OfficerBlock]]:
+    return [
+        (contact, contact.officer_block)
+        for contact in table.blocked_contacts()
+        if contact.officer_block is not None and caller.may_see(contact.officer_block.unit_id)
+    ]
+
+
+def list_blocks(table: Table, caller: Caller) -> list[Block]:
+    """Officers' blocks, newest first: of the caller's unit, or all for the provincial command."""
+    return [Block.of(contact.pseudonym, block) for contact, block in _blocks_in_scope(table, caller)]
+
+
+def unblock_contact(
+    table: Table, caller: Caller, citizen: str, reason: str, now_ms: int, tip_id: str | None = None
+) -> BlockLifted:
+    """Lift a block of the caller's unit (any block for the provincial command), audited on its tip."""
+    if tip_id is not None:
+        pseudonym = _citizen_tip(table, caller, citizen, tip_id).pseudonym
+        found = [(c, b) for c, b in _blocks_in_scope(table, caller) if c.pseudonym == pseudonym]
+    else:
+        found = [
+            (c, b) for c, b in _blocks_in_scope(table, caller) if short_pseudonym(c.pseudonym) == citizen
+        ]
+    if len(found) > 1:
+        raise Refused(f"{citizen} names more than one blocked citizen; give the tip_id of one of theirs")
+    if not found:
+        raise NotFound("no block of this citizen")
+    contact, block = found[0]
+    write_audit(
+        table,
+        AuditRecord(
+            tip_id=block.tip_id,
+            unit_id=block.unit_id,
+            actor=caller.subject,
+            action="unblock",
+            reason=reason,
+            at_ms=now_ms,
+            details={"citizen": citizen, "blocked_by": block.by},
+        ),
+    )
+    if not table.lift_officer_block(contact.pseudonym, block):
+        raise Conflict("the block was lifted or replaced meanwhile")
+    logger.info("citizen unblocked", tip_id=block.tip_id, actor=caller.subject)
+    return BlockLifted(
+        citizen=citizen,
+        lifted_by=caller.subject,
+        lifted_at=iso(now_ms),
+        block=Block.of(contact.pseudonym, block),
+    )
 
 
 # -- oversight ---------------------------------------------------------------------------------------------

@@ -227,8 +227,25 @@ def attachment(
 @app.post("/v1/contacts/<citizen>/block")
 def block(
     citizen: Annotated[str, Path(max_length=16)], body: Annotated[BlockRequest, Body()]
-) -> dict[str, str]:
+) -> service.Block:
     return service.block_contact(wiring.table(), _caller(), citizen, body.reason, clock.now_ms(), body.tip_id)
+
+
+@app.delete("/v1/contacts/<citizen>/block")
+def unblock(
+    citizen: Annotated[str, Path(max_length=16)],
+    reason: Annotated[str, Query(min_length=3, max_length=500, description="why the block is lifted")],
+    tip_id: Annotated[
+        str | None,
+        Query(max_length=64, description="one of the citizen's tips, should the short name be shared"),
+    ] = None,
+) -> service.BlockLifted:
+    return service.unblock_contact(wiring.table(), _caller(), citizen, reason, clock.now_ms(), tip_id)
+
+
+@app.get("/v1/blocks")
+def blocks() -> list[service.Block]:
+    return service.list_blocks(wiring.table(), _caller())
 
 
 @app.get("/v1/audit")

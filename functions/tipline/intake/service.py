@@ -56,7 +56,6 @@ class Outcome(StrEnum):
     CONTACT_UPDATED = "contact_updated"
     RECEIPT = "receipt"
     WITHDRAWN = "withdrawn"
-    BLOCKED = "blocked_sender"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
 
@@ -113,6 +112,7 @@ def handle_event(intake: Intake, event: ZaloEvent, oa: OaAccount, key: str, now_
         intake.table.set_contact_flags(contact.pseudonym, follower=following)
         if following:
             intake.table.record_interaction(contact.pseudonym, event.timestamp_ms)
+            _zalo_block_over(intake, contact)
         return Outcome.CONTACT_UPDATED
     if isinstance(event, ReceivedEvent):
         _mark_delivery(intake, oa.oa_id, [event.message.msg_id], DeliveryStatus.DELIVERED)
@@ -158,6 +158,15 @@ def _ensure_contact(intake: Intake, oa: OaAccount, user_id: str, at_ms: int, ano
     return contact
 
 
+def _zalo_block_over(intake: Intake, contact: Contact) -> None:
+    """A citizen who writes or follows has unblocked the OA: forget Zalo's -217. Unconditionally, even
+    for an old event delivered late: a wrong clear costs one refused call, a wrong block a silenced
+    citizen."""
+    if contact.zalo_blocked:
+        intake.table.clear_zalo_block(contact.pseudonym)
+        logger.info("zalo block cleared", contact=contact.pseudonym[:12])
+
+
 # -- messages ---------------------------------------------------------------------------------
 def _content(event: UserMessageEvent | AnonymousMessageEvent | SubmitInfoEvent) -> dict[str, Any]:
     if isinstance(event, SubmitInfoEvent):
@@ -185,16 +194,19 @@ def _on_message(
     contact = _ensure_contact(intake, oa, event.sender.id, at_ms, anonymous=anonymous)
     if contact.last_interaction_ms < at_ms:
         intake.table.record_interaction(contact.pseudonym, at_ms)
-    if contact.blocked:
+    _zalo_block_over(intake, contact)
+    # Whatever the flags, the message is stored and checked for urgency below. An officer's block,
+    # like a flood, only groups it into the open tip without acknowledgements or automatic answers.
+    blocked = contact.officer_block is not None
+    if blocked:
         logger.info("message from blocked sender", oa_id=oa.oa_id, event=event.event_name)
-        return Outcome.BLOCKED
-    grouped = _in_a_flood(intake, contact, now_ms)
+    grouped = blocked or _in_a_flood(intake, contact, now_ms)
 
     text = "" if isinstance(event, SubmitInfoEvent) else (event.message.text or "")
     only_text = isinstance(event, UserMessageEvent) and bool(text) and not event.message.attachments
-    if only_text and not grouped:
-        answer = _answer_for(intake, oa, contact, text)
-        if answer is not None:
+    if only_text:
+        answer = _answer_for(intake, oa, contact, text)  # an opt-out or opt-in applies even unanswered
+        if answer is not None and not grouped:
             _queue_contact_answer(intake, oa, contact, event_key, at_ms, answer)
             return Outcome.ANSWERED
 

@@ -173,8 +173,8 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
         return fail("the citizen's contact was erased (withdrawn); nothing can be sent")
     if entry.sealed is None:
         return fail("the reply's text was erased; nothing can be sent")
-    if contact.blocked:
-        return fail("the citizen has blocked the OA")
+    if contact.zalo_blocked:  # an officer's block does not stop an officer's own reply
+        return fail("the citizen has blocked the OA; they can be answered after they write again")
     if not in_cs_window(contact.last_interaction_ms, now_ms):
         return fail(_window_reason(contact.last_interaction_ms))
     try:
@@ -187,7 +187,7 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
         sent = _send(sender, reply.oa_id, user_id, text)
     except zalo.ZaloRefused as refused:
         if refused.code == -217:
-            sender.table.set_contact_flags(reply.pseudonym, blocked=True)
+            sender.table.set_contact_flags(reply.pseudonym, zalo_blocked=True)
         if refused.alert_ops:
             logger.error("zalo refused the oa", oa_id=reply.oa_id, code=refused.code, reason=refused.reason)
         return fail(refused.reason)

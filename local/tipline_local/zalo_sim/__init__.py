@@ -13,6 +13,7 @@ obeys them:
   and spending one twice revokes every token of the OA (locked out until re-authorised);
 - a per-app, per-minute rate limit (-32, headers ``X-RateLimit-Limit``/``X-RateLimit-Remain``);
 - ``user/getlist`` with ``count`` <= 50 and ``offset`` <= 9951 (-201 otherwise);
+- a citizen who blocked the OA (``block``, ``POST /_sim/blocks``) gets nothing: -217 until they unblock;
 - injected faults (latency, timeouts, HTTP 5xx, any error code) for the next N calls.
 
 Every time rule reads the injectable ``clock``, so tests move time instead of sleeping.

@@ -216,6 +216,8 @@ class ZaloSimulator(Messaging, TokenAuthority, CitizenDriver):
             self.interact(str(body["oa_id"]), str(body["user_id"]), body.get("at"))
         elif name == "followers":
             self.follow(str(body["oa_id"]), str(body["user_id"]), bool(body.get("following", True)))
+        elif name == "blocks":
+            self.block(str(body["oa_id"]), str(body["user_id"]), bool(body.get("blocked", True)))
         elif name == "oas":
             self.add_oa(**body)
         elif name == "reset":

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request
 
 from tipline_local.zalo_sim.platform import Platform
 from tipline_local.zalo_sim.rules import (
+    BLOCKED_OA,
     FREE_MESSAGES,
     FREE_WINDOW,
     GETLIST_MAX_COUNT,
@@ -90,6 +91,8 @@ class Messaging(Platform):
             raise Refused(INVALID_PARAM, detail, "text_too_long")
         now = self.clock()
         contact = self._contacts.get((oa.oa_id, user_id))
+        if contact is not None and contact.blocked_oa:
+            raise Refused(BLOCKED_OA)  # not a rule the OA broke: it cannot know
         last = contact.last_interaction if contact else None
         if contact is None or last is None or now - last > WINDOW:
             raise Refused(OUTSIDE_WINDOW, rule="interaction_window")
@@ -133,6 +136,8 @@ class Messaging(Platform):
             raise Refused(INVALID_PARAM, "payload.elements must be a non-empty list", "invalid_request")
         now = self.clock()
         contact = self._contacts.get((oa.oa_id, user_id))
+        if contact is not None and contact.blocked_oa:
+            raise Refused(BLOCKED_OA)  # not a rule the OA broke: it cannot know
         if contact is None or not contact.following:
             raise Refused(NOT_FOLLOWER, rule="promotion_follower_only")
         if not PROMOTION_FIRST_HOUR <= vietnam_hour(now) < PROMOTION_END_HOUR:

@@ -156,6 +156,13 @@ class Platform:
             if following:
                 self.interact(oa_id, user_id)
 
+    def block(self, oa_id: str, user_id: str, blocked: bool = True) -> None:
+        """The citizen blocks (or unblocks) the OA in their Zalo app: while blocked, every message to
+        them is refused with -217. Zalo sends the OA no event for either."""
+        with self._lock:
+            self._oa(oa_id)
+            self._contact(oa_id, user_id).blocked_oa = blocked
+
     def inject(
         self,
         error: int | None = None,

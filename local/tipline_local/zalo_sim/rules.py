@@ -31,6 +31,7 @@ INVALID_PARAM = -201
 OUT_OF_QUOTA = -211
 NOT_FOLLOWER = -213
 TOKEN_INVALID = -216
+BLOCKED_OA = -217
 RECEIVE_QUOTA = -218
 TOKEN_EXPIRED = -220
 OUTSIDE_WINDOW = -230
@@ -48,7 +49,7 @@ MESSAGES = {
     OUT_OF_QUOTA: "Out of quota",
     NOT_FOLLOWER: "User has not followed the OA",
     TOKEN_INVALID: "Access token is invalid",
-    -217: "User has blocked invitations from the OA",
+    BLOCKED_OA: "User has blocked invitations from the OA",
     RECEIVE_QUOTA: "User has reached the limit of received messages",
     TOKEN_EXPIRED: "Access token has expired",
     -221: "OA is not verified",
@@ -127,6 +128,7 @@ class ContactState:
     free_used: int = 0
     following: bool = False
     promotion_day: int | None = None
+    blocked_oa: bool = False  # the citizen blocked the OA in their Zalo app: every message gets -217
 
 
 @dataclass
