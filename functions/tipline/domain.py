@@ -49,7 +49,13 @@ class OaAccount(_Record):
 
 
 class Contact(_Record):
-    """A citizen as seen by one OA, keyed by pseudonym. ``user_id_sealed`` is the encrypted Zalo id."""
+    """A citizen as seen by one OA, keyed by pseudonym. ``user_id_sealed`` is the encrypted Zalo id.
+
+    Advisories (tipline.intake.subscription): ``follower`` is Zalo's fact, set by follow/unfollow
+    at ``follower_at_ms``; ``opted_in`` ("NHẬN TIN") / ``opted_out`` ("HỦY") are the citizen's
+    choice, set by the latest of follow, unfollow, NHẬN TIN, HỦY at ``choice_at_ms`` (events arrive
+    out of order: an older one never overrides a newer one).
+    """
 
     pseudonym: str
     oa_id: str
@@ -57,8 +63,11 @@ class Contact(_Record):
     user_id_sealed: bytes | None = None
     last_interaction_ms: int = 0
     follower: bool = False
+    follower_at_ms: int = 0
     anonymous: bool = False
+    opted_in: bool = False
     opted_out: bool = False
+    choice_at_ms: int = 0
     blocked: bool = False
     open_tip_id: str | None = None
     open_tip_at_ms: int = 0

@@ -129,7 +129,7 @@ def sync_followers(args: argparse.Namespace) -> int:
     oa = table.get_oa(args.oa)
     if oa is None:
         raise BadInput(f"OA {args.oa} is not registered")
-    result = sync(table, get_settings(), wiring.token_store(), wiring.pepper(), oa)
+    result = sync(table, get_settings(), wiring.token_store(), wiring.pepper(), oa, clock.now_ms())
     print(
         f"OA {oa.oa_id}: Zalo counts {result.total} followers, listed {result.listed}, "
         f"created {result.created}, now following {result.now_following}, "

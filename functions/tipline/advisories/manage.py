@@ -24,7 +24,7 @@ from tipline.access import Caller
 from tipline.adapters.table import Table
 from tipline.errors import NotFound, TiplineError
 
-from .model import Advisory, AdvisoryInput, AdvisoryStatus
+from .model import Advisory, AdvisoryInput, AdvisoryStatus, Skip
 
 DUE_INDEX = "gsi2"
 DUE_PARTITION = "ADVISORY_DUE"
@@ -165,7 +165,9 @@ class OaReport(BaseModel):
     deferred: int = 0
     pending: int = 0
     failed: dict[str, int] = Field(default_factory=dict)
-    skipped: dict[str, int] = Field(default_factory=dict)
+    skipped: dict[str, int] = Field(
+        default_factory=dict, description="contacts skipped, by reason (every reason listed, 0 included)"
+    )
     received: int = 0
     seen: int = 0
     by_channel: dict[str, int] = Field(default_factory=dict)
@@ -196,7 +198,7 @@ def report(table: Table, caller: Caller | None, advisory_id: str) -> list[RunRep
     for run_ms, per_oa in sorted(runs.items()):
         for oa_id, entry in per_oa.items():
             failed: Counter[str] = Counter()
-            skipped: Counter[str] = Counter()
+            skipped: Counter[str] = Counter({reason.value: 0 for reason in Skip})
             channels: Counter[str] = Counter()
             recorded = 0
             for record in table.query_partition(run_pk(advisory_id, run_ms), f"DLV#{oa_id}#"):

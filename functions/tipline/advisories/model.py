@@ -10,8 +10,17 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from tipline.zalo_rules import PROMOTION_END_HOUR, PROMOTION_FIRST_HOUR, TEXT_LIMIT, VIETNAM, vietnam
+from tipline.domain import Contact
+from tipline.zalo_rules import (
+    PROMOTION_END_HOUR,
+    PROMOTION_FIRST_HOUR,
+    TEXT_LIMIT,
+    VIETNAM,
+    in_cs_window,
+    vietnam,
+)
 
+WINDOW_MARGIN_MS = 60_000  # consultation only if the 7-day window stays open a minute longer
 _SEARCH_DAYS = 366 * 5
 
 
@@ -31,9 +40,14 @@ class AdvisoryStatus(StrEnum):
 
 
 class Skip(StrEnum):
-    OPTED_OUT = "opted_out"
-    NOT_FOLLOWING = "not_following"
-    NO_CHANNEL = "no_channel"
+    """Why a contact of a targeted OA gets no advisory (tipline.intake.subscription)."""
+
+    OPTED_OUT = "opted_out"  # wrote "HỦY"
+    UNFOLLOWED = "unfollowed"  # unfollowed, and neither followed again nor wrote "NHẬN TIN" since
+    NOT_SUBSCRIBED = "not_subscribed"  # never followed nor wrote "NHẬN TIN" (e.g. only sent a tip)
+    BLOCKED = "blocked"
+    WINDOW_CLOSED = "window_closed"  # opted in without following, silent for 7 days: no channel
+    NO_CHANNEL = "no_channel"  # anonymous, or no Zalo id to address
 
 
 class Channel(StrEnum):
@@ -228,3 +242,28 @@ def next_promotion_start(at_ms: int, tomorrow: bool) -> int:
 def daily_quota(followers: int) -> int:
     """Zalo's promotion quota per OA a day: 500 up to 10,000 followers, then 5 % of them."""
     return 500 if followers <= 10_000 else followers * 5 // 100
+
+
+# -- who gets an advisory (the choices themselves: tipline.intake.subscription) -------------
+def in_window(contact: Contact, now_ms: int) -> bool:
+    return in_cs_window(contact.last_interaction_ms, now_ms, margin_ms=WINDOW_MARGIN_MS)
+
+
+def skip_reason(contact: Contact, now_ms: int, sealed: bool = True) -> Skip | None:
+    """Why this contact gets no advisory now; None when they asked for it and can be reached.
+
+    Reached: by a consultation message while Zalo's 7-day window is open, else by a promotion,
+    which Zalo allows to followers only; so an opted-in non-follower silent for 7 days is skipped
+    (``window_closed``) until they write again. ``sealed``: whether the contact's Zalo id is
+    stored (the audience listing does not read it)."""
+    if contact.opted_out:
+        return Skip.OPTED_OUT
+    if not (contact.follower or contact.opted_in):
+        return Skip.UNFOLLOWED if contact.follower_at_ms else Skip.NOT_SUBSCRIBED
+    if contact.blocked:
+        return Skip.BLOCKED
+    if contact.anonymous or not sealed:
+        return Skip.NO_CHANNEL
+    if not contact.follower and not in_window(contact, now_ms):
+        return Skip.WINDOW_CLOSED
+    return None
