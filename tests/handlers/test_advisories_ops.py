@@ -14,13 +14,14 @@ from tipline import clock, wiring
 from tipline.adapters import envelope
 from tipline.advisories import followers, manage
 from tipline.advisories.delivery import contacts_of
-from tipline.advisories.model import AdvisoryStatus
+from tipline.advisories.model import MAX_SCHEDULE_DAYS, AdvisoryStatus
+from tipline.audit import advisory_trail
 from tipline.config import get_settings
 from tipline.domain import Contact
 from tipline.handlers import advisory_scheduler as advisories
 from tipline.handlers import webhook
 from tipline.intake.pseudonym import pseudonym
-from tipline.zalo_rules import VIETNAM
+from tipline.zalo_rules import VIETNAM, vietnam
 from tipline_local.accounts import demo_accounts
 from tipline_local.provision import Provisioned
 from tipline_ops.cli import main
@@ -42,17 +43,45 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def test_ops_advisory_create_list_show_cancel(stack: Provisioned, capsys: pytest.CaptureFixture[str]) -> None:
     unit = demo_accounts()[0].unit_id
     argv = ["advisory", "create", "--title", "Cảnh báo", "--text", "Trộm xe máy", "--category", "theft"]
-    code, out, _ = run([*argv, "--units", unit, "--cron", "0 7 * * 1", "--until", "2099-01-31"], capsys)
+    until = f"{vietnam(clock.now_ms() + 60 * DAY * 1000):%Y-%m-%d}"  # within the schedule's span
+    code, out, _ = run([*argv, "--units", unit, "--cron", "0 7 * * 1", "--until", until], capsys)
     assert code == 0, out
     advisory_id = out.split()[1]
     code, out, _ = run(["advisory", "list"], capsys)
     assert code == 0 and advisory_id in out and "active" in out
     code, out, _ = run(["advisory", "show", advisory_id], capsys)
     assert code == 0 and '"report": []' in out
-    code, out, _ = run(["advisory", "cancel", advisory_id], capsys)
+    code, out, _ = run(["advisory", "cancel", advisory_id, "--reason", "đã hết hiệu lực"], capsys)
     assert code == 0
     loaded = manage.load(wiring.table(), advisory_id)
     assert loaded is not None and loaded.status == AdvisoryStatus.CANCELLED
+    trail = [(r.action, r.actor, r.reason) for r in advisory_trail(wiring.table(), advisory_id)]
+    assert trail == [
+        ("advisory_create", "ops", "advisory created"),
+        ("advisory_cancel", "ops", "đã hết hiệu lực"),
+    ]
+    code, _, err = run(["advisory", "cancel", advisory_id], capsys)
+    assert code == 2 and "already cancelled" in err
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        (["--cron", "0 7,19 * * *", "--until", "2026-03-31"], "2 times a Vietnam day"),
+        (["--cron", "*/15 * * * *", "--until", "2026-03-31"], "96 times a Vietnam day"),
+        (["--cron", "0 7 * * *", "--until", "2027-03-31"], f"at most {MAX_SCHEDULE_DAYS}"),
+        (["--at", "2027-03-31T08:00"], f"at most {MAX_SCHEDULE_DAYS}"),
+    ],
+)
+def test_ops_advisory_create_refuses_what_zalo_cannot_serve_by_the_api_s_rule(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str], schedule: list[str], message: str
+) -> None:
+    argv = ["advisory", "create", "--title", "T", "--text", "x", "--category", "scam", "--province-wide"]
+    with clock.use(lambda: _ms("2026-03-02T10:00") / 1000):
+        code, _, err = run([*argv, *schedule], capsys)
+    assert code == 2
+    assert message in err
+    assert manage.list_all(wiring.table()) == []
 
 
 @pytest.mark.parametrize(

@@ -122,9 +122,11 @@ def plan_due(table: Table, settings: Settings, now_ms: int) -> Plan:
         following = advisory.schedule.next_due(max(now_ms, run_ms))
         status = AdvisoryStatus.ACTIVE if following is not None else AdvisoryStatus.DONE
         runs = [*advisory.runs, run_ms][-50:]
-        manage.save(
+        if not manage.advance(
             table, advisory.model_copy(update={"next_due_ms": following, "status": status, "runs": runs})
-        )
+        ):
+            logger.info("advisory cancelled while it was planned", advisory_id=advisory.advisory_id)
+            continue
         logger.info(
             "advisory fanned out", advisory_id=advisory.advisory_id, run_ms=run_ms, status=str(status)
         )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 
 from tipline.domain import Contact
 from tipline.zalo_rules import (
+    DAY_MS,
     PROMOTION_END_HOUR,
     PROMOTION_FIRST_HOUR,
     TEXT_LIMIT,
@@ -21,6 +22,8 @@ from tipline.zalo_rules import (
 )
 
 WINDOW_MARGIN_MS = 60_000  # consultation only if the 7-day window stays open a minute longer
+# The furthest ahead an advisory may run: its last occurrence within this many days of its creation.
+MAX_SCHEDULE_DAYS = 366
 _SEARCH_DAYS = 366 * 5
 
 
@@ -150,6 +153,27 @@ class Schedule(BaseModel):
             if self.end_ms is None:
                 raise ValueError("a recurring schedule needs an end date (end_ms)")
         return self
+
+    def refusal(self, now_ms: int) -> str | None:
+        """Why Zalo's rules cannot serve this schedule (created at ``now_ms``); None when they can.
+
+        Zalo sends a follower at most one promotion per Vietnam day, so a recurring advisory runs
+        at most once a day (one minute of one hour); and nothing is planned beyond
+        MAX_SCHEDULE_DAYS."""
+        if self.cron is not None:
+            cron = Cron.parse(self.cron)
+            per_day = (60 if cron.minutes is None else len(cron.minutes)) * (
+                24 if cron.hours is None else len(cron.hours)
+            )
+            if per_day > 1:
+                return (
+                    f"the schedule runs {per_day} times a Vietnam day; Zalo allows one promotion per "
+                    "follower a day, so a recurring advisory names one minute and one hour"
+                )
+        last = self.end_ms if self.cron is not None else self.at_ms
+        if last is not None and last - now_ms > MAX_SCHEDULE_DAYS * DAY_MS:
+            return f"the schedule reaches {(last - now_ms) // DAY_MS} days ahead; at most {MAX_SCHEDULE_DAYS}"
+        return None
 
     def first_due(self, now_ms: int) -> int | None:
         if self.at_ms is not None:
