@@ -1,5 +1,6 @@
 """Advisory control through the officer API: who may cancel, the audit of creating and cancelling,
-and schedules Zalo's one-promotion-a-day rule cannot serve (422 with a reason, nothing stored)."""
+schedules Zalo's one-promotion-a-day rule cannot serve (422 with a reason, nothing stored), and a
+cancellation the scheduler must not undo."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from typing import Any
 import pytest
 from fixtures.officer import call, claims
 from fixtures.webhook import items_with_prefix
-from tipline import clock
+from tipline import clock, wiring
+from tipline.adapters import aws
 from tipline.advisories.model import MAX_SCHEDULE_DAYS
+from tipline.config import get_settings
+from tipline.domain import Contact
+from tipline.handlers import advisory_scheduler
 from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import demo_accounts
 from tipline_local.provision import Provisioned
@@ -156,3 +161,32 @@ def test_schedules_within_the_rule_are_accepted(
         lambda_context, "POST", "/v1/advisories", claims(unit), body=_body(unit, **schedule)
     )
     assert status == 201, created
+
+
+def test_a_cancel_that_lands_while_the_scheduler_plans_stays_cancelled(
+    stack: Provisioned, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in stack.env("AdvisoriesFunction").items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    unit, _ = _units()
+    oa = next(account for account in demo_accounts() if account.unit_id == unit)
+    follower = Contact(pseudonym="p" * 64, oa_id=oa.oa_id, unit_id=unit, follower=True)
+    assert wiring.table().create_contact(follower)
+    body = _body(unit, cron="0 10 * * *", end_ms=NOW_MS + 30 * DAY_MS)  # due now, 10:00 daily
+    status, created = call(lambda_context, "POST", "/v1/advisories", COMMANDER, body=body)
+    assert status == 201, created
+    path = f"/v1/advisories/{created['advisory_id']}"
+    answers: list[int] = []
+
+    def cancel_meanwhile(**_: Any) -> None:  # the fan-out is being queued: the command cancels
+        answers.append(call(lambda_context, "DELETE", path, COMMANDER)[0])
+
+    events = aws.sqs().meta.events
+    events.register("before-call.sqs.SendMessageBatch", cancel_meanwhile, unique_id="cancel-meanwhile")
+    try:
+        assert advisory_scheduler.handler({}, lambda_context)["enqueued"] == 1
+    finally:
+        events.unregister("before-call.sqs.SendMessageBatch", unique_id="cancel-meanwhile")
+    assert answers == [200]
+    assert _status(lambda_context, created["advisory_id"]) == "cancelled"
