@@ -67,6 +67,11 @@ class Contact(_Record):
     Two separate facts can stand between the OA and a citizen, and neither keeps a message from being
     stored or checked for urgency: ``zalo_blocked`` (Zalo answered -217, the citizen blocked the OA;
     their next message or follow clears it) and ``officer_block``.
+
+    Advisories (tipline.intake.subscription): ``follower`` is Zalo's fact, set by follow/unfollow
+    at ``follower_at_ms``; ``opted_in`` ("NHẬN TIN") / ``opted_out`` ("HỦY") are the citizen's
+    choice, set by the latest of follow, unfollow, NHẬN TIN, HỦY at ``choice_at_ms`` (events arrive
+    out of order: an older one never overrides a newer one).
     """
 
     pseudonym: str
@@ -75,10 +80,13 @@ class Contact(_Record):
     user_id_sealed: bytes | None = None
     last_interaction_ms: int = 0
     follower: bool = False
+    follower_at_ms: int = 0
     anonymous: bool = False
+    opted_in: bool = False
     opted_out: bool = False
     zalo_blocked: bool = False
     officer_block: OfficerBlock | None = None
+    choice_at_ms: int = 0
     open_tip_id: str | None = None
     open_tip_at_ms: int = 0
 

@@ -1,8 +1,10 @@
 """`tipline-ops advisory ...`: create, list, show (with the delivery report), cancel advisories, and
 synchronise an OA's followers from Zalo.
 
-Ops act for the provincial command (any unit, province-wide allowed). Times are Vietnam time
-(``2026-12-01T08:00``). Bad input exits 2 with a message and changes nothing.
+Ops act for the provincial command (any unit, province-wide allowed) and follow the officer API's
+rules (tipline.advisories.manage: one occurrence per Vietnam day, a bounded span; creating and
+cancelling are audited with actor ``ops``). Times are Vietnam time (``2026-12-01T08:00``). Bad input
+exits 2 with a message and changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tipline.access import Caller
 from tipline.advisories import manage
 from tipline.advisories.model import AdvisoryInput, Category
 from tipline.config import get_settings
-from tipline.errors import NotFound
+from tipline.errors import Conflict, NotFound
 from tipline.zalo_rules import VIETNAM, vietnam
 
 from tipline_ops.commands import BadInput
@@ -115,9 +117,11 @@ def show(args: argparse.Namespace) -> int:
 
 def cancel(args: argparse.Namespace) -> int:
     try:
-        advisory = manage.cancel(wiring.table(), OPS, args.advisory_id)
+        advisory = manage.cancel(wiring.table(), OPS, args.advisory_id, clock.now_ms(), args.reason)
     except NotFound as exc:
         raise BadInput(f"no advisory {args.advisory_id}; nothing changed") from exc
+    except Conflict as exc:
+        raise BadInput(f"{exc}; nothing changed") from exc
     print(f"advisory {advisory.advisory_id} cancelled")
     return 0
 
@@ -129,7 +133,7 @@ def sync_followers(args: argparse.Namespace) -> int:
     oa = table.get_oa(args.oa)
     if oa is None:
         raise BadInput(f"OA {args.oa} is not registered")
-    result = sync(table, get_settings(), wiring.token_store(), wiring.pepper(), oa)
+    result = sync(table, get_settings(), wiring.token_store(), wiring.pepper(), oa, clock.now_ms())
     print(
         f"OA {oa.oa_id}: Zalo counts {result.total} followers, listed {result.listed}, "
         f"created {result.created}, now following {result.now_following}, "
@@ -162,6 +166,7 @@ def register(subcommands: Any) -> None:
     command.set_defaults(run=show)
     command = actions.add_parser("cancel", help="stop an advisory (queued deliveries stop too)")
     command.add_argument("advisory_id")
+    command.add_argument("--reason", help="why, for the audit trail")
     command.set_defaults(run=cancel)
     command = actions.add_parser("sync-followers", help="match an OA's contacts to Zalo's follower list")
     command.add_argument("--oa", required=True, help="Zalo OA id")

@@ -24,6 +24,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from tipline import clock as tipline_clock
 from tipline.intake.tipcode import ALPHABET, CHECK_ALPHABET
 from tipline_local import auth
 from tipline_local.emulator import free_port, spawn_emulator
@@ -598,6 +599,69 @@ def test_a_schedule_runs_on_demand(running: StackProcess) -> None:
     assert "error" not in answer.json()["result"]
     assert httpx.post(f"{running.url}/_local/schedules/NoSuchFunction").status_code == 404
     assert httpx.get(f"{running.url}/_local/schedules/RetentionSweeperFunction").status_code == 405
+
+
+@pytest.mark.e2e
+def test_an_advisory_reaches_only_those_who_asked_for_it(running: StackProcess) -> None:
+    """Followers and those who wrote "NHẬN TIN" get it; who unfollowed, wrote "HỦY" or only sent a
+    tip does not, though all wrote within 7 days; the report counts each reason. Only signed
+    webhooks from the simulator, the officer API and the stack's own scheduler and pump."""
+    oa, unit = "515234109980236671", "pc08-traffic"  # an OA no other test of this stack writes to
+    run = uuid.uuid4().int % 10**12
+    acts = {
+        "follower": [("follow", "")],
+        "opted_in": [("user_send_text", "Có người lừa đảo"), ("user_send_text", "NHẬN TIN")],
+        "back_by_nhan_tin": [("follow", ""), ("unfollow", ""), ("user_send_text", "nhận tin")],
+        "tip_only": [("user_send_text", "Xe máy bị trộm ở chợ")],
+        "unfollowed": [("follow", ""), ("user_send_text", "Có trộm"), ("unfollow", "")],
+        "wrote_huy": [("follow", ""), ("user_send_text", "HỦY")],
+    }
+    users = {name: f"6{index}{run:012d}" for index, name in enumerate(acts)}
+    for name, events in acts.items():
+        for event_name, text in events:
+            answer = httpx.post(
+                f"{running.info['zalo']}/_sim/citizen",
+                json={
+                    "oa_id": oa,
+                    "user_id": users[name],
+                    "text": text,
+                    "event_name": event_name,
+                    "webhook_url": running.info["webhook"],
+                },
+                timeout=30,
+            ).json()
+            assert answer["status"] == 200, (name, event_name, answer)
+    api = f"{running.url}/v1"
+    officer = {"Authorization": "Bearer " + auth.issue_token(unit, "officer")}
+    title = f"Cảnh báo {run}"
+    body = {
+        "title": title,
+        "text": "Không chuyển tiền cho người lạ.",
+        "category": "scam",
+        "target": {"unit_ids": [unit]},
+        "schedule": {"at_ms": tipline_clock.now_ms()},
+    }
+    created = httpx.post(f"{api}/advisories", json=body, headers=officer)
+    assert created.status_code == 201, created.text
+    advisory_id = created.json()["advisory_id"]
+    ran = httpx.post(f"{running.url}/_local/schedules/AdvisoriesFunction", timeout=60).json()
+    assert "error" not in ran["result"], ran
+
+    def settled() -> dict[str, Any] | None:
+        shown = httpx.get(f"{api}/advisories/{advisory_id}", headers=officer).json()
+        reports = [oa_report for occurrence in shown["report"] for oa_report in occurrence["oas"]]
+        return reports[0] if len(reports) == 1 and reports[0]["pending"] == 0 else None
+
+    report = _wait(settled, 90, "every recipient of the advisory to be accounted for")
+    received = {name for name, user in users.items() for m in running.sent_to(user) if title in m["text"]}
+    assert received == {"follower", "opted_in", "back_by_nhan_tin"}
+    assert report["sent"] == 3 and report["targeted"] == len(users)
+    assert {reason: count for reason, count in report["skipped"].items() if count} == {
+        "not_subscribed": 1,
+        "unfollowed": 1,
+        "opted_out": 1,
+    }
+    assert report["failed"] == {} and report["deferred"] == 0
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-import boto3
 import pytest
 from fixtures.officer import call, claims
-from fixtures.sender import start_simulator
+from fixtures.sender import release_fanout, start_simulator
 from fixtures.webhook import delete, receive
 from tipline import clock, wiring
 from tipline.adapters import envelope
@@ -24,6 +23,7 @@ from tipline.config import get_settings
 from tipline.domain import Contact
 from tipline.handlers import advisory_scheduler as advisories
 from tipline.handlers import advisory_sender
+from tipline.intake import subscription
 from tipline.intake.pseudonym import pseudonym
 from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import demo_accounts
@@ -193,7 +193,7 @@ def test_every_eligible_follower_gets_exactly_one_message_within_zalos_rules(
         for handle in unfollowed:
             _, oa_id, user = people[handle]
             zalo.sim.follow(oa_id, user, following=False)
-            table.set_contact_flags(handle, follower=False)
+            subscription.unfollowed(table, handle, clock.now_ms())
         days = _drain(stack, zalo, lambda_context)
         promotions = Counter(oa for kind, oa, _ in people.values() if kind == "old")
         assert days >= max(promotions.values()) // 500  # the daily quota forced deferral to later days
@@ -217,7 +217,8 @@ def test_every_eligible_follower_gets_exactly_one_message_within_zalos_rules(
         assert totals["sent"] == len(eligible)
         count = Counter(kind for kind, _, _ in people.values())
         assert totals["opted_out"] == count["opted_out"]
-        assert totals["not_following"] == count["unfollow"] + count["never_followed"]
+        assert totals["unfollowed"] == count["unfollow"]
+        assert totals["not_subscribed"] == count["never_followed"]
     finally:
         zalo.running.stop()
 
@@ -234,7 +235,7 @@ def _drain(stack: Provisioned, zalo: Any, context: Any) -> int:
             if not waiting:
                 return (datetime.fromtimestamp(zalo.clock(), VIETNAM).date() - first_day).days
             zalo.clock.advance(_until_next_allowed(zalo.clock()))
-            _release(stack, waiting)
+            release_fanout(stack, waiting)
             waiting = []
             continue
         response = advisory_sender.handler(sqs_event(messages, arn), context)
@@ -247,12 +248,3 @@ def _drain(stack: Provisioned, zalo: Any, context: Any) -> int:
 def _until_next_allowed(now: float) -> float:
     """Seconds to the next 06:00 Vietnam time (what every deferral in this test waits for)."""
     return next_promotion_start(int(now * 1000), tomorrow=False) / 1000 - now + 1
-
-
-def _release(stack: Provisioned, handles: list[str]) -> None:
-    """Virtual time passed the deferral: the postponed messages are visible again."""
-    client = boto3.client("sqs")
-    for handle in handles:
-        client.change_message_visibility(
-            QueueUrl=stack.queue_urls["FanoutQueue"], ReceiptHandle=handle, VisibilityTimeout=0
-        )

@@ -9,22 +9,21 @@ from typing import Any
 
 import pytest
 from fixtures.officer import call, claims
-from fixtures.sender import start_simulator
-from fixtures.webhook import delete, receive
+from fixtures.sender import deliver_fanout_once, release_fanout, start_simulator
 from tipline import clock, wiring
 from tipline.adapters import envelope
 from tipline.advisories import followers, manage
 from tipline.advisories.delivery import contacts_of
-from tipline.advisories.model import AdvisoryStatus
+from tipline.advisories.model import MAX_SCHEDULE_DAYS, AdvisoryStatus
+from tipline.audit import advisory_trail
 from tipline.config import get_settings
 from tipline.domain import Contact
 from tipline.handlers import advisory_scheduler as advisories
-from tipline.handlers import advisory_sender, webhook
+from tipline.handlers import webhook
 from tipline.intake.pseudonym import pseudonym
-from tipline.zalo_rules import VIETNAM
+from tipline.zalo_rules import VIETNAM, vietnam
 from tipline_local.accounts import demo_accounts
 from tipline_local.provision import Provisioned
-from tipline_local.samples import sqs_event
 from tipline_ops.cli import main
 
 DAY = 86400
@@ -44,17 +43,45 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def test_ops_advisory_create_list_show_cancel(stack: Provisioned, capsys: pytest.CaptureFixture[str]) -> None:
     unit = demo_accounts()[0].unit_id
     argv = ["advisory", "create", "--title", "Cảnh báo", "--text", "Trộm xe máy", "--category", "theft"]
-    code, out, _ = run([*argv, "--units", unit, "--cron", "0 7 * * 1", "--until", "2099-01-31"], capsys)
+    until = f"{vietnam(clock.now_ms() + 60 * DAY * 1000):%Y-%m-%d}"  # within the schedule's span
+    code, out, _ = run([*argv, "--units", unit, "--cron", "0 7 * * 1", "--until", until], capsys)
     assert code == 0, out
     advisory_id = out.split()[1]
     code, out, _ = run(["advisory", "list"], capsys)
     assert code == 0 and advisory_id in out and "active" in out
     code, out, _ = run(["advisory", "show", advisory_id], capsys)
     assert code == 0 and '"report": []' in out
-    code, out, _ = run(["advisory", "cancel", advisory_id], capsys)
+    code, out, _ = run(["advisory", "cancel", advisory_id, "--reason", "đã hết hiệu lực"], capsys)
     assert code == 0
     loaded = manage.load(wiring.table(), advisory_id)
     assert loaded is not None and loaded.status == AdvisoryStatus.CANCELLED
+    trail = [(r.action, r.actor, r.reason) for r in advisory_trail(wiring.table(), advisory_id)]
+    assert trail == [
+        ("advisory_create", "ops", "advisory created"),
+        ("advisory_cancel", "ops", "đã hết hiệu lực"),
+    ]
+    code, _, err = run(["advisory", "cancel", advisory_id], capsys)
+    assert code == 2 and "already cancelled" in err
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        (["--cron", "0 7,19 * * *", "--until", "2026-03-31"], "2 times a Vietnam day"),
+        (["--cron", "*/15 * * * *", "--until", "2026-03-31"], "96 times a Vietnam day"),
+        (["--cron", "0 7 * * *", "--until", "2027-03-31"], f"at most {MAX_SCHEDULE_DAYS}"),
+        (["--at", "2027-03-31T08:00"], f"at most {MAX_SCHEDULE_DAYS}"),
+    ],
+)
+def test_ops_advisory_create_refuses_what_zalo_cannot_serve_by_the_api_s_rule(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str], schedule: list[str], message: str
+) -> None:
+    argv = ["advisory", "create", "--title", "T", "--text", "x", "--category", "scam", "--province-wide"]
+    with clock.use(lambda: _ms("2026-03-02T10:00") / 1000):
+        code, _, err = run([*argv, *schedule], capsys)
+    assert code == 2
+    assert message in err
+    assert manage.list_all(wiring.table()) == []
 
 
 @pytest.mark.parametrize(
@@ -113,7 +140,9 @@ def test_follower_sync_creates_marks_and_unmarks_contacts(
             )
         account = table.get_oa(oa.oa_id)
         assert account is not None
-        result = followers.sync_followers(table, settings, wiring.token_store(), pepper, account)
+        result = followers.sync_followers(
+            table, settings, wiring.token_store(), pepper, account, clock.now_ms()
+        )
         assert (result.total, result.listed, result.created, result.complete) == (120, 120, 119, True)
         assert (result.now_following, result.now_unfollowed) == (1, 1)
         contacts = {c.pseudonym: c for c in contacts_of(table, {oa.oa_id})}
@@ -149,7 +178,7 @@ def test_follower_sync_beyond_the_paging_limit_walks_the_periods_and_unmarks_nob
         assert account is not None
         # pretend Zalo's 10,000 cut is at 100 so 130 followers exceed it
         result = followers.sync_followers(
-            table, settings, wiring.token_store(), pepper, account, max_offset=50
+            table, settings, wiring.token_store(), pepper, account, clock.now_ms(), max_offset=50
         )
         assert result.total == 130 and result.listed == 100 and not result.complete
         assert result.cut_filters[0] == "all" and result.now_unfollowed == 0
@@ -202,17 +231,6 @@ def _create(context: Any, unit: str, at_ms: int, **extra: Any) -> str:
     return str(created["advisory_id"])
 
 
-def _deliver_once(stack: Provisioned, context: Any) -> list[str]:
-    """One poll of the fan-out queue; returns the receipt handles of messages the sender kept."""
-    messages = receive(stack, "FanoutQueue")
-    if not messages:
-        return []
-    event = sqs_event(messages, stack.resolver.attributes["FanoutQueue.Arn"])
-    failed = {item["itemIdentifier"] for item in advisory_sender.handler(event, context)["batchItemFailures"]}
-    delete(stack, "FanoutQueue", [m for m in messages if m["MessageId"] not in failed])
-    return [m["ReceiptHandle"] for m in messages if m["MessageId"] in failed]
-
-
 def test_night_time_promotions_wait_for_six_and_receipts_reach_the_report(
     stack: Provisioned, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -229,14 +247,14 @@ def test_night_time_promotions_wait_for_six_and_receipts_reach_the_report(
         assert advisories.handler({}, lambda_context)["advisories"] == 0  # not due yet
         zalo.clock.advance(60)
         assert advisories.handler({}, lambda_context)["enqueued"] == 2
-        waiting = _deliver_once(stack, lambda_context)
+        waiting = deliver_fanout_once(stack, lambda_context)
         assert len(waiting) == 1  # the message comes back for the promotion at 06:00
         assert [s["kind"] for s in zalo.sim.sent] == ["cs"]
         report = manage.report(wiring.table(), None, advisory_id)[0].oas[0]
         assert (report.sent, report.deferred, report.targeted) == (1, 1, 2)
         zalo.clock.advance(_ms("2026-02-01T06:00:01") / 1000 - zalo.clock())
-        _release(stack, waiting)
-        assert _deliver_once(stack, lambda_context) == []
+        release_fanout(stack, waiting)
+        assert deliver_fanout_once(stack, lambda_context) == []
         assert [s["kind"] for s in zalo.sim.sent] == ["cs", "promotion"]
         assert not zalo.sim.violations
         # receipts: the webhook marks the advisory's deliveries received, then seen
@@ -254,17 +272,6 @@ def test_night_time_promotions_wait_for_six_and_receipts_reach_the_report(
         assert report.accounted() == report.targeted == 2
     finally:
         zalo.running.stop()
-
-
-def _release(stack: Provisioned, handles: list[str]) -> None:
-    """Virtual time reached the deferral: the postponed messages are visible again."""
-    import boto3
-
-    client = boto3.client("sqs")
-    for handle in handles:
-        client.change_message_visibility(
-            QueueUrl=stack.queue_urls["FanoutQueue"], ReceiptHandle=handle, VisibilityTimeout=0
-        )
 
 
 def _receipt(oa: Any, user: str, event_name: str, message_id: str, context: Any) -> None:
@@ -294,7 +301,7 @@ def test_a_cancelled_advisory_stops_its_queued_deliveries(
         assert advisories.handler({}, lambda_context)["enqueued"] == 3
         status, _ = call(lambda_context, "DELETE", f"/v1/advisories/{advisory_id}", claims(oa.unit_id))
         assert status == 200
-        assert _deliver_once(stack, lambda_context) == []
+        assert deliver_fanout_once(stack, lambda_context) == []
         assert zalo.sim.sent == []
         report = manage.report(wiring.table(), None, advisory_id)[0].oas[0]
         assert report.failed == {"the advisory was cancelled": 3}
@@ -322,7 +329,7 @@ def test_recurring_advisory_runs_each_occurrence_once_until_its_end(
                 pseudonym(wiring.pepper(), oa.oa_id, user), int(zalo.clock() * 1000)
             )
             runs.append(advisories.handler({}, lambda_context)["advisories"])
-            assert _deliver_once(stack, lambda_context) == []
+            assert deliver_fanout_once(stack, lambda_context) == []
         assert runs == [1, 0, 1, 0]  # midnight Nov 30, midnight Dec 1 (month end), then the end date
         loaded = manage.load(wiring.table(), advisory_id)
         assert loaded is not None and loaded.status == AdvisoryStatus.DONE

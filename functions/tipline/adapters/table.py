@@ -388,6 +388,21 @@ class Table:
             Contact.model_validate(item) for item in self.query_index("gsi2", BLOCKS_PARTITION, forward=False)
         ]
 
+    def set_contact_flags_since(self, pseudonym: str, stamp: str, at_ms: int, **flags: bool) -> bool:
+        """Set flags as of ``at_ms``, recorded in the ``stamp`` attribute, unless a later event
+        already set them (Zalo's events arrive out of order). False: the contact has newer ones."""
+        names = {"#stamp": stamp, **{f"#{name}": name for name in flags}}
+        values: dict[str, Any] = {":at": {"N": str(at_ms)}}
+        values.update({f":{name}": {"BOOL": value} for name, value in flags.items()})
+        return self._conditional(
+            "update_item",
+            Key=key(contact_pk(pseudonym)),
+            UpdateExpression="SET #stamp = :at" + "".join(f", #{name} = :{name}" for name in flags),
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#stamp) OR #stamp <= :at)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
     def point_contact_to_tip(self, pseudonym: str, tip_id: str, at_ms: int, expected: str | None) -> bool:
         """Make ``tip_id`` the contact's open tip, unless another message got there first."""
         if expected is None:

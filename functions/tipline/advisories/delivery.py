@@ -11,11 +11,17 @@ failed scheduled invocation) skips what was planned and plans again what a crash
 Fan-out messages carry ids only: ``{"advisory_id", "run_ms", "oa_id", "pseudonyms": [...]}``, up
 to ``PER_MESSAGE`` recipients each, sent with SendMessageBatch, ten messages per call.
 
-Channel per recipient, decided when sending (a follower may have unfollowed meanwhile):
-consultation when the citizen interacted within 7 days; otherwise a promotion if they follow the
-OA, only 06:00-21:59 Vietnam time, at most one per person per Vietnam day and within the OA's
-daily quota (both counted in the table before calling Zalo, so Zalo never has to refuse); what
-does not fit is deferred to the next allowed time, never dropped.
+Recipients are the contacts who asked for advisories (``subscription``: followers, and
+non-followers who wrote "NHẬN TIN") and can be reached (``model.skip_reason``); every other
+contact of the OA gets a ``skipped`` record with its reason, so the report counts each reason.
+Eligibility is checked when planning and again when sending (a citizen may have unfollowed or
+written "HỦY" meanwhile).
+
+Channel per recipient, decided when sending: consultation when the citizen interacted within 7
+days; otherwise a promotion (followers only), only 06:00-21:59 Vietnam time, at most one per
+person per Vietnam day and within the OA's daily quota (both counted in the table before calling
+Zalo, so Zalo never has to refuse); what does not fit is deferred to the next allowed time, never
+dropped.
 
 Exactly once per (occurrence, recipient): a conditional write claims the delivery record
 (absent, or ``deferred`` before) before Zalo is called. A claim left ``sending`` by a crash is not
@@ -38,9 +44,9 @@ from tipline.adapters.table import Table, contact_pk
 from tipline.config import Settings
 from tipline.domain import Contact
 from tipline.errors import DecryptionFailed
+from tipline.intake import subscription
 from tipline.observability import logger
 from tipline.tokens.store import TokenStore, TokenUnavailable
-from tipline.zalo_rules import in_cs_window
 
 from . import manage
 from .model import (
@@ -49,18 +55,20 @@ from .model import (
     Channel,
     Skip,
     daily_quota,
+    in_window,
     next_promotion_start,
     promotion_hours,
+    skip_reason,
     vietnam_day,
 )
 
 PER_MESSAGE = 50
 PROMOTION_TEXT_ELEMENT = 1000  # a promotion's text element is shorter than a message: split it
 MAX_DEFER_SECONDS = 43_200  # SQS visibility timeout limit
-WINDOW_MARGIN_MS = 60_000  # consultation only if the 7-day window stays open a minute longer
 PLANNING, PLANNED = "planning", "planned"
 _CONTACT_FIELDS = (  # blocked: the flag of contacts stored before zalo_blocked (tipline.domain.Contact)
-    "pseudonym, oa_id, unit_id, follower, opted_out, zalo_blocked, blocked, last_interaction_ms, anonymous"
+    "pseudonym, oa_id, unit_id, follower, follower_at_ms, opted_in, opted_out, zalo_blocked, blocked, "
+    "last_interaction_ms, anonymous"
 )
 
 
@@ -84,20 +92,6 @@ def contacts_of(table: Table, oa_ids: set[str]) -> Iterable[Contact]:
     """Every contact of these OAs, from their audience partitions."""
     for oa_id in sorted(oa_ids):
         yield from table.audience(oa_id, _CONTACT_FIELDS)
-
-
-def _skip_reason(contact: Contact, now_ms: int, sealed: bool = True) -> Skip | None:
-    if contact.opted_out:
-        return Skip.OPTED_OUT
-    if contact.zalo_blocked or contact.anonymous or not sealed:  # an officer's block is about tips
-        return Skip.NO_CHANNEL
-    if not _in_window(contact, now_ms) and not contact.follower:
-        return Skip.NOT_FOLLOWING
-    return None
-
-
-def _in_window(contact: Contact, now_ms: int) -> bool:
-    return in_cs_window(contact.last_interaction_ms, now_ms, margin_ms=WINDOW_MARGIN_MS)
 
 
 def plan_due(table: Table, settings: Settings, now_ms: int) -> Plan:
@@ -128,9 +122,11 @@ def plan_due(table: Table, settings: Settings, now_ms: int) -> Plan:
         following = advisory.schedule.next_due(max(now_ms, run_ms))
         status = AdvisoryStatus.ACTIVE if following is not None else AdvisoryStatus.DONE
         runs = [*advisory.runs, run_ms][-50:]
-        manage.save(
+        if not manage.advance(
             table, advisory.model_copy(update={"next_due_ms": following, "status": status, "runs": runs})
-        )
+        ):
+            logger.info("advisory cancelled while it was planned", advisory_id=advisory.advisory_id)
+            continue
         logger.info(
             "advisory fanned out", advisory_id=advisory.advisory_id, run_ms=run_ms, status=str(status)
         )
@@ -167,7 +163,7 @@ def _plan_one(
     eligible: list[str] = []
     skips: list[dict[str, Any]] = []
     for contact in contacts:
-        reason = _skip_reason(contact, now_ms)
+        reason = skip_reason(contact, now_ms)
         if reason is None:
             eligible.append(contact.pseudonym)
             continue
@@ -301,14 +297,14 @@ def deliver(deliverer: Deliverer, message: FanoutMessage, now_ms: int) -> Outcom
         reason = (
             Skip.NO_CHANNEL
             if contact is None
-            else _skip_reason(contact, now_ms, sealed=contact.user_id_sealed is not None)
+            else skip_reason(contact, now_ms, sealed=contact.user_id_sealed is not None)
         )
         if contact is None or reason is not None:
             skip = (reason or Skip.NO_CHANNEL).value
             if batch.claim(pseudonym, {"status": manage.SKIPPED, "reason": skip}):
                 batch.outcome.skipped += 1
             continue
-        if _in_window(contact, now_ms):
+        if in_window(contact, now_ms):
             if batch.claim_for_sending(pseudonym):
                 sends.append((contact, Channel.CONSULTATION))
         else:
@@ -450,8 +446,8 @@ def _refused(batch: _Batch, contact: Contact, channel: Channel, refused: zalo.Za
     if channel == Channel.PROMOTION:  # refused: Zalo counted nothing
         _release_promotion(batch, pseudonym)
     if refused.code == -213:  # Zalo says they do not follow (any more): the unfollow event was lost
-        batch.table.set_contact_flags(pseudonym, follower=False)
-        batch.record(pseudonym, manage.SKIPPED, Skip.NOT_FOLLOWING.value, channel=channel.value)
+        subscription.unfollowed(batch.table, pseudonym, batch.now_ms)
+        batch.record(pseudonym, manage.SKIPPED, Skip.UNFOLLOWED.value, channel=channel.value)
         batch.outcome.skipped += 1
         return
     if refused.code == -217:

@@ -12,6 +12,8 @@ beyond 10,000 (an OA rarely has more than 10,000 followers active in one month; 
 itself cut off is reported). Followers past the cut who have been silent for 30 days are the ones
 the sync cannot list: for them the follow/unfollow events are the only source.
 Only a complete walk (everything Zalo counted was listed) marks missing contacts as unfollowed.
+What the sync learns goes through ``subscription``: a missed unfollow ends advisories as the event
+would have; a missed follow restores only the follower fact (a "HỦY" still holds).
 
 User ids live in memory only while a sync runs; they are stored sealed and never logged.
 """
@@ -25,6 +27,7 @@ from tipline.adapters import envelope, zalo
 from tipline.adapters.table import Table
 from tipline.config import Settings
 from tipline.domain import Contact, OaAccount
+from tipline.intake import subscription
 from tipline.intake.pseudonym import pseudonym
 from tipline.observability import logger
 from tipline.tokens.store import TokenStore
@@ -53,6 +56,7 @@ def sync_followers(
     tokens: TokenStore,
     pepper: bytes,
     oa: OaAccount,
+    now_ms: int,
     max_offset: int = MAX_OFFSET,
 ) -> SyncResult:
     result = SyncResult(oa_id=oa.oa_id)
@@ -69,14 +73,14 @@ def sync_followers(
     for handle, user_id in listed.items():
         contact = known.get(handle)
         if contact is None:
-            result.created += _create(table, settings, oa, handle, user_id)
+            result.created += _create(table, settings, oa, handle, user_id, now_ms)
         elif not contact.follower:
-            table.set_contact_flags(handle, follower=True)
+            subscription.found_following(table, handle, now_ms)
             result.now_following += 1
     if result.complete:
         for handle, contact in known.items():
             if contact.follower and handle not in listed:
-                table.set_contact_flags(handle, follower=False)
+                subscription.unfollowed(table, handle, now_ms)
                 result.now_unfollowed += 1
     logger.info(
         "followers synchronised",
@@ -122,12 +126,12 @@ def _walk(page: Page, period: str | None, max_offset: int, into: set[str], resul
     return total
 
 
-def _create(table: Table, settings: Settings, oa: OaAccount, handle: str, user_id: str) -> int:
+def _create(table: Table, settings: Settings, oa: OaAccount, handle: str, user_id: str, now_ms: int) -> int:
     sealed = envelope.seal(settings.kms_key_id, user_id.encode(), {"oa_id": oa.oa_id, "contact": handle})
     contact = Contact(
         pseudonym=handle, oa_id=oa.oa_id, unit_id=oa.unit_id, user_id_sealed=sealed, follower=True
     )
     if table.create_contact(contact):
         return 1
-    table.set_contact_flags(handle, follower=True)  # the webhook created it meanwhile
+    subscription.found_following(table, handle, now_ms)  # the webhook created it meanwhile
     return 0

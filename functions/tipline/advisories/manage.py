@@ -22,9 +22,11 @@ from pydantic import BaseModel, Field
 
 from tipline.access import Caller
 from tipline.adapters.table import Table
-from tipline.errors import NotFound, TiplineError
+from tipline.audit import AuditRecord, write_audit
+from tipline.errors import Conflict, NotFound, TiplineError
+from tipline.observability import logger
 
-from .model import Advisory, AdvisoryInput, AdvisoryStatus
+from .model import Advisory, AdvisoryInput, AdvisoryStatus, Skip
 
 DUE_INDEX = "gsi2"
 DUE_PARTITION = "ADVISORY_DUE"
@@ -35,6 +37,10 @@ SENDING = "sending"
 
 class InvalidAdvisory(TiplineError):
     """Input that passed the schema but not the rules (unknown unit, past date, wrong scope)."""
+
+
+class NotPermitted(TiplineError):
+    """The caller sees the advisory but may not change it (only its unit or the command may)."""
 
 
 def advisory_pk(advisory_id: str) -> str:
@@ -64,9 +70,19 @@ def _index_fields(advisory: Advisory) -> dict[str, Any]:
     return fields
 
 
+def _values(advisory: Advisory) -> dict[str, Any]:
+    return {**advisory.model_dump(mode="json"), **_index_fields(advisory)}
+
+
 def save(table: Table, advisory: Advisory) -> None:
-    values = {**advisory.model_dump(mode="json"), **_index_fields(advisory)}
-    table.put(advisory_pk(advisory.advisory_id), "META", values)
+    table.put(advisory_pk(advisory.advisory_id), "META", _values(advisory))
+
+
+def advance(table: Table, advisory: Advisory) -> bool:
+    """Store the scheduler's next step, unless the advisory was cancelled meanwhile (then False)."""
+    return table.put_unless_status(
+        advisory_pk(advisory.advisory_id), "META", _values(advisory), status=AdvisoryStatus.CANCELLED.value
+    )
 
 
 def load(table: Table, advisory_id: str) -> Advisory | None:
@@ -88,6 +104,9 @@ def create(table: Table, caller: Caller, data: AdvisoryInput, known_units: set[s
         raise InvalidAdvisory("the schedule has no occurrence before its end date")
     if data.schedule.end_ms is not None and data.schedule.end_ms < now_ms:
         raise InvalidAdvisory("the schedule's end date is in the past")
+    refusal = data.schedule.refusal(now_ms)
+    if refusal is not None:
+        raise InvalidAdvisory(refusal)
     advisory = Advisory(
         advisory_id=uuid.uuid4().hex[:16],
         title=data.title,
@@ -102,8 +121,31 @@ def create(table: Table, caller: Caller, data: AdvisoryInput, known_units: set[s
         created_at_ms=now_ms,
         next_due_ms=first,
     )
+    _audit(table, advisory, caller, "advisory_create", "advisory created", now_ms)
     save(table, advisory)
     return advisory
+
+
+def _audit(table: Table, advisory: Advisory, caller: Caller, action: str, reason: str, now_ms: int) -> None:
+    """The audit record of a change to ``advisory``, in its unit's trail, before the change."""
+    target = "province" if advisory.target.province_wide else ",".join(advisory.target.unit_ids)
+    schedule = advisory.schedule
+    details = {
+        "title": advisory.title,
+        "target": target,
+        "schedule": schedule.cron if schedule.cron is not None else f"once at {schedule.at_ms}",
+        "actor_unit": caller.unit_id,
+    }
+    record = AuditRecord(
+        advisory_id=advisory.advisory_id,
+        unit_id=advisory.unit_id,
+        actor=caller.subject,
+        action=action,
+        reason=reason,
+        at_ms=now_ms,
+        details=details,
+    )
+    write_audit(table, record)
 
 
 def _visible(caller: Caller, advisory: Advisory | None) -> Advisory:
@@ -136,15 +178,22 @@ def list_visible(table: Table, caller: Caller) -> list[Advisory]:
     return found
 
 
-def cancel(table: Table, caller: Caller | None, advisory_id: str) -> Advisory:
-    """Stop future occurrences (deliveries already queued still check the status and stop)."""
-    advisory = load(table, advisory_id)
-    if caller is not None:
-        advisory = _visible(caller, advisory)
-    elif advisory is None:
-        raise NotFound("no such advisory")
+def cancel(
+    table: Table, caller: Caller, advisory_id: str, now_ms: int, reason: str | None = None
+) -> Advisory:
+    """Stop future occurrences (deliveries already queued still check the status and stop).
+
+    Only the provincial command or the unit that created the advisory may cancel it: a unit an
+    advisory merely targets sees it but cannot stop the command's warning."""
+    advisory = _visible(caller, load(table, advisory_id))
+    if not (caller.commander or caller.unit_id == advisory.unit_id):
+        raise NotPermitted("only the provincial command or the unit that created it may cancel this advisory")
+    if advisory.status == AdvisoryStatus.CANCELLED:  # a done one may still have deliveries deferred
+        raise Conflict("the advisory is already cancelled")
+    _audit(table, advisory, caller, "advisory_cancel", reason or "advisory cancelled", now_ms)
     cancelled = advisory.model_copy(update={"status": AdvisoryStatus.CANCELLED, "next_due_ms": None})
     save(table, cancelled)
+    logger.info("advisory cancelled", advisory_id=advisory_id, actor=caller.subject)
     return cancelled
 
 
@@ -165,7 +214,9 @@ class OaReport(BaseModel):
     deferred: int = 0
     pending: int = 0
     failed: dict[str, int] = Field(default_factory=dict)
-    skipped: dict[str, int] = Field(default_factory=dict)
+    skipped: dict[str, int] = Field(
+        default_factory=dict, description="contacts skipped, by reason (every reason listed, 0 included)"
+    )
     received: int = 0
     seen: int = 0
     by_channel: dict[str, int] = Field(default_factory=dict)
@@ -196,7 +247,7 @@ def report(table: Table, caller: Caller | None, advisory_id: str) -> list[RunRep
     for run_ms, per_oa in sorted(runs.items()):
         for oa_id, entry in per_oa.items():
             failed: Counter[str] = Counter()
-            skipped: Counter[str] = Counter()
+            skipped: Counter[str] = Counter({reason.value: 0 for reason in Skip})
             channels: Counter[str] = Counter()
             recorded = 0
             for record in table.query_partition(run_pk(advisory_id, run_ms), f"DLV#{oa_id}#"):

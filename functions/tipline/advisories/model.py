@@ -10,8 +10,20 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from tipline.zalo_rules import PROMOTION_END_HOUR, PROMOTION_FIRST_HOUR, TEXT_LIMIT, VIETNAM, vietnam
+from tipline.domain import Contact
+from tipline.zalo_rules import (
+    DAY_MS,
+    PROMOTION_END_HOUR,
+    PROMOTION_FIRST_HOUR,
+    TEXT_LIMIT,
+    VIETNAM,
+    in_cs_window,
+    vietnam,
+)
 
+WINDOW_MARGIN_MS = 60_000  # consultation only if the 7-day window stays open a minute longer
+# The furthest ahead an advisory may run: its last occurrence within this many days of its creation.
+MAX_SCHEDULE_DAYS = 366
 _SEARCH_DAYS = 366 * 5
 
 
@@ -31,9 +43,14 @@ class AdvisoryStatus(StrEnum):
 
 
 class Skip(StrEnum):
-    OPTED_OUT = "opted_out"
-    NOT_FOLLOWING = "not_following"
-    NO_CHANNEL = "no_channel"
+    """Why a contact of a targeted OA gets no advisory (tipline.intake.subscription)."""
+
+    OPTED_OUT = "opted_out"  # wrote "HỦY"
+    UNFOLLOWED = "unfollowed"  # unfollowed, and neither followed again nor wrote "NHẬN TIN" since
+    NOT_SUBSCRIBED = "not_subscribed"  # never followed nor wrote "NHẬN TIN" (e.g. only sent a tip)
+    BLOCKED = "blocked"
+    WINDOW_CLOSED = "window_closed"  # opted in without following, silent for 7 days: no channel
+    NO_CHANNEL = "no_channel"  # anonymous, or no Zalo id to address
 
 
 class Channel(StrEnum):
@@ -137,6 +154,27 @@ class Schedule(BaseModel):
                 raise ValueError("a recurring schedule needs an end date (end_ms)")
         return self
 
+    def refusal(self, now_ms: int) -> str | None:
+        """Why Zalo's rules cannot serve this schedule (created at ``now_ms``); None when they can.
+
+        Zalo sends a follower at most one promotion per Vietnam day, so a recurring advisory runs
+        at most once a day (one minute of one hour); and nothing is planned beyond
+        MAX_SCHEDULE_DAYS."""
+        if self.cron is not None:
+            cron = Cron.parse(self.cron)
+            per_day = (60 if cron.minutes is None else len(cron.minutes)) * (
+                24 if cron.hours is None else len(cron.hours)
+            )
+            if per_day > 1:
+                return (
+                    f"the schedule runs {per_day} times a Vietnam day; Zalo allows one promotion per "
+                    "follower a day, so a recurring advisory names one minute and one hour"
+                )
+        last = self.end_ms if self.cron is not None else self.at_ms
+        if last is not None and last - now_ms > MAX_SCHEDULE_DAYS * DAY_MS:
+            return f"the schedule reaches {(last - now_ms) // DAY_MS} days ahead; at most {MAX_SCHEDULE_DAYS}"
+        return None
+
     def first_due(self, now_ms: int) -> int | None:
         if self.at_ms is not None:
             return self.at_ms
@@ -228,3 +266,28 @@ def next_promotion_start(at_ms: int, tomorrow: bool) -> int:
 def daily_quota(followers: int) -> int:
     """Zalo's promotion quota per OA a day: 500 up to 10,000 followers, then 5 % of them."""
     return 500 if followers <= 10_000 else followers * 5 // 100
+
+
+# -- who gets an advisory (the choices themselves: tipline.intake.subscription) -------------
+def in_window(contact: Contact, now_ms: int) -> bool:
+    return in_cs_window(contact.last_interaction_ms, now_ms, margin_ms=WINDOW_MARGIN_MS)
+
+
+def skip_reason(contact: Contact, now_ms: int, sealed: bool = True) -> Skip | None:
+    """Why this contact gets no advisory now; None when they asked for it and can be reached.
+
+    Reached: by a consultation message while Zalo's 7-day window is open, else by a promotion,
+    which Zalo allows to followers only; so an opted-in non-follower silent for 7 days is skipped
+    (``window_closed``) until they write again. ``sealed``: whether the contact's Zalo id is
+    stored (the audience listing does not read it)."""
+    if contact.opted_out:
+        return Skip.OPTED_OUT
+    if not (contact.follower or contact.opted_in):
+        return Skip.UNFOLLOWED if contact.follower_at_ms else Skip.NOT_SUBSCRIBED
+    if contact.zalo_blocked:  # an officer's block is about tips, not the advice a citizen asked for
+        return Skip.BLOCKED
+    if contact.anonymous or not sealed:
+        return Skip.NO_CHANNEL
+    if not contact.follower and not in_window(contact, now_ms):
+        return Skip.WINDOW_CLOSED
+    return None

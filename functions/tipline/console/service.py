@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from tipline.access import Caller, visible
 from tipline.adapters import envelope
 from tipline.adapters.table import Table, tip_pk
-from tipline.audit import AuditRecord, tip_trail, unit_trail, write_audit
+from tipline.audit import AuditRecord, advisory_trail, tip_trail, unit_trail, write_audit
 from tipline.config import Settings
 from tipline.console.content import AttachmentView, open_entry
 from tipline.domain import (
@@ -544,14 +544,18 @@ def unblock_contact(
 
 
 # -- oversight ---------------------------------------------------------------------------------------------
-def audit_trail(table: Table, caller: Caller, tip_id: str | None, unit_id: str | None) -> list[AuditRecord]:
+def audit_trail(
+    table: Table, caller: Caller, tip_id: str | None, unit_id: str | None, advisory_id: str | None = None
+) -> list[AuditRecord]:
     if not caller.commander:
         raise NotFound("not found")
     if tip_id:
         return tip_trail(table, tip_id)
+    if advisory_id:
+        return advisory_trail(table, advisory_id)
     if unit_id:
         return unit_trail(table, unit_id)
-    raise InvalidInput("give tip_id or unit")
+    raise InvalidInput("give tip_id, advisory_id or unit")
 
 
 class UnitStats(BaseModel):

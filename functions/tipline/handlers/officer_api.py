@@ -92,6 +92,11 @@ def _invalid(error: Exception) -> Response[dict[str, str]]:
     return _error(422, str(error))
 
 
+@app.exception_handler(advisories.NotPermitted)  # type: ignore[untyped-decorator]
+def _not_permitted(error: advisories.NotPermitted) -> Response[dict[str, str]]:
+    return _error(403, str(error))
+
+
 @app.exception_handler([service.Refused, Conflict])  # type: ignore[untyped-decorator]
 def _refused(error: Exception) -> Response[dict[str, str]]:
     return _error(409, str(error))
@@ -252,8 +257,9 @@ def blocks() -> list[service.Block]:
 def audit(
     tip_id: Annotated[str | None, Query(max_length=64)] = None,
     unit: Annotated[str | None, Query(max_length=64)] = None,
+    advisory_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditRecord]:
-    return service.audit_trail(wiring.table(), _caller(), tip_id, unit)
+    return service.audit_trail(wiring.table(), _caller(), tip_id, unit, advisory_id)
 
 
 @app.get("/v1/stats")
@@ -284,8 +290,13 @@ def read_advisory(advisory_id: Annotated[str, Path(max_length=64)]) -> dict[str,
 
 
 @app.delete("/v1/advisories/<advisory_id>")
-def cancel_advisory(advisory_id: Annotated[str, Path(max_length=64)]) -> Advisory:
-    return advisories.cancel(wiring.table(), _caller(), advisory_id)
+def cancel_advisory(
+    advisory_id: Annotated[str, Path(max_length=64)],
+    reason: Annotated[
+        str | None, Query(min_length=3, max_length=500, description="why, for the audit")
+    ] = None,
+) -> Advisory:
+    return advisories.cancel(wiring.table(), _caller(), advisory_id, clock.now_ms(), reason)
 
 
 @app.get("/v1/openapi.json")

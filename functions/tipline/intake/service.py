@@ -29,7 +29,7 @@ from tipline.domain import (
 )
 from tipline.errors import Conflict
 from tipline.evidence.jobs import queue_fetches
-from tipline.intake import keywords, texts, tipcode
+from tipline.intake import keywords, subscription, texts, tipcode
 from tipline.intake.events import (
     AnonymousMessageEvent,
     FollowEvent,
@@ -108,11 +108,12 @@ def handle_event(intake: Intake, event: ZaloEvent, oa: OaAccount, key: str, now_
         return _on_message(intake, event, oa, key, now_ms)
     if isinstance(event, FollowEvent):
         contact = _ensure_contact(intake, oa, event.follower.id, event.timestamp_ms, anonymous=False)
-        following = event.event_name == "follow"
-        intake.table.set_contact_flags(contact.pseudonym, follower=following)
-        if following:
+        if event.event_name == "follow":
+            subscription.followed(intake.table, contact.pseudonym, event.timestamp_ms)
             intake.table.record_interaction(contact.pseudonym, event.timestamp_ms)
             _zalo_block_over(intake, contact)
+        else:
+            subscription.unfollowed(intake.table, contact.pseudonym, event.timestamp_ms)
         return Outcome.CONTACT_UPDATED
     if isinstance(event, ReceivedEvent):
         _mark_delivery(intake, oa.oa_id, [event.message.msg_id], DeliveryStatus.DELIVERED)
@@ -205,7 +206,7 @@ def _on_message(
     text = "" if isinstance(event, SubmitInfoEvent) else (event.message.text or "")
     only_text = isinstance(event, UserMessageEvent) and bool(text) and not event.message.attachments
     if only_text:
-        answer = _answer_for(intake, oa, contact, text)  # an opt-out or opt-in applies even unanswered
+        answer = _answer_for(intake, oa, contact, text, at_ms)  # an opt-out or opt-in applies even unanswered
         if answer is not None and not grouped:
             _queue_contact_answer(intake, oa, contact, event_key, at_ms, answer)
             return Outcome.ANSWERED
@@ -252,17 +253,17 @@ def _in_a_flood(intake: Intake, contact: Contact, now_ms: int) -> bool:
     return count > limit
 
 
-def _answer_for(intake: Intake, oa: OaAccount, contact: Contact, text: str) -> str | None:
+def _answer_for(intake: Intake, oa: OaAccount, contact: Contact, text: str, at_ms: int) -> str | None:
     """The automatic answer when a text is a menu keyword, a tip code or an opt-out/in; else None."""
     section = keywords.menu_section(text)
     if section is not None:
         return oa.menu.get(section) or texts.DEFAULT_MENU_ANSWERS[section]
     if keywords.is_opt_out(text):
-        intake.table.set_contact_flags(contact.pseudonym, opted_out=True)
+        subscription.opted_out(intake.table, contact.pseudonym, at_ms)
         return texts.OPTED_OUT
     if keywords.is_opt_in(text):
-        intake.table.set_contact_flags(contact.pseudonym, opted_out=False)
-        return texts.OPTED_IN
+        subscription.opted_in(intake.table, contact.pseudonym, at_ms)
+        return texts.OPTED_IN if contact.follower else texts.OPTED_IN_NOT_FOLLOWING
     code = tipcode.normalise(text)
     if code is None:
         return None

@@ -63,3 +63,8 @@ def unknown_code(code: str) -> str:
 
 OPTED_OUT = "Bạn đã dừng nhận tin cảnh báo. Nhắn 'NHẬN TIN' để nhận lại bất cứ lúc nào."
 OPTED_IN = "Bạn sẽ nhận được tin cảnh báo tội phạm, lừa đảo từ OA này."
+# Zalo lets the OA write to a non-follower only within 7 days of their last message.
+OPTED_IN_NOT_FOLLOWING = (
+    "Bạn sẽ nhận được tin cảnh báo tội phạm, lừa đảo từ OA này trong 7 ngày sau mỗi lần bạn nhắn tin. "
+    "Hãy quan tâm OA để luôn nhận được cảnh báo."
+)

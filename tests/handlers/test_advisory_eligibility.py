@@ -1,0 +1,189 @@
+"""Advisories reach those who asked for them: followers, and non-followers who wrote "NHẬN TIN".
+
+Citizens follow, unfollow, write tips, "NHẬN TIN" and "HỦY" through the real webhook (some events
+arrive late, out of order, as Zalo's retries do); an officer creates the advisory through the
+officer API; the scheduler and the advisory sender run against the Zalo simulator. The test
+asserts who received it, on which channel, and the report's count of each reason for skipping.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fixtures.officer import call, claims
+from fixtures.sender import Zalo, deliver_fanout_once, start_simulator
+from fixtures.webhook import deliver
+from tipline import clock
+from tipline.advisories.model import Skip
+from tipline.handlers import advisory_scheduler as advisories
+from tipline.zalo_rules import VIETNAM
+from tipline_local.accounts import AccountSeed, demo_accounts
+from tipline_local.provision import Provisioned
+from tipline_local.samples import zalo_body
+
+DAY_S = 86400
+
+
+def _webhook(context: Any, oa: AccountSeed, user: str, event_name: str, at_ms: int, text: str = "") -> None:
+    body = zalo_body(event_name, oa, user_id=user, ts=at_ms, text=text, msg_id=uuid.uuid4().hex)
+    response = deliver(context, body, oa=oa)
+    assert response["statusCode"] == 200, response
+
+
+def _does(zalo: Zalo, context: Any, oa: AccountSeed, user: str, event_name: str, text: str = "") -> int:
+    """The citizen acts now: Zalo records it and the webhook hears of it. Returns the event time;
+    the clock moves a second on, so every event has a time of its own."""
+    if event_name in ("follow", "unfollow"):
+        zalo.sim.follow(oa.oa_id, user, following=event_name == "follow")
+    else:
+        zalo.sim.interact(oa.oa_id, user)
+    at_ms = clock.now_ms()
+    _webhook(context, oa, user, event_name, at_ms, text)
+    zalo.clock.advance(1)
+    return at_ms
+
+
+def _says(zalo: Zalo, context: Any, oa: AccountSeed, user: str, text: str) -> None:
+    _does(zalo, context, oa, user, "user_send_text", text)
+
+
+def _shown(context: Any, advisory_id: str, unit_id: str) -> list[dict[str, Any]]:
+    """The advisory's delivery report, as the officer API shows it."""
+    status, shown = call(context, "GET", f"/v1/advisories/{advisory_id}", claims(unit_id))
+    assert status == 200, shown
+    return list(shown["report"])
+
+
+@pytest.fixture
+def zalo(stack: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name, value in stack.env("AdvisorySenderFunction").items():
+        monkeypatch.setenv(name, value)
+    running = start_simulator(monkeypatch)
+    # 10:00 Vietnam time on a fixed day (not today): promotions are allowed.
+    running.clock.advance(datetime(2026, 3, 2, 10, tzinfo=VIETNAM).timestamp() - time.time())
+    yield running
+    running.running.stop()
+
+
+def test_advisories_reach_followers_and_those_who_wrote_nhan_tin_and_nobody_else(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    oa = demo_accounts()[0]
+    users = {
+        name: f"31{index:016d}"
+        for index, name in enumerate(
+            [
+                "follower_long_ago",
+                "opted_in_long_ago",
+                "follower",
+                "tip_only",
+                "unfollowed",
+                "opted_in",
+                "wrote_huy",
+                "unfollowed_then_nhan_tin",
+                "refollowed",
+                "huy_then_refollowed",
+                "late_unfollow",
+                "late_follow",
+            ]
+        )
+    }
+    # Eight days ago: a follower who never wrote, and a non-follower who opted in and went quiet.
+    _does(zalo, lambda_context, oa, users["follower_long_ago"], "follow")
+    _says(zalo, lambda_context, oa, users["opted_in_long_ago"], "Có người lừa đảo bán hàng online")
+    _says(zalo, lambda_context, oa, users["opted_in_long_ago"], "NHẬN TIN")
+    zalo.clock.advance(8 * DAY_S)
+
+    _does(zalo, lambda_context, oa, users["follower"], "follow")
+    _says(zalo, lambda_context, oa, users["tip_only"], "Xe máy bị trộm ở chợ")  # wrote, never followed
+    for user in (users["unfollowed"], users["unfollowed_then_nhan_tin"], users["refollowed"]):
+        _does(zalo, lambda_context, oa, user, "follow")
+        _says(zalo, lambda_context, oa, user, "Có người giả danh công an gọi điện")
+        _does(zalo, lambda_context, oa, user, "unfollow")
+    _says(zalo, lambda_context, oa, users["unfollowed_then_nhan_tin"], "nhận tin")
+    _does(zalo, lambda_context, oa, users["refollowed"], "follow")
+    _says(zalo, lambda_context, oa, users["opted_in"], "Có đối tượng buôn ma túy")
+    _says(zalo, lambda_context, oa, users["opted_in"], "NHẬN TIN")
+    _does(zalo, lambda_context, oa, users["wrote_huy"], "follow")
+    _says(zalo, lambda_context, oa, users["wrote_huy"], "HỦY")
+    _does(zalo, lambda_context, oa, users["huy_then_refollowed"], "follow")
+    _says(zalo, lambda_context, oa, users["huy_then_refollowed"], "Hủy")
+    _does(zalo, lambda_context, oa, users["huy_then_refollowed"], "unfollow")
+    _does(zalo, lambda_context, oa, users["huy_then_refollowed"], "follow")
+    # Out of order: an older unfollow after the follow that replaced it changes nothing ...
+    followed_at = _does(zalo, lambda_context, oa, users["late_unfollow"], "follow")
+    _webhook(lambda_context, oa, users["late_unfollow"], "unfollow", followed_at - 5000)
+    # ... and a follow retried after the unfollow that ended it restores nothing.
+    zalo.sim.follow(oa.oa_id, users["late_follow"])
+    zalo.sim.follow(oa.oa_id, users["late_follow"], following=False)
+    unfollowed_at = clock.now_ms()
+    _webhook(lambda_context, oa, users["late_follow"], "unfollow", unfollowed_at)
+    _webhook(lambda_context, oa, users["late_follow"], "follow", unfollowed_at - 5000)
+
+    body = {
+        "title": "Cảnh báo lừa đảo",
+        "text": "Không chuyển tiền cho người lạ.",
+        "category": "scam",
+        "target": {"unit_ids": [oa.unit_id]},
+        "schedule": {"at_ms": clock.now_ms()},
+    }
+    status, created = call(lambda_context, "POST", "/v1/advisories", claims(oa.unit_id), body=body)
+    assert status == 201, created
+    assert advisories.handler({}, lambda_context)["advisories"] == 1
+    for _ in range(10):
+        assert deliver_fanout_once(stack, lambda_context) == []  # nothing deferred: all fits now
+    names = {user: name for name, user in users.items()}
+    received = {names[sent["user_id"]]: sent["kind"] for sent in zalo.sim.sent}
+    assert received == {
+        "follower_long_ago": "promotion",  # a follower outside the 7-day window
+        "follower": "cs",
+        "opted_in": "cs",
+        "unfollowed_then_nhan_tin": "cs",
+        "refollowed": "cs",
+        "huy_then_refollowed": "cs",
+        "late_unfollow": "cs",
+    }
+    assert not zalo.sim.violations and not zalo.sim.refusals
+
+    ((report,),) = [run["oas"] for run in _shown(lambda_context, created["advisory_id"], oa.unit_id)]
+    assert report["skipped"] == {
+        Skip.OPTED_OUT: 1,  # wrote_huy
+        Skip.UNFOLLOWED: 2,  # unfollowed, late_follow
+        Skip.NOT_SUBSCRIBED: 1,  # tip_only
+        Skip.BLOCKED: 0,  # nobody here blocked the OA (blocks: issue 14, item 2)
+        Skip.WINDOW_CLOSED: 1,  # opted_in_long_ago
+        Skip.NO_CHANNEL: 0,
+    }
+    assert report["targeted"] == len(users)
+    assert (report["sent"], report["pending"], report["deferred"], report["failed"]) == (7, 0, 0, {})
+    assert report["by_channel"] == {"cs": 6, "promotion": 1}
+
+
+def test_a_citizen_who_unfollows_after_planning_gets_nothing(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    """Eligibility is checked again when sending: an unfollow between the scheduler's run and the
+    sender's stops the advisory, consultation window or not."""
+    oa = demo_accounts()[0]
+    user = "3200000000000000001"
+    _does(zalo, lambda_context, oa, user, "follow")
+    _says(zalo, lambda_context, oa, user, "Có trộm")
+    body = {
+        "title": "Cảnh báo",
+        "text": "Trộm xe",
+        "category": "theft",
+        "target": {"unit_ids": [oa.unit_id]},
+        "schedule": {"at_ms": clock.now_ms()},
+    }
+    status, created = call(lambda_context, "POST", "/v1/advisories", claims(oa.unit_id), body=body)
+    assert status == 201, created
+    assert advisories.handler({}, lambda_context)["enqueued"] == 1
+    _does(zalo, lambda_context, oa, user, "unfollow")
+    assert deliver_fanout_once(stack, lambda_context) == []
+    assert zalo.sim.sent == []
+    ((report,),) = [run["oas"] for run in _shown(lambda_context, created["advisory_id"], oa.unit_id)]
+    assert report["skipped"][Skip.UNFOLLOWED] == 1 and report["sent"] == 0
