@@ -1,14 +1,11 @@
 """The audit trail: one record per decrypting read or change, written before the action it covers.
 
-Records live under ``AUDIT#<tip_id>`` (sort key: time and a random suffix), or for an advisory's
-creation and cancellation under ``AUDIT#ADVISORY#<advisory_id>``, and are indexed per unit on gsi2
-(``AUDIT#<unit_id>``), so a transfer shows in both units' trails. The API only appends.
+Records live under their tip (``AUDIT#<tip_id>``) or, for an advisory's creation and cancellation,
+under the advisory (``AUDIT#ADVISORY#<advisory_id>``), and are indexed per unit, so a transfer
+shows in both units' trails (tipline.adapters.store.records.AuditTrail). The API only appends.
 """
 
 from __future__ import annotations
-
-import secrets
-from typing import Any
 
 from pydantic import BaseModel, model_validator
 
@@ -32,33 +29,20 @@ class AuditRecord(BaseModel):
         return self
 
 
-def _partition(record: AuditRecord) -> str:
-    return f"AUDIT#{record.tip_id}" if record.tip_id is not None else _advisory_pk(str(record.advisory_id))
-
-
-def _advisory_pk(advisory_id: str) -> str:
-    return f"AUDIT#ADVISORY#{advisory_id}"
-
-
 def write_audit(table: Table, record: AuditRecord) -> str:
-    sort_key = f"{record.at_ms:013d}#{secrets.token_hex(6)}"
-    values: dict[str, Any] = {
-        **record.model_dump(exclude_none=True),
-        "gsi2pk": f"AUDIT#{record.unit_id}",
-        "gsi2sk": sort_key,
-    }
-    table.put(_partition(record), sort_key, values, if_absent=True)
-    return sort_key
+    values = record.model_dump(exclude_none=True)
+    if record.tip_id is not None:
+        return table.append_tip_audit(record.tip_id, record.unit_id, record.at_ms, values)
+    return table.append_advisory_audit(str(record.advisory_id), record.unit_id, record.at_ms, values)
 
 
 def tip_trail(table: Table, tip_id: str) -> list[AuditRecord]:
-    return [AuditRecord.model_validate(item) for item in table.query_partition(f"AUDIT#{tip_id}")]
+    return [AuditRecord.model_validate(item) for item in table.tip_audit(tip_id)]
 
 
 def advisory_trail(table: Table, advisory_id: str) -> list[AuditRecord]:
-    return [AuditRecord.model_validate(item) for item in table.query_partition(_advisory_pk(advisory_id))]
+    return [AuditRecord.model_validate(item) for item in table.advisory_audit(advisory_id)]
 
 
 def unit_trail(table: Table, unit_id: str, limit: int = 200) -> list[AuditRecord]:
-    items = table.query_index("gsi2", f"AUDIT#{unit_id}", forward=False, limit=limit)
-    return [AuditRecord.model_validate(item) for item in items]
+    return [AuditRecord.model_validate(item) for item in table.unit_audit(unit_id, limit)]

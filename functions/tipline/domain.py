@@ -161,10 +161,6 @@ def sealing_context(oa_id: str, tip_id: str | None, pseudonym: str) -> dict[str,
     return {"oa_id": oa_id, "contact": pseudonym}
 
 
-def entry_key(at_ms: int, entry_id: str) -> str:
-    return f"MSG#{at_ms:013d}#{entry_id}"
-
-
 class FetchFailure(StrEnum):
     """Why fetching an attachment did not produce stored evidence. Values are what officers see."""
 

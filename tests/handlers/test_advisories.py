@@ -16,7 +16,7 @@ from fixtures.sender import release_fanout, start_simulator
 from fixtures.webhook import delete, receive
 from tipline import clock, wiring
 from tipline.adapters import envelope
-from tipline.adapters.table import contact_item, contact_pk
+from tipline.adapters.store.contacts import contact_item
 from tipline.advisories import manage
 from tipline.advisories.model import Schedule, next_promotion_start, promotion_hours
 from tipline.config import get_settings
@@ -25,6 +25,7 @@ from tipline.handlers import advisory_scheduler as advisories
 from tipline.handlers import advisory_sender
 from tipline.intake import subscription
 from tipline.intake.pseudonym import pseudonym
+from tipline.keys import contact_pk
 from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import demo_accounts
 from tipline_local.provision import Provisioned

@@ -21,9 +21,9 @@ from fixtures.webhook import (
     table_items,
 )
 from tipline.adapters import envelope
-from tipline.adapters.table import tip_pk
 from tipline.config import get_settings
 from tipline.errors import DecryptionFailed
+from tipline.keys import tip_pk
 from tipline.wiring import table
 from tipline_local.samples import SAMPLE_EVENTS, zalo_body
 

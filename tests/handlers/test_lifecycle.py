@@ -9,10 +9,10 @@ import pytest
 from fixtures.events import load_event
 from fixtures.webhook import deliver, drain, items_with_prefix, now_ms, table_items, text_event
 from tipline import clock
-from tipline.adapters.table import tip_pk
 from tipline.config import get_settings
 from tipline.domain import Tip, TipStatus
 from tipline.handlers import retention_sweeper
+from tipline.keys import tip_pk
 from tipline.lifecycle.retention import DAY_SECONDS, TTL_GRACE_DAYS, apply_retention, forget_after, ttl_for
 from tipline.wiring import table
 

@@ -18,7 +18,8 @@ from tipline.adapters import envelope
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus
 from tipline.handlers import token_refresh
-from tipline.tokens.store import TokenStore, TokenUnavailable, token_context, token_pk
+from tipline.keys import token_pk
+from tipline.tokens.store import TokenStore, TokenUnavailable, token_context
 from tipline.wiring import table, token_store
 from tipline_local.provision import Provisioned
 from tipline_ops.cli import main

@@ -245,9 +245,9 @@ def test_a_closed_join_window_opens_a_new_tip(
 def _reply_texts(stack: Any) -> list[str]:
     """Open the queued replies the way the sender will, to read what the citizen would get."""
     from tipline.adapters import envelope
-    from tipline.adapters.table import thread_pk
     from tipline.config import get_settings
     from tipline.domain import sealing_context
+    from tipline.keys import thread_pk
 
     texts = []
     for reply in _acks(stack):

@@ -40,11 +40,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tipline.adapters import envelope, queues, zalo
-from tipline.adapters.table import Table, contact_pk
+from tipline.adapters.table import Table
 from tipline.config import Settings
 from tipline.domain import Contact
 from tipline.errors import DecryptionFailed
 from tipline.intake import subscription
+from tipline.keys import contact_pk
 from tipline.observability import logger
 from tipline.tokens.store import TokenStore, TokenUnavailable
 

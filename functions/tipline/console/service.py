@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from tipline.access import Caller, visible
 from tipline.adapters import envelope
-from tipline.adapters.table import Table, tip_pk
+from tipline.adapters.table import Table
 from tipline.audit import AuditRecord, advisory_trail, tip_trail, unit_trail, write_audit
 from tipline.config import Settings
 from tipline.console.content import AttachmentView, open_entry
@@ -33,7 +33,6 @@ from tipline.domain import (
     ThreadEntry,
     Tip,
     TipStatus,
-    entry_key,
     sealing_context,
 )
 from tipline.errors import Conflict, NotFound, TiplineError
@@ -42,6 +41,7 @@ from tipline.evidence.service import list_records
 from tipline.intake import tipcode
 from tipline.intake.events import SubmittedInfo
 from tipline.intake.pseudonym import short_pseudonym
+from tipline.keys import entry_key, tip_pk
 from tipline.lifecycle.retention import apply_retention
 from tipline.observability import logger
 from tipline.replies.outbox import queue_reply
@@ -142,15 +142,12 @@ def list_tips(
     if unit_id is not None and not caller.may_see(unit_id):
         raise NotFound("no such unit")
     unit = unit_id if unit_id is not None else (None if caller.commander else caller.unit_id)
-    index, partition = ("gsi1", f"UNIT#{unit}") if unit else ("gsi2", "TIPS")
     filters: dict[str, Any] = {}
     if status is not None:
         filters["status"] = status.value
     if urgent is not None:
         filters["urgent"] = urgent
-    tips, last_key = table.tips_page(
-        index, partition, limit, decode_cursor(pepper, cursor), since_ms, filters
-    )
+    tips, last_key = table.tips_page(unit, limit, decode_cursor(pepper, cursor), since_ms, filters)
     return TipPage(items=[TipSummary.of(tip) for tip in tips], next=encode_cursor(pepper, last_key))
 
 
@@ -301,7 +298,7 @@ def read_tip(
         _message(settings, entry, evidence.get(entry.entry_key, []), kept)
         for entry in table.thread(tip_pk(tip.tip_id))
     ]
-    extra = table.get(tip_pk(tip.tip_id)) or {}
+    extra = table.tip_item(tip.tip_id) or {}
     logger.info("tip read", tip_id=tip.tip_id, actor=caller.subject, entries=len(messages))
     return TipDetail(
         **TipSummary.of(tip).model_dump(),
@@ -439,10 +436,9 @@ def transfer(
 
 
 def _tips_in_scope(table: Table, caller: Caller) -> Iterator[Tip]:
-    index, partition = ("gsi2", "TIPS") if caller.commander else ("gsi1", f"UNIT#{caller.unit_id}")
     key: dict[str, Any] | None = None
     while True:
-        page, key = table.tips_page(index, partition, 500, key, None, {})
+        page, key = table.tips_page(None if caller.commander else caller.unit_id, 500, key, None, {})
         yield from page
         if not key:
             return

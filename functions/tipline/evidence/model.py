@@ -6,10 +6,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tipline import keys
+
 # Attachment types whose bytes are fetched from Zalo's CDN and kept as evidence.
 FETCHABLE_TYPES = frozenset({"image", "gif", "audio", "video", "file"})
-
-ATTACHMENT_PREFIX = "ATT#"
 
 
 class FetchJob(BaseModel):
@@ -67,7 +67,7 @@ class AttachmentRecord(BaseModel):
 
 def attachment_id(entry_key: str, index: int) -> str:
     """A URL-safe id: ``<at_ms>-<entry id>-<index>`` (sorts like the thread)."""
-    _, at_ms, entry_id = entry_key.split("#", 2)
+    at_ms, entry_id = keys.split_entry_key(entry_key)
     return f"{at_ms}-{entry_id}-{index}"
 
 
@@ -76,7 +76,7 @@ def entry_of(attachment: str) -> tuple[str, int]:
     at_ms, entry_id, index = attachment.split("-")
     if not (len(at_ms) == 13 and at_ms.isdigit() and entry_id.isalnum() and index.isdigit()):
         raise ValueError("malformed attachment id")
-    return f"MSG#{at_ms}#{entry_id}", int(index)
+    return keys.entry_key(int(at_ms), entry_id), int(index)
 
 
 def s3_key(tip_id: str, attachment: str) -> str:

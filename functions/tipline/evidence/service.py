@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tipline.adapters import envelope, evidence_store, media
-from tipline.adapters.table import Table, tip_pk
+from tipline.adapters.table import Table
 from tipline.audit import AuditRecord, write_audit
 from tipline.config import Settings
 from tipline.domain import FetchFailure, ThreadEntry, Tip, sealing_context
@@ -23,7 +23,6 @@ from tipline.errors import DecryptionFailed, NotFound
 from tipline.evidence import policy
 from tipline.evidence.jobs import queue_fetches
 from tipline.evidence.model import (
-    ATTACHMENT_PREFIX,
     AttachmentRecord,
     AttachmentStatus,
     FetchJob,
@@ -32,6 +31,7 @@ from tipline.evidence.model import (
     s3_key,
 )
 from tipline.evidence.policy import decide, size_cap, sniff, type_matches
+from tipline.keys import tip_pk
 from tipline.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -68,25 +68,19 @@ class Fetcher:
     transport: httpx.BaseTransport | None = None
 
 
-def _record_key(tip_id: str, attachment: str) -> tuple[str, str]:
-    return tip_pk(tip_id), ATTACHMENT_PREFIX + attachment
-
-
 def get_record(table: Table, tip_id: str, attachment: str) -> AttachmentRecord | None:
-    values = table.get(*_record_key(tip_id, attachment))
+    values = table.get_attachment(tip_id, attachment)
     return AttachmentRecord.model_validate(values) if values else None
 
 
 def list_records(table: Table, tip_id: str) -> list[AttachmentRecord]:
     """Every attachment record of a tip, in thread order (for the officer's view of the thread)."""
-    return [
-        AttachmentRecord.model_validate(v) for v in table.query_partition(tip_pk(tip_id), ATTACHMENT_PREFIX)
-    ]
+    return [AttachmentRecord.model_validate(values) for values in table.attachments(tip_id)]
 
 
 def _save(table: Table, record: AttachmentRecord) -> bool:
-    pk, sk = _record_key(record.tip_id, record.attachment_id)
-    return table.put_unless_status(pk, sk, record.model_dump(), AttachmentStatus.RETRIEVED.value)
+    retrieved = AttachmentStatus.RETRIEVED.value
+    return table.put_attachment_unless(record.tip_id, record.attachment_id, record.model_dump(), retrieved)
 
 
 def _media_url(fetcher: Fetcher, tip: Tip, entry: ThreadEntry, index: int) -> tuple[str, str]:

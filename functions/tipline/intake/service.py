@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tipline.adapters import alerts, envelope
-from tipline.adapters.table import Table, contact_pk, tip_pk
+from tipline.adapters.table import Table
 from tipline.config import Settings
 from tipline.domain import (
     OPEN_STATUSES,
@@ -24,7 +24,6 @@ from tipline.domain import (
     OaAccount,
     ThreadEntry,
     Tip,
-    entry_key,
     sealing_context,
 )
 from tipline.errors import Conflict
@@ -42,6 +41,7 @@ from tipline.intake.events import (
     citizen_id_of,
 )
 from tipline.intake.pseudonym import derived_id, pseudonym
+from tipline.keys import contact_pk, entry_key, tip_pk
 from tipline.observability import logger, metrics
 from tipline.replies.outbox import queue_reply
 
@@ -336,7 +336,7 @@ def _create_tip(intake: Intake, oa: OaAccount, contact: Contact, tip_id: str, at
         last_activity_ms=at_ms,
     )
     if not intake.table.put_tip_if_absent(tip):
-        intake.table.delete(f"CODE#{code}")
+        intake.table.release_code(code)
         return _present(intake.table.get_tip(tip_id), "tip")
     logger.info("tip opened", tip_id=tip_id, oa_id=oa.oa_id, unit_id=oa.unit_id)
     return tip
@@ -401,6 +401,6 @@ def erase_citizen(intake: Intake, handle: str) -> int:
         if entry.sealed is not None:
             intake.table.erase_sealed(contact_pk(handle), entry.entry_key)
             erased += 1
-    intake.table.delete(contact_pk(handle))
+    intake.table.delete_contact(handle)
     logger.info("citizen data erased", contact=handle[:12], entries=erased)
     return erased

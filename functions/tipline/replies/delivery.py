@@ -42,10 +42,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from tipline.adapters import envelope, zalo
-from tipline.adapters.table import Table, thread_pk
+from tipline.adapters.table import Table
 from tipline.config import Settings
 from tipline.domain import Contact, DeliveryStatus, Direction, QueuedReply, ThreadEntry, sealing_context
 from tipline.errors import DecryptionFailed, TiplineError
+from tipline.keys import thread_pk
 from tipline.observability import logger
 from tipline.retry import backoff_seconds
 from tipline.tokens.store import TokenStore, TokenUnavailable

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 
 from tipline.adapters import envelope, queues
-from tipline.adapters.table import Table, thread_pk
-from tipline.domain import DeliveryStatus, Direction, QueuedReply, ThreadEntry, entry_key, sealing_context
+from tipline.adapters.table import Table
+from tipline.domain import DeliveryStatus, Direction, QueuedReply, ThreadEntry, sealing_context
+from tipline.keys import entry_key, thread_pk
 
 
 def queue_reply(

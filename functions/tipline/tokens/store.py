@@ -41,10 +41,6 @@ WAIT_STEP_SECONDS = 0.1
 Refresher = Callable[[str, str, str], zalo.TokenPair]
 
 
-def token_pk(oa_id: str) -> str:
-    return f"TOKEN#{oa_id}"
-
-
 def token_context(oa_id: str) -> dict[str, str]:
     return {"oa_id": oa_id, "purpose": PURPOSE}
 
@@ -106,7 +102,7 @@ class TokenStore:
 
     # -- reading ------------------------------------------------------------------------------
     def record(self, oa_id: str) -> TokenRecord | None:
-        values = self.table.get(token_pk(oa_id), META)
+        values = self.table.get_token(oa_id)
         return TokenRecord.model_validate(values) if values else None
 
     def _open(self, record: TokenRecord) -> dict[str, str]:
@@ -165,7 +161,7 @@ class TokenStore:
             before = self.record(oa_id)
             values = self._values(oa_id, pair, before)
             version = before.version if before else 0
-            if self.table.put_versioned(token_pk(oa_id), META, values, before.version if before else None):
+            if self.table.put_token(oa_id, values, before.version if before else None):
                 logger.info("oa tokens stored", oa_id=oa_id, version=version + 1)
                 token = OaToken(oa_id, pair.access_token, values["expires_at_ms"], version + 1)
                 with self._lock:
@@ -186,11 +182,11 @@ class TokenStore:
             return self._remember(record)
         owner = uuid.uuid4().hex
         now = self._now_ms()
-        if not self.table.take_lease(token_pk(oa_id), META, owner, now, now + LEASE_MS):
+        if not self.table.take_token_lease(oa_id, owner, now, now + LEASE_MS):
             return self._await_winner(oa_id, record.version)
         current = self.record(oa_id)
         if current is None or current.version != record.version:
-            self.table.release_lease(token_pk(oa_id), META, owner, {}, {})
+            self.table.release_token_lease(oa_id, owner, {}, {})
             if current is None:
                 raise TokenUnavailable(f"the token record of OA {oa_id} vanished")
             return self._remember(current)
@@ -200,7 +196,7 @@ class TokenStore:
             self._failed(oa_id, owner, getattr(exc, "reason", None) or str(exc) or type(exc).__name__)
             raise TokenUnavailable(f"the token of OA {oa_id} could not be refreshed") from exc
         values = self._values(oa_id, pair, current)
-        if not self.table.put_versioned(token_pk(oa_id), META, values, current.version):
+        if not self.table.put_token(oa_id, values, current.version):
             # Only possible if our lease ran out and another refresher wrote meanwhile.
             self._failed(oa_id, owner, "the refreshed tokens could not be stored (lease lost)")
             raise TokenUnavailable(f"the refresh of OA {oa_id} lost its lease")
@@ -225,7 +221,7 @@ class TokenStore:
     def _failed(self, oa_id: str, owner: str, reason: str) -> None:
         now = self._now_ms()
         sets = {"last_failure_ms": now, "last_failure": reason[:200]}
-        self.table.release_lease(token_pk(oa_id), META, owner, sets, {"failures": 1})
+        self.table.release_token_lease(oa_id, owner, sets, {"failures": 1})
         metrics.add_metric(name="TokenRefreshFailed", unit=MetricUnit.Count, value=1)
         logger.error("oa token refresh failed", oa_id=oa_id, reason=reason[:200])
 

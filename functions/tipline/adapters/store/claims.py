@@ -1,0 +1,31 @@
+"""Event claims: the webhook's exactly-once record of each Zalo event (EVENT#<dedupe_key>)."""
+
+from __future__ import annotations
+
+from tipline import keys
+from tipline.adapters.store.gateway import DynamoGateway, key
+
+EVENT_TTL_SECONDS = 3 * 24 * 3600  # the dedupe memory: Zalo's retries end within hours
+
+
+class EventClaims(DynamoGateway):
+    """A conditional put claims an event; the claim expires after the dedupe memory."""
+
+    def claim_event(self, dedupe_key: str, now_ms: int) -> str:
+        """'new' when this caller claimed the event first, else the earlier claim's state
+        ('claimed' while another delivery works on it, 'done' once it finished)."""
+        expires = now_ms // 1000 + EVENT_TTL_SECONDS
+        values = {"state": "claimed", "claimed_ms": now_ms, "expires_at": expires}
+        if self.put(keys.event_pk(dedupe_key), keys.META, values, if_absent=True):
+            return "new"
+        existing = self.get(keys.event_pk(dedupe_key))
+        return str(existing.get("state", "claimed")) if existing else "claimed"
+
+    def finish_event(self, dedupe_key: str) -> None:
+        self._call(
+            "update_item",
+            Key=key(keys.event_pk(dedupe_key)),
+            UpdateExpression="SET #s = :done",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":done": {"S": "done"}},
+        )
