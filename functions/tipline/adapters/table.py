@@ -6,6 +6,7 @@ Each store in :mod:`tipline.adapters.store` owns a few item types and builds the
 
 from __future__ import annotations
 
+from tipline.adapters.store.advisories import AdvisoryStore
 from tipline.adapters.store.claims import EventClaims
 from tipline.adapters.store.contacts import ContactStore
 from tipline.adapters.store.records import AttachmentRecords, AuditTrail, TokenRecords
@@ -23,5 +24,6 @@ class Table(
     AttachmentRecords,
     AuditTrail,
     TokenRecords,
+    AdvisoryStore,
 ):
     """Typed reads and conditional writes on the domain table, one store per group of item types."""

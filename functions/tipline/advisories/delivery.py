@@ -45,7 +45,6 @@ from tipline.config import Settings
 from tipline.domain import Contact
 from tipline.errors import DecryptionFailed
 from tipline.intake import subscription
-from tipline.keys import contact_pk
 from tipline.observability import logger
 from tipline.tokens.store import TokenStore, TokenUnavailable
 
@@ -145,7 +144,7 @@ def _plan_one(
     now_ms: int,
     plan: Plan,
 ) -> None:
-    pk, sk = manage.advisory_pk(advisory.advisory_id), manage.run_sk(run_ms, oa_id)
+    advisory_id = advisory.advisory_id
     values = {
         "run_ms": run_ms,
         "oa_id": oa_id,
@@ -154,33 +153,26 @@ def _plan_one(
         "state": PLANNING,
         "planned_ms": now_ms,
     }
-    if not table.put(pk, sk, values, if_absent=True):
-        earlier = table.get(pk, sk)
+    if not table.put_run(advisory_id, run_ms, oa_id, values, if_absent=True):
+        earlier = table.get_run(advisory_id, run_ms, oa_id)
         if earlier is not None and earlier.get("state") == PLANNED:
             logger.info("advisory run already planned", advisory_id=advisory.advisory_id, oa_id=oa_id)
             return
         # a crash interrupted the earlier planning: plan again (claims keep deliveries single)
-        table.put(pk, sk, {**(earlier or {}), **values})
+        table.put_run(advisory_id, run_ms, oa_id, {**(earlier or {}), **values})
     eligible: list[str] = []
-    skips: list[dict[str, Any]] = []
+    skips: list[tuple[str, dict[str, Any]]] = []
     for contact in contacts:
         reason = skip_reason(contact, now_ms)
         if reason is None:
             eligible.append(contact.pseudonym)
             continue
-        skips.append(
-            {
-                "pk": manage.run_pk(advisory.advisory_id, run_ms),
-                "sk": manage.delivery_sk(oa_id, contact.pseudonym),
-                "status": manage.SKIPPED,
-                "reason": reason.value,
-                "oa_id": oa_id,
-                "updated_ms": now_ms,
-            }
-        )
-    table.batch_put(skips)  # nobody else writes these records before they are enqueued
-    messages = enqueue(settings.fanout_queue_url, advisory.advisory_id, run_ms, oa_id, eligible)
-    table.put(pk, sk, {**values, "state": PLANNED})
+        skipped = {"status": manage.SKIPPED, "reason": reason.value, "oa_id": oa_id, "updated_ms": now_ms}
+        skips.append((contact.pseudonym, skipped))
+    # nobody else writes these records before they are enqueued
+    table.write_deliveries(advisory_id, run_ms, oa_id, skips)
+    messages = enqueue(settings.fanout_queue_url, advisory_id, run_ms, oa_id, eligible)
+    table.put_run(advisory_id, run_ms, oa_id, {**values, "state": PLANNED})
     plan.targeted += len(contacts)
     plan.enqueued += len(eligible)
     plan.skipped += len(skips)
@@ -227,31 +219,31 @@ class _Batch:
     message: FanoutMessage
     now_ms: int
     outcome: Outcome = field(default_factory=Outcome)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sent: list[tuple[str, str]] = field(default_factory=list)  # (Zalo message id, pseudonym)
     defer_until_ms: int = 0
     claimed: set[str] = field(default_factory=set)
     deferred_before: set[str] = field(default_factory=set)
 
     @property
-    def pk(self) -> str:
-        return manage.run_pk(self.message.advisory_id, self.message.run_ms)
-
-    def sk(self, pseudonym: str) -> str:
-        return manage.delivery_sk(self.message.oa_id, pseudonym)
+    def run(self) -> tuple[str, int, str]:
+        """(advisory id, run, OA): where this message's delivery records live."""
+        return self.message.advisory_id, self.message.run_ms, self.message.oa_id
 
     def claim(self, pseudonym: str, values: dict[str, Any]) -> bool:
         """Write the recipient's record only if it is absent or was deferred before."""
-        return self.table.put_if_absent_or_status(
-            self.pk,
-            self.sk(pseudonym),
-            {"oa_id": self.message.oa_id, "updated_ms": self.now_ms, **values},
-            status="deferred",
-        )
+        claim = {"oa_id": self.message.oa_id, "updated_ms": self.now_ms, **values}
+        return self.table.claim_delivery(*self.run, pseudonym, claim)
+
+    def flush(self) -> None:
+        """Write the records (and receipt pointers) gathered so far."""
+        self.table.write_deliveries(*self.run, self.records, self.sent)
+        self.records, self.sent = [], []
 
     def record(self, pseudonym: str, status: str, reason: str | None = None, **extra: Any) -> None:
         """The final word on a claimed recipient (written in a batch at the end)."""
         values = {"status": status, "reason": reason, "oa_id": self.message.oa_id, "updated_ms": self.now_ms}
-        self.records.append({"pk": self.pk, "sk": self.sk(pseudonym), **values, **extra})
+        self.records.append((pseudonym, {**values, **extra}))
 
     def claim_for_sending(self, pseudonym: str) -> bool:
         if self.claim(pseudonym, {"status": manage.SENDING, "claimed_ms": self.now_ms}):
@@ -265,11 +257,8 @@ class _Batch:
         values = {"status": "deferred", "reason": reason, "channel": channel.value, "retry_at_ms": until_ms}
         if pseudonym in self.claimed:
             self.record(pseudonym, "deferred", reason, channel=channel.value, retry_at_ms=until_ms)
-        elif pseudonym not in self.deferred_before and not self.table.put(
-            self.pk,
-            self.sk(pseudonym),
-            {"oa_id": self.message.oa_id, "updated_ms": self.now_ms, **values},
-            if_absent=True,
+        elif pseudonym not in self.deferred_before and not self.table.put_delivery_if_absent(
+            *self.run, pseudonym, {"oa_id": self.message.oa_id, "updated_ms": self.now_ms, **values}
         ):
             self.outcome.done_before += 1  # a duplicate of this message got there first
             return
@@ -287,10 +276,7 @@ def deliver(deliverer: Deliverer, message: FanoutMessage, now_ms: int) -> Outcom
             if batch.claim(pseudonym, {"status": "failed", "reason": "the advisory was cancelled"}):
                 batch.outcome.failed += 1
         return _finish(batch)
-    contacts = {
-        c["pseudonym"]: Contact.model_validate(c)
-        for c in table.batch_get([(contact_pk(p), "META") for p in todo])
-    }
+    contacts = {contact.pseudonym: contact for contact in table.get_contacts(todo)}
     sends: list[tuple[Contact, Channel]] = []
     promotions: list[Contact] = []
     for pseudonym in todo:
@@ -322,10 +308,10 @@ def _not_done(batch: _Batch) -> list[str]:
     is written for them.
     """
     pseudonyms = list(dict.fromkeys(batch.message.pseudonyms))
-    records = {str(r["sk"]): r for r in batch.table.batch_get([(batch.pk, batch.sk(p)) for p in pseudonyms])}
+    records = batch.table.get_deliveries(*batch.run, pseudonyms)
     todo = []
     for pseudonym in pseudonyms:
-        record = records.get(batch.sk(pseudonym))
+        record = records.get(pseudonym)
         if record is None:
             todo.append(pseudonym)
         elif record.get("status") != "deferred":
@@ -354,10 +340,10 @@ def _fit_promotions(batch: _Batch, contacts: list[Contact]) -> list[tuple[Contac
             batch.defer(contact.pseudonym, "outside 06:00-21:59 Vietnam time", until, Channel.PROMOTION)
         return []
     tomorrow = next_promotion_start(now_ms, tomorrow=True)
-    run = table.get(manage.advisory_pk(message.advisory_id), manage.run_sk(message.run_ms, message.oa_id))
+    run = table.get_run(*batch.run)
     quota = daily_quota(int(run["followers"]) if run else 0)
     day = vietnam_day(now_ms)
-    slots = table.take_daily_slots(_quota_pk(message.oa_id), day, len(contacts), quota)
+    slots = table.take_promotion_slots(message.oa_id, day, len(contacts), quota)
     fitting: list[tuple[Contact, Channel]] = []
     used = 0
     expires = now_ms // 1000 + 3 * 86400
@@ -371,31 +357,26 @@ def _fit_promotions(batch: _Batch, contacts: list[Contact]) -> list[tuple[Contac
             continue
         used += 1
         marker = {"advisory_id": message.advisory_id, "expires_at": expires}
-        if not table.put(contact_pk(contact.pseudonym), f"PROMO#{day}", marker, if_absent=True):
+        if not table.mark_promoted(contact.pseudonym, day, marker):
             used -= 1
             batch.defer(contact.pseudonym, "one promotion per person per day", tomorrow, Channel.PROMOTION)
             continue
         fitting.append((contact, Channel.PROMOTION))
     if slots > used:
-        table.return_daily_slots(_quota_pk(message.oa_id), day, slots - used)
+        table.return_promotion_slots(message.oa_id, day, slots - used)
     return fitting
-
-
-def _quota_pk(oa_id: str) -> str:
-    return f"PROMOQUOTA#{oa_id}"
 
 
 def _release_promotion(batch: _Batch, pseudonym: str) -> None:
     day = vietnam_day(batch.now_ms)
-    batch.table.delete(contact_pk(pseudonym), f"PROMO#{day}")
-    batch.table.return_daily_slots(_quota_pk(batch.message.oa_id), day, 1)
+    batch.table.unmark_promoted(pseudonym, day)
+    batch.table.return_promotion_slots(batch.message.oa_id, day, 1)
 
 
 def _send_all(
     batch: _Batch, deliverer: Deliverer, advisory: Advisory, sends: list[tuple[Contact, Channel]]
 ) -> None:
     message, now_ms = batch.message, batch.now_ms
-    pointers: list[dict[str, Any]] = []
     for contact, channel in sends:
         pseudonym = contact.pseudonym
         try:
@@ -427,19 +408,10 @@ def _send_all(
         batch.record(
             pseudonym, "sent", None, channel=channel.value, zalo_message_id=sent.message_id, sent_ms=now_ms
         )
-        pointers.append(
-            {
-                "pk": f"ZMSG#{message.oa_id}#{sent.message_id}",
-                "sk": "META",
-                "thread_pk": batch.pk,
-                "entry_key": batch.sk(pseudonym),
-            }
-        )
+        batch.sent.append((sent.message_id, pseudonym))
         batch.outcome.sent += 1
         if len(batch.records) >= 25:  # keep what a crash could lose small
-            batch.table.batch_put(batch.records + pointers)
-            batch.records, pointers = [], []
-    batch.table.batch_put(pointers)
+            batch.flush()
 
 
 def _refused(batch: _Batch, contact: Contact, channel: Channel, refused: zalo.ZaloRefused) -> None:
@@ -472,8 +444,7 @@ def _retry_at(busy: Exception, now_ms: int) -> int:
 
 
 def _finish(batch: _Batch) -> Outcome:
-    batch.table.batch_put(batch.records)
-    batch.records = []
+    batch.flush()
     outcome = batch.outcome
     if batch.defer_until_ms:
         seconds = (batch.defer_until_ms - batch.now_ms + 999) // 1000

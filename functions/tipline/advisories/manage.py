@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -28,9 +27,6 @@ from tipline.observability import logger
 
 from .model import Advisory, AdvisoryInput, AdvisoryStatus, Skip
 
-DUE_INDEX = "gsi2"
-DUE_PARTITION = "ADVISORY_DUE"
-LIST_PARTITION = "ADVISORIES"
 SKIPPED = "skipped"
 SENDING = "sending"
 
@@ -43,50 +39,24 @@ class NotPermitted(TiplineError):
     """The caller sees the advisory but may not change it (only its unit or the command may)."""
 
 
-def advisory_pk(advisory_id: str) -> str:
-    return f"ADVISORY#{advisory_id}"
-
-
-def run_pk(advisory_id: str, run_ms: int) -> str:
-    return f"ADVISORY#{advisory_id}#{run_ms:013d}"
-
-
-def run_sk(run_ms: int, oa_id: str) -> str:
-    return f"RUN#{run_ms:013d}#OA#{oa_id}"
-
-
-def delivery_sk(oa_id: str, pseudonym: str) -> str:
-    return f"DLV#{oa_id}#{pseudonym}"
-
-
-def _index_fields(advisory: Advisory) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "gsi1pk": LIST_PARTITION,
-        "gsi1sk": f"{advisory.created_at_ms:013d}#{advisory.advisory_id}",
-    }
-    if advisory.status == AdvisoryStatus.ACTIVE and advisory.next_due_ms is not None:
-        fields["gsi2pk"] = DUE_PARTITION
-        fields["gsi2sk"] = f"{advisory.next_due_ms:013d}#{advisory.advisory_id}"
-    return fields
-
-
-def _values(advisory: Advisory) -> dict[str, Any]:
-    return {**advisory.model_dump(mode="json"), **_index_fields(advisory)}
+def _store(table: Table, advisory: Advisory, unless_status: AdvisoryStatus | None = None) -> bool:
+    due = advisory.next_due_ms if advisory.status == AdvisoryStatus.ACTIVE else None
+    values = advisory.model_dump(mode="json")
+    unless = unless_status.value if unless_status is not None else None
+    return table.put_advisory(advisory.advisory_id, values, advisory.created_at_ms, due, unless_status=unless)
 
 
 def save(table: Table, advisory: Advisory) -> None:
-    table.put(advisory_pk(advisory.advisory_id), "META", _values(advisory))
+    _store(table, advisory)
 
 
 def advance(table: Table, advisory: Advisory) -> bool:
     """Store the scheduler's next step, unless the advisory was cancelled meanwhile (then False)."""
-    return table.put_unless_status(
-        advisory_pk(advisory.advisory_id), "META", _values(advisory), status=AdvisoryStatus.CANCELLED.value
-    )
+    return _store(table, advisory, unless_status=AdvisoryStatus.CANCELLED)
 
 
 def load(table: Table, advisory_id: str) -> Advisory | None:
-    values = table.get(advisory_pk(advisory_id))
+    values = table.get_advisory(advisory_id)
     return Advisory.model_validate(values) if values else None
 
 
@@ -164,8 +134,7 @@ def read(table: Table, caller: Caller, advisory_id: str) -> Advisory:
 
 
 def list_all(table: Table) -> list[Advisory]:
-    items = table.query_index("gsi1", LIST_PARTITION, forward=False)
-    return [Advisory.model_validate(values) for values in items]
+    return [Advisory.model_validate(values) for values in table.list_advisories()]
 
 
 def list_visible(table: Table, caller: Caller) -> list[Advisory]:
@@ -198,12 +167,7 @@ def cancel(
 
 
 def due(table: Table, now_ms: int) -> list[Advisory]:
-    kwargs: dict[str, Any] = {
-        "IndexName": DUE_INDEX,
-        "KeyConditionExpression": "gsi2pk = :p AND gsi2sk <= :now",
-        "ExpressionAttributeValues": {":p": {"S": DUE_PARTITION}, ":now": {"S": f"{now_ms:013d}~"}},
-    }
-    return [Advisory.model_validate(values) for values in table.paginate("query", kwargs)]
+    return [Advisory.model_validate(values) for values in table.due_advisories(now_ms)]
 
 
 # -- report --------------------------------------------------------------------------------
@@ -240,7 +204,7 @@ def report(table: Table, caller: Caller | None, advisory_id: str) -> list[RunRep
     elif advisory is None:
         raise NotFound("no such advisory")
     runs: dict[int, dict[str, OaReport]] = {}
-    for item in table.query_partition(advisory_pk(advisory_id), "RUN#"):
+    for item in table.runs(advisory_id):
         run_ms, oa_id = int(item["run_ms"]), str(item["oa_id"])
         runs.setdefault(run_ms, {})[oa_id] = OaReport(oa_id=oa_id, targeted=int(item["targeted"]))
     result = []
@@ -250,7 +214,7 @@ def report(table: Table, caller: Caller | None, advisory_id: str) -> list[RunRep
             skipped: Counter[str] = Counter({reason.value: 0 for reason in Skip})
             channels: Counter[str] = Counter()
             recorded = 0
-            for record in table.query_partition(run_pk(advisory_id, run_ms), f"DLV#{oa_id}#"):
+            for record in table.deliveries(advisory_id, run_ms, oa_id):
                 recorded += 1
                 status, reason = str(record.get("status")), str(record.get("reason") or "")
                 if record.get("channel"):

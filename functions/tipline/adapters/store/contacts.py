@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -31,6 +31,11 @@ class ContactStore(DynamoGateway):
 
     def create_contact(self, contact: Contact) -> bool:
         return self.put(keys.contact_pk(contact.pseudonym), keys.META, contact_item(contact), if_absent=True)
+
+    def get_contacts(self, pseudonyms: Sequence[str]) -> list[Contact]:
+        """The contacts that exist among ``pseudonyms`` (batched reads, any order)."""
+        found = self.batch_get([(keys.contact_pk(p), keys.META) for p in pseudonyms])
+        return [Contact.model_validate(values) for values in found]
 
     def delete_contact(self, pseudonym: str) -> None:
         self.delete(keys.contact_pk(pseudonym))
