@@ -230,15 +230,7 @@ class LocalStack:
         from tipline_local.zalo_sim import ZaloSimulator, serve
 
         simulator = ZaloSimulator()
-        for account in self.accounts:
-            simulator.add_oa(
-                account.oa_id,
-                account.app_id,
-                account.app_secret,
-                account.access_token,
-                account.refresh_token,
-                oa_secret_key=account.oa_secret_key,
-            )
+        simulator.add_accounts(self.accounts)
         self._simulator = serve(simulator)
         self.zalo_url = self._simulator.url
         os.environ["ZALO_API_BASE_URL"] = self.zalo_url

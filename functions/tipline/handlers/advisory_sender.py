@@ -21,6 +21,7 @@ from tipline.adapters import queues
 from tipline.advisories.delivery import Deliverer, deliver, parse
 from tipline.config import get_settings
 from tipline.errors import DependencyUnavailable, TiplineError
+from tipline.handlers.sqs import receive_count
 from tipline.observability import logger, metrics
 from tipline.retry import backoff_seconds
 
@@ -41,7 +42,7 @@ def _record_handler(record: SQSRecord) -> None:
     try:
         outcome = deliver(_deliverer(), message, now_ms=clock.now_ms())
     except DependencyUnavailable:
-        receives = int(record.attributes.approximate_receive_count or "1")
+        receives = receive_count(record)
         seconds = backoff_seconds(receives)
         queues.change_visibility(get_settings().fanout_queue_url, record.receipt_handle, seconds)
         logger.warning("advisory batch failed; retrying", message_id=record.message_id, seconds=seconds)

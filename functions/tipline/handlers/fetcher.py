@@ -20,23 +20,17 @@ from tipline.domain import FetchFailure
 from tipline.evidence.model import FetchJob
 from tipline.evidence.policy import decide
 from tipline.evidence.service import Fetcher, RetryLater, fetch_attachment
+from tipline.handlers.sqs import receive_count
 from tipline.observability import logger, metrics
 
 # Report every failed record, even when all failed: each one already carries its own backoff.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def _attempt(record: SQSRecord) -> int:
-    try:
-        return max(1, int(record.attributes.approximate_receive_count))
-    except (TypeError, ValueError):
-        return 1
-
-
 def _record_handler(record: SQSRecord) -> None:
     settings = get_settings()
     job = FetchJob.model_validate_json(record.body)
-    attempt = _attempt(record)
+    attempt = receive_count(record)
     try:
         fetch_attachment(Fetcher(wiring.table(), settings), job, attempt, now_ms=clock.now_ms())
     except RetryLater as retry:

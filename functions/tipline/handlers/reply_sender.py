@@ -13,16 +13,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tipline import wiring
 from tipline.config import get_settings
+from tipline.handlers.sqs import receive_count
 from tipline.observability import logger, metrics
 from tipline.replies.batch import QueuedMessage, process
 from tipline.replies.delivery import Sender
-
-
-def _receive_count(record: SQSRecord) -> int:
-    try:
-        return max(1, int(record.attributes.approximate_receive_count))
-    except (TypeError, ValueError):
-        return 1
 
 
 def _message(record: SQSRecord) -> QueuedMessage:
@@ -31,7 +25,7 @@ def _message(record: SQSRecord) -> QueuedMessage:
         body=record.body,
         receipt_handle=record.receipt_handle,
         group_id=record.attributes.message_group_id,
-        receive_count=_receive_count(record),
+        receive_count=receive_count(record),
     )
 
 

@@ -28,15 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     except AccountsError as exc:
         parser.error(str(exc))
     sim = ZaloSimulator(rate_limit=args.rate_limit, timeout_seconds=args.timeout_seconds)
-    for account in accounts:
-        sim.add_oa(
-            account.oa_id,
-            account.app_id,
-            account.app_secret,
-            account.access_token,
-            account.refresh_token,
-            account.oa_secret_key,
-        )
+    sim.add_accounts(accounts)
     running = serve(sim, args.host, args.port)
     print(f"zalo simulator listening on {running.url}", flush=True)
     try:

@@ -7,8 +7,11 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tipline_local.accounts import AccountSeed
 
 from tipline_local.zalo_sim.rules import (
     ACCESS_TOKEN_TTL,
@@ -124,6 +127,18 @@ class Platform:
                 self._tokens[access_token] = TokenState(oa_id, app_id, "access", expires)
             if refresh_token:
                 self._tokens[refresh_token] = TokenState(oa_id, app_id, "refresh", now + REFRESH_TOKEN_TTL)
+
+    def add_accounts(self, accounts: Iterable[AccountSeed]) -> None:
+        """Register each account's OA with its token pair and OA secret key."""
+        for account in accounts:
+            self.add_oa(
+                account.oa_id,
+                account.app_id,
+                account.app_secret,
+                account.access_token,
+                account.refresh_token,
+                account.oa_secret_key,
+            )
 
     def authorize(self, oa_id: str, code_challenge: str | None = None) -> str:
         """An OA admin grants the app access: an authorization code for ``grant_type=authorization_code``.
