@@ -18,8 +18,8 @@ import pytest
 from fixtures.officer import call, claims, respond
 from fixtures.webhook import deliver, demo_oa, drain, items_with_prefix, now_ms
 from tipline.adapters import aws
-from tipline.adapters.table import tip_pk
 from tipline.evidence.model import FetchJob
+from tipline.keys import tip_pk
 from tipline.wiring import table
 from tipline_local.samples import SAMPLE_EVENTS, zalo_body
 from tipline_local.template import functions, load_template
