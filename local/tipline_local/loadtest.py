@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import httpx
+from tipline import keys
 from tipline.intake.signature import header_value
 
 from tipline_local.accounts import demo_accounts
@@ -212,7 +213,9 @@ def _check(target: Target, report: Report, deadline: float) -> None:
         time.sleep(1)
     items = _scan(target.aws, target.table)
     report.stored_messages = sum(
-        1 for i in items if i["pk"]["S"].startswith("TIP#") and i.get("direction", {}).get("S") == "in"
+        1
+        for i in items
+        if i["pk"]["S"].startswith(keys.tip_pk("")) and i.get("direction", {}).get("S") == "in"
     )
     sent = httpx.get(f"{target.zalo}/_sim/sent", timeout=30).json()
     per_citizen = Counter(message["user_id"] for message in sent)

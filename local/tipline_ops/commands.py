@@ -224,14 +224,7 @@ def export_stats(args: argparse.Namespace) -> int:
     table = wiring.table()
     counts: Counter[tuple[str, str]] = Counter()
     urgent: Counter[tuple[str, str]] = Counter()
-    query = {
-        "IndexName": "gsi2",
-        "KeyConditionExpression": "gsi2pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": "TIPS"}},
-        "ProjectionExpression": "unit_id, #st, urgent",
-        "ExpressionAttributeNames": {"#st": "status"},
-    }
-    for item in table.paginate("query", query):
+    for item in table.tip_facts():
         key = (str(item.get("unit_id", "")), str(item.get("status", "")))
         counts[key] += 1
         urgent[key] += int(bool(item.get("urgent")))

@@ -113,6 +113,17 @@ class TipStore(DynamoGateway):
             start_key = {name: last[name] for name in ("pk", "sk", f"{index}pk", f"{index}sk")}
         return [Tip.model_validate(from_item(item)) for item in found[:limit]], start_key
 
+    def tip_facts(self) -> Iterator[dict[str, Any]]:
+        """Every tip's unit, status and urgent flag, nothing else (province statistics)."""
+        query: dict[str, Any] = {
+            "IndexName": keys.GSI2,
+            "KeyConditionExpression": "gsi2pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": keys.ALL_TIPS}},
+            "ProjectionExpression": "unit_id, #st, urgent",
+            "ExpressionAttributeNames": {"#st": "status"},
+        }
+        yield from self.paginate("query", query)
+
     def tip_item(self, tip_id: str) -> dict[str, Any] | None:
         """The tip's whole stored item (its officer-set fields beside the Tip model's)."""
         return self.get(keys.tip_pk(tip_id))
