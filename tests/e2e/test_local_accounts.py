@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_local_stack import StackProcess, _command
+from fixtures.local_stack import StackProcess
+from fixtures.local_stack import stack_command as _command
 from tipline_local import auth, cli
 
 CANARY = "CANARY-oa-secret-7f3a"  # an account's secret: never echoed in an error

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_local_stack import CODE, OA, StackProcess, _wait
+from fixtures.local_stack import CODE, OA, StackProcess
+from fixtures.local_stack import wait_for as _wait
 from tipline_local import auth
 from tipline_local.provision import emulator_client
 

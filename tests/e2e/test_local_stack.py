@@ -24,8 +24,8 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from fixtures.local_stack import CODE, OA, StackProcess, stack_command, wait_for
 from tipline import clock as tipline_clock
-from tipline.intake.tipcode import ALPHABET, CHECK_ALPHABET
 from tipline_local import auth
 from tipline_local.emulator import free_port, spawn_emulator
 from tipline_local.http_front import HttpFront, Route, as_api_gateway_claims
@@ -37,24 +37,7 @@ from tipline_local.template import load_template
 from werkzeug.test import Client
 
 ROOT = Path(__file__).resolve().parents[2]
-OA = "429006714426370112"  # demo OA of unit pc02-hoan-kiem
-# A displayed tip code: nine data characters and a check symbol (which may be one of *~$=U).
-CODE = re.compile(f"([{ALPHABET}]{{5}}-[{ALPHABET}]{{4}}[{re.escape(CHECK_ALPHABET)}])")
 _PUBLIC = (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _wait(check: Any, seconds: float = 60.0, what: str = "the condition") -> Any:
-    """Poll ``check`` until it returns something truthy; bounded (no timing is asserted)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except httpx.HTTPError:
-            result = None
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- HTTP front, in-process -------------------------------------------------------------------------------
@@ -310,7 +293,7 @@ def _run(pump: QueuePump, done: Any, seconds: float = 30) -> None:
     for thread in threads:
         thread.start()
     try:
-        _wait(done, seconds, "the pump")
+        wait_for(done, seconds, "the pump")
     finally:
         pump._stopping.set()
         for thread in threads:
@@ -461,59 +444,6 @@ def test_schedules_run_in_their_time_zone_with_their_input() -> None:
 
 
 # -- the whole stack as a subprocess, over HTTP only ------------------------------------------------------
-READY = re.compile(r"ready in ([\d.]+) s at (http://127\.0\.0\.1:\d+)")
-
-
-def _command() -> list[str]:
-    console = Path(sys.executable).with_name("tipline-local")  # what `make dev` runs
-    return (
-        [str(console), "serve"] if console.exists() else [sys.executable, "-m", "tipline_local.cli", "serve"]
-    )
-
-
-class StackProcess:
-    """`tipline-local serve` with TIPLINE_PORT=0, in its own process group; output to a file."""
-
-    def __init__(self, env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
-        self.log = tempfile.NamedTemporaryFile(prefix="tipline-stack-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process = subprocess.Popen(
-            _command(),
-            cwd=cwd,
-            env={**os.environ, "TIPLINE_PORT": "0", **(env or {})},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        found = _wait(self._ready, 120, "the ready line")
-        self.startup_seconds, self.url = float(found.group(1)), found.group(2)
-        assert httpx.get(f"{self.url}/healthz").status_code == 200
-        self.info = httpx.get(f"{self.url}/_local/info").json()
-
-    def _ready(self) -> re.Match[str] | None:
-        if self.process.poll() is not None:
-            raise AssertionError(f"the stack exited with {self.process.returncode}:\n{self.output()[-3000:]}")
-        return READY.search(self.output())
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text("utf-8", errors="replace")
-
-    def stop(self, signum: int = signal.SIGINT) -> str:
-        os.killpg(self.process.pid, signum)
-        self.process.wait(timeout=60)
-        output = self.output()
-        Path(self.log.name).unlink(missing_ok=True)
-        return output
-
-    def citizen_says(self, user_id: str, text: str) -> None:
-        answer = httpx.post(
-            f"{self.info['zalo']}/_sim/citizen",
-            json={"oa_id": OA, "user_id": user_id, "text": text, "webhook_url": self.info["webhook"]},
-            timeout=30,
-        ).json()
-        assert answer["status"] == 200, answer
-
-    def sent_to(self, user_id: str) -> list[dict[str, Any]]:
-        return [m for m in httpx.get(f"{self.info['zalo']}/_sim/sent").json() if m["user_id"] == user_id]
 
 
 def _assert_gone(stack: StackProcess, output: str) -> None:
@@ -525,22 +455,12 @@ def _assert_gone(stack: StackProcess, output: str) -> None:
         httpx.get(f"{stack.url}/healthz")
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[StackProcess]:
-    stack = StackProcess()
-    try:
-        yield stack
-    finally:
-        if stack.process.poll() is None:
-            stack.stop()
-
-
 @pytest.mark.e2e
 def test_a_signed_webhook_becomes_a_reply_the_simulator_records(running: StackProcess) -> None:
     canary = f"canary-{uuid.uuid4().hex[:12]}"
     user = f"7{uuid.uuid4().int % 10**15:015d}"
     running.citizen_says(user, f"Có người giả danh công an gọi điện lừa chuyển tiền {canary}")
-    (ack,) = _wait(lambda: running.sent_to(user), 60, "the acknowledgement")
+    (ack,) = wait_for(lambda: running.sent_to(user), 60, "the acknowledgement")
     assert CODE.search(ack["text"]) and "113" in ack["text"]
     assert (ack["path"], ack["kind"], ack["oa_id"]) == ("/v3.0/oa/message/cs", "cs", OA)
     output = running.output()
@@ -551,7 +471,7 @@ def test_a_signed_webhook_becomes_a_reply_the_simulator_records(running: StackPr
 def test_officers_work_tips_through_the_front_with_local_tokens(running: StackProcess) -> None:
     user = f"8{uuid.uuid4().int % 10**15:015d}"
     running.citizen_says(user, "Xe máy bị trộm ở chợ")
-    (ack,) = _wait(lambda: running.sent_to(user), 60, "the acknowledgement")
+    (ack,) = wait_for(lambda: running.sent_to(user), 60, "the acknowledgement")
     code = CODE.search(ack["text"]).group(1)  # type: ignore[union-attr]
     api = f"{running.url}/v1"
     own = {"Authorization": "Bearer " + auth.issue_token("pc02-hoan-kiem", "officer")}
@@ -571,7 +491,7 @@ def test_officers_work_tips_through_the_front_with_local_tokens(running: StackPr
         f"{api}/tips/{tip['tip_id']}/replies", json={"text": "Chúng tôi đang xác minh."}, headers=own
     )
     assert reply.status_code == 202
-    _wait(
+    wait_for(
         lambda: [m for m in running.sent_to(user) if m["text"] == "Chúng tôi đang xác minh."], 60, "the reply"
     )
     assert (
@@ -652,7 +572,7 @@ def test_an_advisory_reaches_only_those_who_asked_for_it(running: StackProcess) 
         reports = [oa_report for occurrence in shown["report"] for oa_report in occurrence["oas"]]
         return reports[0] if len(reports) == 1 and reports[0]["pending"] == 0 else None
 
-    report = _wait(settled, 90, "every recipient of the advisory to be accounted for")
+    report = wait_for(settled, 90, "every recipient of the advisory to be accounted for")
     received = {name for name, user in users.items() for m in running.sent_to(user) if title in m["text"]}
     assert received == {"follower", "opted_in", "back_by_nhan_tin"}
     assert report["sent"] == 3 and report["targeted"] == len(users)
@@ -676,8 +596,8 @@ def external_aws_and_zalo() -> Iterator[dict[str, str]]:
     )
     aws, zalo = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{zalo_port}"
     try:
-        _wait(lambda: httpx.get(f"{zalo}/_sim/sent").status_code == 200, 60, "the simulator")
-        _wait(lambda: httpx.get(f"{aws}/moto-api/data.json").status_code == 200, 60, "moto")
+        wait_for(lambda: httpx.get(f"{zalo}/_sim/sent").status_code == 200, 60, "the simulator")
+        wait_for(lambda: httpx.get(f"{aws}/moto-api/data.json").status_code == 200, 60, "moto")
         yield {"AWS_ENDPOINT_URL": aws, "ZALO_API_BASE_URL": zalo, "ZALO_OAUTH_BASE_URL": zalo}
     finally:
         for process in (simulator, moto):
@@ -696,7 +616,7 @@ def test_the_stack_uses_an_external_aws_endpoint_and_zalo_simulator(
         tables = emulator_client(stack.info["aws"], "dynamodb").list_tables()["TableNames"]
         assert stack.info["table"] in tables  # provisioned in the external emulator
         stack.citizen_says("7003", "Có cháy ở khu tập thể")
-        (ack,) = _wait(lambda: stack.sent_to("7003"), 60, "the acknowledgement")
+        (ack,) = wait_for(lambda: stack.sent_to("7003"), 60, "the acknowledgement")
         assert "113" in ack["text"]
     finally:
         output = stack.stop(signal.SIGTERM)
@@ -721,7 +641,7 @@ def test_ctrl_c_during_start_up_stops_the_stack_once_it_is_up() -> None:
     port = free_port()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            _command(),
+            stack_command(),
             cwd=ROOT,
             env={**os.environ, "TIPLINE_PORT": str(port)},
             stdout=log,
@@ -734,7 +654,7 @@ def test_ctrl_c_during_start_up_stops_the_stack_once_it_is_up() -> None:
                 raise AssertionError(f"the stack exited with {process.returncode}")
             return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 503
 
-        _wait(starting, 120, "the front to answer 503 while starting")
+        wait_for(starting, 120, "the front to answer 503 while starting")
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=120)
         log.seek(0)

@@ -3,32 +3,22 @@
 A citizen writes through the Zalo simulator (a signed webhook), the unit's officer lists, reads and
 answers the tip with a local token, and the simulator receives the reply addressed to that citizen
 only. Another unit's officer gets 404 for everything about the tip, until the tip is transferred.
-The local front verifies the tokens as API Gateway's JWT authorizer does (tests/test_local_stack.py
+The local front verifies the tokens as API Gateway's JWT authorizer does (tests/e2e/test_local_stack.py
 walks every route with garbage, expired and foreign-key tokens).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from test_local_stack import CODE, OA, StackProcess, _wait
+from fixtures.local_stack import CODE, OA, StackProcess
+from fixtures.local_stack import wait_for as _wait
 from tipline_local import auth
 
 pytestmark = pytest.mark.e2e
 OWN, OTHER = "pc02-hoan-kiem", "pc08-traffic"
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[StackProcess]:
-    stack = StackProcess()
-    try:
-        yield stack
-    finally:
-        if stack.process.poll() is None:
-            stack.stop()
 
 
 def _bearer(unit: str, role: str = "officer") -> dict[str, str]:

@@ -127,17 +127,7 @@ def test_follower_sync_creates_marks_and_unmarks_contacts(
             zalo.sim.follow(oa.oa_id, user)
         known, gone = users[0], "7999999999999999999"
         for user, following in ((known, False), (gone, True)):
-            handle = pseudonym(pepper, oa.oa_id, user)
-            sealed = envelope.seal(settings.kms_key_id, user.encode(), {"oa_id": oa.oa_id, "contact": handle})
-            table.create_contact(
-                Contact(
-                    pseudonym=handle,
-                    oa_id=oa.oa_id,
-                    unit_id=oa.unit_id,
-                    user_id_sealed=sealed,
-                    follower=following,
-                )
-            )
+            _contact(oa, user, 0, follower=following)
         account = table.get_oa(oa.oa_id)
         assert account is not None
         result = followers.sync_followers(

@@ -170,6 +170,13 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, out, err
 
 
+def _exchange_code(code: str, verifier: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`tipline-ops exchange-code` for the demo OA with a verifier kept in a file."""
+    return run(
+        ["exchange-code", "--oa", OA.oa_id, "--code", code, "--code-verifier-file", str(verifier)], capsys
+    )
+
+
 def test_exchange_code_with_pkce_stores_the_first_tokens(
     stack: Provisioned, zalo_sim: Zalo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -177,18 +184,7 @@ def test_exchange_code_with_pkce_stores_the_first_tokens(
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     code = zalo_sim.sim.authorize(OA.oa_id, code_challenge=challenge)
     (tmp_path / "verifier").write_text(verifier + "\n")
-    status, out, _ = run(
-        [
-            "exchange-code",
-            "--oa",
-            OA.oa_id,
-            "--code",
-            code,
-            "--code-verifier-file",
-            str(tmp_path / "verifier"),
-        ],
-        capsys,
-    )
+    status, out, _ = _exchange_code(code, tmp_path / "verifier", capsys)
     assert status == 0 and "first tokens stored" in out
     token = token_store().access_token(OA.oa_id)
     assert token.access_token == zalo_sim.sim.access_token(OA.oa_id) and token.version == 2
@@ -201,18 +197,7 @@ def test_exchange_code_with_a_wrong_verifier_exits_2_and_changes_nothing(
     code = zalo_sim.sim.authorize(OA.oa_id, code_challenge="x" * 43)
     (tmp_path / "verifier").write_text("w" * 50)
     before = token_store().record(OA.oa_id)
-    status, _, err = run(
-        [
-            "exchange-code",
-            "--oa",
-            OA.oa_id,
-            "--code",
-            code,
-            "--code-verifier-file",
-            str(tmp_path / "verifier"),
-        ],
-        capsys,
-    )
+    status, _, err = _exchange_code(code, tmp_path / "verifier", capsys)
     assert status == 2 and "authorise the app again" in err
     assert token_store().record(OA.oa_id) == before
 
