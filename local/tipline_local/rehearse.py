@@ -533,6 +533,9 @@ def _log_group(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) 
         res.bad("log group not encrypted with the project's key")
 
 
+EVIDENCE_BUCKETS = frozenset({"EvidenceBucket"})  # Object Lock: only where citizens' evidence lives
+
+
 def _bucket(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
     s3 = r.client("s3")
     declared = props.get("VersioningConfiguration", {}).get("Status")
@@ -543,6 +546,18 @@ def _bucket(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> 
         res.gap("VersioningConfiguration", declared)
     else:
         res.expect("versioning", declared, reported)
+    if res.logical in EVIDENCE_BUCKETS:
+        _object_lock(r, res, props, physical)
+    block = props.get("PublicAccessBlockConfiguration")
+    if not block or not all(block.values()):
+        res.bad("public access not fully blocked")
+    else:
+        res.good("public access blocked (declared)")
+
+
+def _object_lock(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    """Evidence must stay unchanged until its retention ends, and the sweeper must still purge it."""
+    s3 = r.client("s3")
     lock = props.get("ObjectLockConfiguration", {})
     default = lock.get("Rule", {}).get("DefaultRetention", {})
     if not (props.get("ObjectLockEnabled") and lock.get("ObjectLockEnabled") == "Enabled"):
@@ -556,11 +571,6 @@ def _bucket(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> 
             res.gap("ObjectLockConfiguration", r.resolve(lock))
         else:
             res.expect("object lock", r.resolve(lock), reported)
-    block = props.get("PublicAccessBlockConfiguration")
-    if not block or not all(block.values()):
-        res.bad("public access not fully blocked")
-    else:
-        res.good("public access blocked (declared)")
 
 
 def _role(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
