@@ -117,6 +117,8 @@ class Tip(_Record):
     closed_at_ms: int | None = None
     legal_hold: bool = False
     expires_at: int | None = None  # epoch seconds; DynamoDB TTL removes the tip and its thread
+    assignee: str | None = None  # triage fields, set by officers (never citizen data)
+    labels: list[str] = Field(default_factory=list)
 
 
 class ThreadEntry(_Record):

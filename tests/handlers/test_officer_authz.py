@@ -41,6 +41,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/v1/openapi.json"): {"own unit": 200, "other unit": 200, "commander": 200, "no claims": 401},
     ("GET", "/v1/tips"): {"own unit": 200, "other unit": 200, "commander": 200, "no claims": 401},
     ("GET", "/v1/stats"): {"own unit": 200, "other unit": 200, "commander": 200, "no claims": 401},
+    ("GET", "/v1/me"): {"own unit": 200, "other unit": 200, "commander": 200, "no claims": 401},
+    ("GET", "/v1/units"): {"own unit": 200, "other unit": 200, "commander": 200, "no claims": 401},
     ("GET", "/v1/audit"): {"own unit": 404, "other unit": 404, "commander": 200, "no claims": 401},
     ("GET", "/v1/tips/{tip_id}"): {"own unit": 200, "other unit": 404, "commander": 200, "no claims": 401},
     # An unknown attachment id for everyone (tests/test_evidence.py fetches real ones within scope).

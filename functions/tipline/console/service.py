@@ -14,7 +14,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -45,7 +45,7 @@ from tipline.keys import entry_key, tip_pk
 from tipline.lifecycle.retention import apply_retention
 from tipline.observability import logger
 from tipline.replies.outbox import queue_reply
-from tipline.zalo_rules import in_cs_window
+from tipline.zalo_rules import in_cs_window, vietnam
 
 TRANSITIONS: dict[TipStatus, frozenset[TipStatus]] = {
     TipStatus.NEW: frozenset({TipStatus.IN_PROGRESS, TipStatus.REJECTED, TipStatus.SPAM}),
@@ -80,10 +80,14 @@ class TipSummary(BaseModel):
     message_count: int
     reply_count: int
     citizen: str = Field(description="short pseudonym of the citizen")
+    assignee: str | None = None
+    labels: list[str] = []
 
     @classmethod
     def of(cls, tip: Tip) -> TipSummary:
         return cls(
+            assignee=tip.assignee,
+            labels=sorted(tip.labels),
             tip_id=tip.tip_id,
             code=tipcode.display(tip.code),
             unit_id=tip.unit_id,
@@ -138,17 +142,73 @@ def list_tips(
     since_ms: int | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    assignee: str | None = None,
+    code: str | None = None,
 ) -> TipPage:
     if unit_id is not None and not caller.may_see(unit_id):
         raise NotFound("no such unit")
+    if code is not None:
+        return _tip_by_code(table, caller, code, unit_id)
     unit = unit_id if unit_id is not None else (None if caller.commander else caller.unit_id)
     filters: dict[str, Any] = {}
     if status is not None:
         filters["status"] = status.value
     if urgent is not None:
         filters["urgent"] = urgent
+    if assignee is not None:
+        filters["assignee"] = assignee
     tips, last_key = table.tips_page(unit, limit, decode_cursor(pepper, cursor), since_ms, filters)
     return TipPage(items=[TipSummary.of(tip) for tip in tips], next=encode_cursor(pepper, last_key))
+
+
+def _tip_by_code(table: Table, caller: Caller, code: str, unit_id: str | None) -> TipPage:
+    """The one tip a citizen's code names, if the caller may see it (a code in any spelling the citizen
+    may have typed it: lower case, without the dash, O for 0)."""
+    canonical = tipcode.normalise(code)
+    tip_id = table.tip_id_for_code(canonical) if canonical else None
+    tip = table.get_tip(tip_id) if tip_id else None
+    if tip is None or not caller.may_see(tip.unit_id) or unit_id not in (None, tip.unit_id):
+        return TipPage(items=[], next=None)
+    return TipPage(items=[TipSummary.of(tip)], next=None)
+
+
+# -- who is calling, and the units ---------------------------------------------------------------------
+class Me(BaseModel):
+    subject: str
+    unit_id: str
+    unit_name: str
+    role: Literal["officer", "commander"]
+
+
+class Unit(BaseModel):
+    unit_id: str
+    name: str
+    parent_unit_id: str | None = None
+
+
+def units(table: Table) -> list[Unit]:
+    """Every unit that owns an OA (for transfers, filters and advisory targets; names are not secret)."""
+    found: dict[str, Unit] = {}
+    for account in table.list_oas():
+        found.setdefault(
+            account.unit_id,
+            Unit(
+                unit_id=account.unit_id,
+                name=account.unit_name or account.unit_id,
+                parent_unit_id=account.parent_unit_id,
+            ),
+        )
+    return sorted(found.values(), key=lambda unit: (unit.parent_unit_id is not None, unit.name))
+
+
+def me(table: Table, caller: Caller) -> Me:
+    names = {unit.unit_id: unit.name for unit in units(table)}
+    return Me(
+        subject=caller.subject,
+        unit_id=caller.unit_id,
+        unit_name=names.get(caller.unit_id, caller.unit_id),
+        role="commander" if caller.commander else "officer",
+    )
 
 
 # -- reading (decrypts, audited) ---------------------------------------------------------------------
@@ -234,8 +294,6 @@ class Sender(BaseModel):
 
 
 class TipDetail(TipSummary):
-    assignee: str | None = None
-    labels: list[str] = []
     legal_hold: bool = False
     sender: Sender
     messages: list[ThreadMessage]
@@ -298,12 +356,9 @@ def read_tip(
         _message(settings, entry, evidence.get(entry.entry_key, []), kept)
         for entry in table.thread(tip_pk(tip.tip_id))
     ]
-    extra = table.tip_item(tip.tip_id) or {}
     logger.info("tip read", tip_id=tip.tip_id, actor=caller.subject, entries=len(messages))
     return TipDetail(
         **TipSummary.of(tip).model_dump(),
-        assignee=extra.get("assignee"),
-        labels=sorted(extra.get("labels", []) or []),
         legal_hold=tip.legal_hold,
         sender=Sender.of(tip.pseudonym, table.get_contact(tip.pseudonym)),
         messages=messages,
@@ -371,7 +426,7 @@ def triage(
         updates["legal_hold"] = changes.legal_hold
     extra: dict[str, Any] = {}
     if changes.assignee is not None:
-        extra["assignee"] = changes.assignee
+        extra["assignee"] = changes.assignee or None  # "" unassigns
     if changes.labels is not None:
         extra["labels"] = sorted(set(changes.labels))
     _audit(
@@ -554,28 +609,61 @@ def audit_trail(
     raise InvalidInput("give tip_id, advisory_id or unit")
 
 
+STATS_DAYS = 14  # tips per day over this many Vietnam days, today included
+DELIVERY_DAYS = 30  # reply delivery rate over officer replies to tips active this recently
+_LEFT = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.SEEN, DeliveryStatus.FAILED})
+
+
 class UnitStats(BaseModel):
+    """Counts only: no citizen, no text, no pseudonym."""
+
     unit_id: str
+    total: int = 0
     by_status: dict[str, int]
     urgent: int
     median_minutes_to_first_reply: float | None
+    per_day: dict[str, int] = Field(
+        default_factory=dict, description=f"tips created per Vietnam day (YYYY-MM-DD), last {STATS_DAYS} days"
+    )
+    replies_sent: int = Field(
+        default=0, description=f"officer replies sent or failed, on tips active in {DELIVERY_DAYS} days"
+    )
+    replies_delivered: int = Field(default=0, description="of those, delivered or seen in Zalo")
 
 
-def stats(table: Table, caller: Caller) -> list[UnitStats]:
+def vietnam_day(ms: int) -> str:
+    return vietnam(ms).date().isoformat()
+
+
+def stats(table: Table, caller: Caller, now_ms: int) -> list[UnitStats]:
     by_unit: dict[str, list[Tip]] = defaultdict(list)
     for tip in _tips_in_scope(table, caller):
         by_unit[tip.unit_id].append(tip)
+    days = [vietnam_day(now_ms - back * 86_400_000) for back in reversed(range(STATS_DAYS))]
+    recent_ms = now_ms - DELIVERY_DAYS * 86_400_000
     result = []
     for unit, unit_tips in sorted(by_unit.items()):
         waits = [
             (t.first_reply_ms - t.created_at_ms) / 60000 for t in unit_tips if t.first_reply_ms is not None
         ]
+        created = Counter(vietnam_day(t.created_at_ms) for t in unit_tips)
+        sent = delivered = 0
+        for tip in unit_tips:
+            if tip.reply_count and tip.last_activity_ms >= recent_ms:
+                for entry in table.thread(tip_pk(tip.tip_id)):
+                    if entry.kind == "officer_reply" and entry.status in _LEFT:
+                        sent += 1
+                        delivered += entry.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SEEN)
         result.append(
             UnitStats(
                 unit_id=unit,
+                total=len(unit_tips),
                 by_status=dict(Counter(t.status.value for t in unit_tips)),
                 urgent=sum(1 for t in unit_tips if t.urgent),
                 median_minutes_to_first_reply=round(statistics.median(waits), 1) if waits else None,
+                per_day={day: created.get(day, 0) for day in days},
+                replies_sent=sent,
+                replies_delivered=delivered,
             )
         )
     return result

@@ -162,6 +162,10 @@ def list_tips(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    assignee: Annotated[str | None, Query(max_length=128)] = None,
+    code: Annotated[
+        str | None, Query(max_length=32, description="the tip with this code (as a citizen may type it)")
+    ] = None,
 ) -> service.TipPage:
     return service.list_tips(
         wiring.table(),
@@ -173,7 +177,20 @@ def list_tips(
         since_ms=None if since is None else int(since.timestamp() * 1000),
         limit=limit,
         cursor=cursor,
+        assignee=assignee,
+        code=code,
     )
+
+
+@app.get("/v1/me")
+def me() -> service.Me:
+    return service.me(wiring.table(), _caller())
+
+
+@app.get("/v1/units")
+def units() -> list[service.Unit]:
+    _caller()
+    return service.units(wiring.table())
 
 
 @app.get("/v1/tips/<tip_id>")
@@ -264,7 +281,7 @@ def audit(
 
 @app.get("/v1/stats")
 def stats() -> list[service.UnitStats]:
-    return service.stats(wiring.table(), _caller())
+    return service.stats(wiring.table(), _caller(), clock.now_ms())
 
 
 @app.post("/v1/advisories")
@@ -281,12 +298,16 @@ def list_advisories() -> list[Advisory]:
     return advisories.list_visible(wiring.table(), _caller())
 
 
+class AdvisoryDetail(Advisory):
+    report: list[advisories.RunReport]
+
+
 @app.get("/v1/advisories/<advisory_id>")
-def read_advisory(advisory_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+def read_advisory(advisory_id: Annotated[str, Path(max_length=64)]) -> AdvisoryDetail:
     caller = _caller()
     advisory = advisories.read(wiring.table(), caller, advisory_id)
     report = advisories.report(wiring.table(), caller, advisory_id)
-    return {**advisory.model_dump(mode="json"), "report": [r.model_dump() for r in report]}
+    return AdvisoryDetail(**advisory.model_dump(), report=report)
 
 
 @app.delete("/v1/advisories/<advisory_id>")
@@ -299,25 +320,26 @@ def cancel_advisory(
     return advisories.cancel(wiring.table(), _caller(), advisory_id, clock.now_ms(), reason)
 
 
+def openapi_document() -> str:
+    """The OpenAPI document of this API (the console's types are generated from it)."""
+    return app.get_openapi_json_schema(
+        title="Zalo Tipline officer API",
+        version="1",
+        description=__doc__,
+        security_schemes={
+            "OfficerJwt": HTTPBearer(
+                bearerFormat="JWT",
+                description="Cognito ID token (groups officer/commander, custom:unit_id)",
+            )
+        },
+        security=[{"OfficerJwt": []}],
+    )
+
+
 @app.get("/v1/openapi.json")
 def openapi() -> Response[str]:
     _caller()
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(
-            title="Zalo Tipline officer API",
-            version="1",
-            description=__doc__,
-            security_schemes={
-                "OfficerJwt": HTTPBearer(
-                    bearerFormat="JWT",
-                    description="Cognito ID token (groups officer/commander, custom:unit_id)",
-                )
-            },
-            security=[{"OfficerJwt": []}],
-        ),
-    )
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
 
 
 @metrics.log_metrics

@@ -41,22 +41,23 @@ class TipStore(DynamoGateway):
         if "unit_id" in changes:
             sets["gsi1pk"] = self.tip_index_fields(updated)["gsi1pk"]
         removes = [name for name, value in changes.items() if value is None]
-        expression = "SET " + ", ".join(f"#{n} = :{n}" for n in sets)
-        if removes:
-            expression += " REMOVE " + ", ".join(f"#{n}" for n in removes)
+        clauses = [f"SET {', '.join(f'#{n} = :{n}' for n in sets)}"] if sets else []
+        if removes:  # a change that only removes (an assignee cleared) has no SET clause
+            clauses.append("REMOVE " + ", ".join(f"#{n}" for n in removes))
         condition = "attribute_exists(pk)"
         attribute_values = {f":{n}": to_item({"v": v})["v"] for n, v in sets.items()}
         if expected_unit is not None:
             condition += " AND unit_id = :expected_unit"
             attribute_values[":expected_unit"] = {"S": expected_unit}
+        values = {"ExpressionAttributeValues": attribute_values} if attribute_values else {}
         try:
             self._call(
                 "update_item",
                 Key=key(keys.tip_pk(tip.tip_id)),
-                UpdateExpression=expression,
+                UpdateExpression=" ".join(clauses),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={f"#{n}": n for n in [*sets, *removes]},
-                ExpressionAttributeValues=attribute_values,
+                **values,
             )
         except ClientError as exc:  # only a failed condition gets here (_call translates the rest)
             raise Conflict("the tip was deleted or moved to another unit meanwhile") from exc
