@@ -4,6 +4,7 @@ in the list, statistics as counts per day and reply delivery, a typed advisory r
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -132,3 +133,28 @@ def test_the_advisory_report_is_typed_in_the_openapi_document() -> None:
     assert schema == {"$ref": "#/components/schemas/AdvisoryDetail"}
     assert "report" in document["components"]["schemas"]["AdvisoryDetail"]["properties"]
     assert {"/v1/me", "/v1/units"} <= set(document["paths"])
+
+
+def test_the_tip_says_until_when_zalo_lets_the_unit_answer(stack: Any, lambda_context: Any) -> None:
+    from tipline import wiring
+    from tipline.console.service import REPLY_WINDOW_MS
+
+    tip_id = _tip(stack, lambda_context)
+    detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xác minh"})[1]
+    contact = wiring.table().get_contact(wiring.table().get_tip(tip_id).pseudonym)  # type: ignore[union-attr]
+    assert contact is not None
+    until = datetime.fromisoformat(detail["reply_until"])
+    assert int(until.timestamp() * 1000) == contact.last_interaction_ms + REPLY_WINDOW_MS
+    assert (detail["reply_refused"], detail["citizen_blocked"]) == (None, False)
+    body = {"reason": "tin rác lặp lại", "tip_id": tip_id}
+    assert (
+        call(lambda_context, "POST", f"/v1/contacts/{detail['citizen']}/block", claims(OWN), body=body)[0]
+        == 200
+    )
+    wiring.table().set_contact_flags(contact.pseudonym, anonymous=True)
+    detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xác minh"})[1]
+    assert (detail["reply_until"], detail["reply_refused"], detail["citizen_blocked"]) == (
+        None,
+        "anonymous",
+        True,
+    )

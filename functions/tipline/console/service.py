@@ -45,7 +45,7 @@ from tipline.keys import entry_key, tip_pk
 from tipline.lifecycle.retention import apply_retention
 from tipline.observability import logger
 from tipline.replies.outbox import queue_reply
-from tipline.zalo_rules import in_cs_window, vietnam
+from tipline.zalo_rules import CS_WINDOW_MS, in_cs_window, vietnam
 
 TRANSITIONS: dict[TipStatus, frozenset[TipStatus]] = {
     TipStatus.NEW: frozenset({TipStatus.IN_PROGRESS, TipStatus.REJECTED, TipStatus.SPAM}),
@@ -297,6 +297,12 @@ class TipDetail(TipSummary):
     legal_hold: bool = False
     sender: Sender
     messages: list[ThreadMessage]
+    reply_until: str | None = Field(
+        default=None, description="Zalo's 7-day reply window closes then (None: no reply possible)"
+    )
+    reply_refused: Literal["withdrawn", "anonymous"] | None = Field(
+        default=None, description="why the citizen cannot be answered at all, if so"
+    )
 
 
 def _audit(
@@ -356,13 +362,23 @@ def read_tip(
         _message(settings, entry, evidence.get(entry.entry_key, []), kept)
         for entry in table.thread(tip_pk(tip.tip_id))
     ]
+    contact = table.get_contact(tip.pseudonym)
+    refused = _reply_refusal(contact)
     logger.info("tip read", tip_id=tip.tip_id, actor=caller.subject, entries=len(messages))
     return TipDetail(
         **TipSummary.of(tip).model_dump(),
         legal_hold=tip.legal_hold,
-        sender=Sender.of(tip.pseudonym, table.get_contact(tip.pseudonym)),
+        sender=Sender.of(tip.pseudonym, contact),
         messages=messages,
+        reply_until=None if contact is None or refused else iso(contact.last_interaction_ms + CS_WINDOW_MS),
+        reply_refused=refused,
     )
+
+
+def _reply_refusal(contact: Contact | None) -> Literal["withdrawn", "anonymous"] | None:
+    if contact is None or contact.user_id_sealed is None:
+        return "withdrawn"
+    return "anonymous" if contact.anonymous else None
 
 
 # -- acting on a tip -----------------------------------------------------------------------------------
@@ -371,9 +387,10 @@ def reply(
 ) -> dict[str, str]:
     tip = visible(caller, table.get_tip(tip_id))
     contact = table.get_contact(tip.pseudonym)
-    if contact is None or contact.user_id_sealed is None:
+    refused = _reply_refusal(contact)
+    if refused == "withdrawn" or contact is None:
         raise Refused("the citizen withdrew their data; they can no longer be contacted")
-    if contact.anonymous:
+    if refused == "anonymous":
         raise Refused("the citizen wrote anonymously; Zalo does not let the OA answer them")
     if not in_cs_window(contact.last_interaction_ms, now_ms):
         raise Refused(
