@@ -45,7 +45,12 @@ def test_units_lists_every_unit_once_province_first(lambda_context: Any) -> None
     assert status == 200
     # The province first, then its units by name.
     assert [u["unit_id"] for u in units] == ["province", "pc02-hoan-kiem", "pc08-traffic"]
-    assert units[0] == {"unit_id": "province", "name": "Công an tỉnh (demo)", "parent_unit_id": None}
+    assert units[0] == {
+        "unit_id": "province",
+        "name": "Công an tỉnh (demo)",
+        "parent_unit_id": None,
+        "oa_ids": ["388613280878808645"],
+    }
     assert len({u["unit_id"] for u in units}) == len(units)
 
 

@@ -653,6 +653,11 @@ export interface components {
         Unit: {
             /** Name */
             name: string;
+            /**
+             * Oa Ids
+             * @description the unit's Zalo Official Accounts
+             */
+            oa_ids?: string[];
             /** Parent Unit Id */
             parent_unit_id?: string | null;
             /** Unit Id */
@@ -756,13 +761,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
-            200: {
+            /** @description Created */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Advisory"];
                 };
             };
             /** @description Validation Error */

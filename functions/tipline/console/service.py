@@ -184,13 +184,14 @@ class Unit(BaseModel):
     unit_id: str
     name: str
     parent_unit_id: str | None = None
+    oa_ids: list[str] = Field(default_factory=list, description="the unit's Zalo Official Accounts")
 
 
 def units(table: Table) -> list[Unit]:
     """Every unit that owns an OA (for transfers, filters and advisory targets; names are not secret)."""
     found: dict[str, Unit] = {}
     for account in table.list_oas():
-        found.setdefault(
+        unit = found.setdefault(
             account.unit_id,
             Unit(
                 unit_id=account.unit_id,
@@ -198,6 +199,7 @@ def units(table: Table) -> list[Unit]:
                 parent_unit_id=account.parent_unit_id,
             ),
         )
+        unit.oa_ids.append(account.oa_id)
     return sorted(found.values(), key=lambda unit: (unit.parent_unit_id is not None, unit.name))
 
 

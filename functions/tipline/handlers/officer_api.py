@@ -284,7 +284,10 @@ def stats() -> list[service.UnitStats]:
     return service.stats(wiring.table(), _caller(), clock.now_ms())
 
 
-@app.post("/v1/advisories")
+@app.post(
+    "/v1/advisories",
+    responses={201: {"description": "Created", "content": {"application/json": {"model": Advisory}}}},
+)
 def create_advisory(body: Annotated[AdvisoryInput, Body()]) -> Response[Any]:
     units = {account.unit_id for account in wiring.table().list_oas()}
     created = advisories.create(wiring.table(), _caller(), body, units, clock.now_ms())

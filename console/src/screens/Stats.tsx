@@ -1,0 +1,136 @@
+import { useEffect, useState } from "preact/hooks";
+import { must, type UnitStats } from "../api/client";
+import { ColumnChart, Legend, StackedBar } from "../components/charts";
+import { ErrorBox, Loading } from "../components/ui";
+import { useApp } from "../context";
+import { maybe } from "../i18n";
+import { minutes, percent, STATUSES, totals } from "../lib/stats";
+import { shortDay } from "../lib/time";
+
+export function Stats() {
+  const { api, t, lang, me, units, unitName, setTitle } = useApp();
+  const [stats, setStats] = useState<UnitStats[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [unit, setUnit] = useState("");
+  const commander = me.role === "commander";
+
+  const load = async () => {
+    try {
+      setStats(must(await api.GET("/v1/stats")));
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  useEffect(() => {
+    setTitle(`${t("stats_title")} · Zalo Tipline`);
+    void load();
+  }, []);
+
+  if (error !== null) return <ErrorBox error={error} onRetry={() => void load()} />;
+  if (!stats) return <Loading />;
+  const scope = unit ? stats.filter((s) => s.unit_id === unit) : stats;
+  const sum = totals(scope);
+  const statusSegments = STATUSES.map((s) => ({ key: s, value: sum.byStatus[s] ?? 0, label: maybe(lang, `status_${s}`, s) }));
+  return (
+    <section aria-labelledby="stats-title">
+      <div class="page-head">
+        <h1 id="stats-title">{t("stats_title")}</h1>
+        <p class="muted">{t("stats_intro")}</p>
+      </div>
+      {commander && (
+        <div class="field field-inline">
+          <label for="s-unit">{t("stats_unit")}</label>
+          <select id="s-unit" value={unit} onChange={(e) => setUnit(e.currentTarget.value)}>
+            <option value="">{t("inbox_all_units")}</option>
+            {units.map((u) => (
+              <option key={u.unit_id} value={u.unit_id}>
+                {u.name}
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
+      {scope.length === 0 ? (
+        <p class="empty">{t("stats_none")}</p>
+      ) : (
+        <>
+          <div class="kpis">
+            <div class="kpi card">
+              <p class="kpi-label">{t("stats_total")}</p>
+              <p class="kpi-value">{sum.total}</p>
+            </div>
+            <div class="kpi card">
+              <p class="kpi-label">{t("stats_urgent_share")}</p>
+              <p class="kpi-value">{percent(sum.urgentShare)}</p>
+              <p class="kpi-detail">
+                {sum.urgent}/{sum.total}
+              </p>
+            </div>
+            <div class="kpi card">
+              <p class="kpi-label">{t("stats_median_reply")}</p>
+              <p class="kpi-value">{scope.length === 1 ? minutes(sum.medianMinutes) : "—"}</p>
+              {scope.length > 1 && <p class="kpi-detail">{t("stats_median_by_unit")}</p>}
+            </div>
+            <div class="kpi card">
+              <p class="kpi-label">{t("stats_delivery")}</p>
+              <p class="kpi-value">{percent(sum.deliveryRate)}</p>
+              <p class="kpi-detail">{t("stats_delivery_detail", { delivered: sum.repliesDelivered, sent: sum.repliesSent })}</p>
+            </div>
+          </div>
+          <div class="card">
+            <h2>{t("stats_per_day")}</h2>
+            <ColumnChart
+              label={t("stats_per_day")}
+              bars={sum.perDay.map(([day, count]) => ({ label: shortDay(day), value: count, title: t("stats_chart_day", { day: shortDay(day), count }) }))}
+            />
+          </div>
+          <div class="card">
+            <h2>{t("stats_by_status")}</h2>
+            <StackedBar label={t("stats_by_status")} segments={statusSegments} />
+            <Legend segments={statusSegments} />
+          </div>
+          {commander && !unit && (
+            <div class="card">
+              <h2>{t("stats_by_unit")}</h2>
+              <div class="table-wrap">
+                <table class="table">
+                  <thead>
+                    <tr>
+                      <th scope="col">{t("stats_unit")}</th>
+                      <th scope="col">{t("stats_tips")}</th>
+                      <th scope="col">{t("stats_urgent")}</th>
+                      <th scope="col">{t("stats_reply_time")}</th>
+                      <th scope="col">{t("stats_delivery")}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {stats.map((s) => {
+                      const one = totals([s]);
+                      return (
+                        <tr key={s.unit_id}>
+                          <th scope="row">{unitName(s.unit_id)}</th>
+                          <td>
+                            <span class="num">{one.total}</span>
+                            <StackedBar
+                              label={`${unitName(s.unit_id)}: ${one.total}`}
+                              total={Math.max(...stats.map((x) => totals([x]).total))}
+                              segments={STATUSES.map((st) => ({ key: st, value: one.byStatus[st] ?? 0, label: st }))}
+                            />
+                          </td>
+                          <td>{percent(one.urgentShare)}</td>
+                          <td>{minutes(s.median_minutes_to_first_reply)}</td>
+                          <td>{percent(one.deliveryRate)}</td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </div>
+            </div>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
