@@ -33,6 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     print(
         f"Zalo Tipline local stack ready in {seconds:.1f} s at {stack.url}\n"
+        f"  console      {stack.url}/   (officers sign in here)\n"
         f"  webhook      POST {stack.url}/webhooks/zalo\n"
         f"  officer API  {stack.url}/v1   (token: tipline-local token --unit UNIT --role officer)\n"
         f"  Zalo (sim)   {stack.zalo_url}   (citizens: POST /_sim/citizen, what they got: GET /_sim/sent)\n"

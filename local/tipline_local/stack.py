@@ -170,6 +170,7 @@ class LocalStack:
         self.pumps: list[QueuePump] = []
         self.aws_endpoint = ""
         self.zalo_url = ""
+        self.console: Any = None  # the officer console's files and local sign-in (tipline_local.console)
         self.front = HttpFront([], self._invoke_route, _verify_token, local=self._local_routes)
         # Bound at once (port 0: any free port), answering 503 until ready.
         self._server = make_server(host, port, self.front, threaded=True, request_handler=_Quiet)
@@ -320,6 +321,13 @@ class LocalStack:
             return json_response({"status": "starting"}, 503)
         if request.path == "/healthz":
             return json_response({"status": "ready"})
+        if self.console is None:
+            from tipline_local.console import ConsoleSite
+
+            self.console = ConsoleSite(evidence_origin=self.aws_endpoint)
+        site: Response | None = self.console.respond(request)
+        if site is not None:
+            return site
         if request.path == "/_local/info":
             assert self.provisioned is not None
             return json_response(
