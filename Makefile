@@ -22,7 +22,14 @@ PYENV_312 := $(if $(PY312_RUNS),,$(shell command -v pyenv >/dev/null 2>&1 && pye
 PYENV_NOW := $(if $(PYENV_312),$(shell pyenv version-name 2>/dev/null | cut -d: -f1),)
 SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(if $(PYENV_NOW),$(PYENV_NOW):)$(PYENV_312),)
 
-.PHONY: help dev test lint format validate build deploy deploy-edge console-publish bench lock events clean demo loadtest rehearse redrive
+.PHONY: help dev test lint format validate build deploy deploy-edge console-publish bench lock events clean demo loadtest rehearse redrive \
+	console console-api console-test chromium
+
+# The officer console (console/): Node.js 20.19+ and npm build it; Debian's Chromium runs its browser tests.
+NPM ?= npm
+CHROMIUM ?= /usr/bin/chromium
+CONSOLE_SOURCES := $(shell find console/src console/public -type f 2>/dev/null) console/index.html \
+	console/vite.config.ts console/tsconfig.json console/package.json console/package-lock.json
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -47,11 +54,43 @@ $(CHECKOV_VENV)/.ready: requirements/checkov.lock | $(VENV)/.ready
 
 setup: $(VENV)/.ready ## install the development environment (.venv)
 
-dev: $(VENV)/.ready ## run the whole system locally on 127.0.0.1:3000 (no Docker, no AWS account)
+dev: $(VENV)/.ready console/dist/index.html ## run the whole system locally; the console at http://127.0.0.1:3000/
 	$(BIN)/tipline-local serve
 
-test: $(VENV)/.ready ## run the whole test suite
+test: $(VENV)/.ready console/dist/index.html chromium ## run the whole test suite (pytest, then the console's unit and browser tests)
 	$(BIN)/pytest -n 2 --dist loadfile -q $(TEST_ARGS)
+	$(MAKE) --no-print-directory console-test
+
+console-test: $(VENV)/.ready console/dist/index.html chromium ## the console's unit tests (Vitest) and browser tests (Chromium, local stack)
+	cd console && $(NPM) test
+	cd console && CHROMIUM=$(CHROMIUM) $(NPM) run test:browser
+
+console/node_modules/.ready: console/package.json console/package-lock.json
+	@command -v $(NPM) >/dev/null 2>&1 || { echo "make: the console needs Node.js 20.19+ and npm: apt-get install nodejs npm (or nodejs.org)"; exit 1; }
+	cd console && $(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+console/dist/index.html: console/node_modules/.ready $(CONSOLE_SOURCES)
+	cd console && $(NPM) run build
+
+console: console/dist/index.html ## build the officer console into console/dist when its sources changed
+
+console-api: $(VENV)/.ready console/node_modules/.ready ## after an officer API change: its OpenAPI document and the console's types
+	$(BIN)/python -m tipline_local.openapi > console/src/api/openapi.json
+	cd console && $(NPM) run gen:api
+
+chromium: ## Debian's Chromium for the browser tests (installed with apt-get when missing)
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "make: installing Debian's chromium for the browser tests"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	fi; \
+	if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "make: the browser tests need Chromium at $(CHROMIUM), and it could not be installed."; \
+		echo "      As root: apt-get update && apt-get install -y chromium"; \
+		echo "      (or CHROMIUM=/path/to/chromium make test). Playwright's own browser download cannot work here."; \
+		exit 1; \
+	fi
 
 lint: $(VENV)/.ready ## ruff check, ruff format --check, mypy, the import layers (lint-imports)
 	$(BIN)/ruff check .
@@ -103,7 +142,7 @@ QUEUE ?= replies
 redrive: $(VENV)/.ready ## move a queue's dead-letter messages back (QUEUE=replies|intake-spill|fetch; --stack via OPS_ARGS)
 	$(BIN)/tipline-ops $(OPS_ARGS) redrive --queue $(QUEUE)
 
-bench: $(VENV)/.ready ## run the benchmarks in bench/ (ratios against a floor measured in the same run)
+bench: $(VENV)/.ready console/dist/index.html chromium ## run the benchmarks in bench/ (ratios against a floor measured in the same run)
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 demo: $(VENV)/.ready ## with `make dev` running: a scripted scenario and what the citizens saw
@@ -122,4 +161,5 @@ lock: $(VENV)/.ready ## re-pin every dependency (layer for python3.12/arm64, dev
 	cd requirements && ../$(UV) pip compile -q checkov.in -o checkov.lock -p 3.11
 
 clean: ## remove virtual environments and build output
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .aws-sam-transformed.json .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .aws-sam-transformed.json .pytest_cache .mypy_cache .ruff_cache \
+		console/node_modules console/dist

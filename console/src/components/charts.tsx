@@ -1,5 +1,21 @@
 // Charts drawn as SVG by hand: no chart library, no inline style (sizes are SVG attributes).
-import { niceMax } from "../lib/stats";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { niceMax, ticks } from "../lib/stats";
+
+/** The element's width in CSS pixels, kept current: charts draw at their real size, so text stays
+ * readable on a phone instead of shrinking with the picture. */
+function useWidth(fallback: number) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(fallback);
+  useEffect(() => {
+    const element = ref.current;
+    if (!element) return;
+    const observer = new ResizeObserver(([entry]) => entry && setWidth(Math.max(200, Math.floor(entry.contentRect.width))));
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width] as const;
+}
 
 export interface Bar {
   label: string;
@@ -9,7 +25,7 @@ export interface Bar {
 
 /** Vertical bars (e.g. tips per day), scaled to a round maximum, with the value above each bar. */
 export function ColumnChart({ bars, label }: { bars: Bar[]; label: string }) {
-  const width = 640;
+  const [ref, width] = useWidth(640);
   const height = 200;
   const top = 18;
   const bottom = 26;
@@ -18,10 +34,12 @@ export function ColumnChart({ bars, label }: { bars: Bar[]; label: string }) {
   const slot = (width - left) / Math.max(1, bars.length);
   const barWidth = Math.max(4, slot * 0.62);
   const scale = (v: number) => ((height - top - bottom) * v) / max;
+  const every = Math.max(1, Math.ceil((bars.length * 38) / (width - left)));
   return (
-    <svg class="chart" viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label}>
+    <div ref={ref} class="chart-box">
+    <svg class="chart" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label}>
       <title>{label}</title>
-      {[0, max / 2, max].map((tick) => (
+      {ticks(max).map((tick) => (
         <g key={tick}>
           <line class="grid" x1={left} x2={width} y1={height - bottom - scale(tick)} y2={height - bottom - scale(tick)} />
           <text class="axis" x={left - 6} y={height - bottom - scale(tick) + 4} text-anchor="end">
@@ -42,7 +60,7 @@ export function ColumnChart({ bars, label }: { bars: Bar[]; label: string }) {
                 {bar.value}
               </text>
             )}
-            {(bars.length <= 7 || i % 2 === bars.length % 2 || i === bars.length - 1) && (
+            {(bars.length - 1 - i) % every === 0 && (
               <text class="axis" x={x + barWidth / 2} y={height - 8} text-anchor="middle">
                 {bar.label}
               </text>
@@ -51,6 +69,7 @@ export function ColumnChart({ bars, label }: { bars: Bar[]; label: string }) {
         );
       })}
     </svg>
+    </div>
   );
 }
 

@@ -52,12 +52,19 @@ export function niceMax(value: number): number {
   return 10 * power;
 }
 
+/** Axis ticks for a maximum from niceMax: every integer up to 5, else 0, half and the maximum. */
+export function ticks(max: number): number[] {
+  if (max <= 5) return Array.from({ length: max + 1 }, (_, i) => i);
+  return [0, max / 2, max];
+}
+
 export function percent(share: number | null): string {
   return share === null ? "—" : `${Math.round(share * 1000) / 10}%`;
 }
 
 export function minutes(value: number | null | undefined): string {
   if (value === null || value === undefined) return "—";
+  if (value < 1) return "< 1 ph";
   if (value < 60) return `${Math.round(value)} ph`;
   const hours = Math.floor(value / 60);
   return `${hours} g ${Math.round(value - hours * 60)} ph`;

@@ -93,40 +93,38 @@ export function Stats() {
           {commander && !unit && (
             <div class="card">
               <h2>{t("stats_by_unit")}</h2>
-              <div class="table-wrap">
-                <table class="table">
-                  <thead>
-                    <tr>
-                      <th scope="col">{t("stats_unit")}</th>
-                      <th scope="col">{t("stats_tips")}</th>
-                      <th scope="col">{t("stats_urgent")}</th>
-                      <th scope="col">{t("stats_reply_time")}</th>
-                      <th scope="col">{t("stats_delivery")}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {stats.map((s) => {
-                      const one = totals([s]);
-                      return (
-                        <tr key={s.unit_id}>
-                          <th scope="row">{unitName(s.unit_id)}</th>
-                          <td>
-                            <span class="num">{one.total}</span>
-                            <StackedBar
-                              label={`${unitName(s.unit_id)}: ${one.total}`}
-                              total={Math.max(...stats.map((x) => totals([x]).total))}
-                              segments={STATUSES.map((st) => ({ key: st, value: one.byStatus[st] ?? 0, label: st }))}
-                            />
-                          </td>
-                          <td>{percent(one.urgentShare)}</td>
-                          <td>{minutes(s.median_minutes_to_first_reply)}</td>
-                          <td>{percent(one.deliveryRate)}</td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
+              <ul class="unit-stats">
+                {stats.map((s) => {
+                  const one = totals([s]);
+                  const most = Math.max(...stats.map((x) => totals([x]).total));
+                  return (
+                    <li key={s.unit_id}>
+                      <p class="unit-stats-head">
+                        <strong>{unitName(s.unit_id)}</strong>
+                        <span class="num">
+                          {one.total} {t("stats_tips").toLowerCase()}
+                        </span>
+                      </p>
+                      <StackedBar
+                        label={`${unitName(s.unit_id)}: ${one.total}`}
+                        total={most}
+                        segments={STATUSES.map((st) => ({ key: st, value: one.byStatus[st] ?? 0, label: st }))}
+                      />
+                      <p class="row-meta">
+                        <span>
+                          {t("stats_urgent")}: {percent(one.urgentShare)}
+                        </span>
+                        <span>
+                          {t("stats_reply_time")}: {minutes(s.median_minutes_to_first_reply)}
+                        </span>
+                        <span>
+                          {t("stats_delivery")}: {percent(one.deliveryRate)}
+                        </span>
+                      </p>
+                    </li>
+                  );
+                })}
+              </ul>
             </div>
           )}
         </>
