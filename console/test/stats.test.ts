@@ -7,6 +7,9 @@ const unit = (id: string, patch: Partial<UnitStats>): UnitStats => ({
   by_status: {},
   urgent: 0,
   median_minutes_to_first_reply: null,
+  total: 0,
+  replies_sent: 0,
+  replies_delivered: 0,
   ...patch,
 });
 
