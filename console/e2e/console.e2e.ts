@@ -41,6 +41,10 @@ async function screen(page: Page, name: string, fullPage = false): Promise<void>
   screenshots.push(await shot(page, name, fullPage));
 }
 
+it("the stack's ready line names the console's address", () => {
+  expect(stack.output).toContain(`console      ${stack.url}/`);
+});
+
 async function signIn(page: Page, unitName: string, role: "officer" | "commander", suffix: string, picture: boolean): Promise<void> {
   await page.goto(`${stack.url}/`);
   await page.getByRole("heading", { name: "Đăng nhập" }).waitFor();
@@ -199,7 +203,7 @@ async function commanderPublishesAnAdvisory(viewport: { width: number; height: n
   await page.getByRole("heading", { name: "Tin báo mỗi ngày (14 ngày, giờ Việt Nam)" }).waitFor();
   await screen(page, `stats${suffix}`, true);
 
-  await page.locator("nav").getByRole("link", { name: "Nhật ký truy cập" }).click();
+  await page.locator("nav").getByRole("link", { name: "Nhật ký" }).click();
   await page.getByLabel("Đơn vị").selectOption({ label: HOAN_KIEM });
   await page.getByRole("button", { name: "Xem" }).click();
   await page.locator(".audit-row", { hasText: "officer@pc02-hoan-kiem" }).filter({ hasText: "Xác minh tin báo" }).first().waitFor();

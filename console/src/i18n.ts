@@ -32,7 +32,7 @@ const vi = {
   nav_inbox: "Hộp tin báo",
   nav_stats: "Thống kê",
   nav_advisories: "Cảnh báo",
-  nav_audit: "Nhật ký truy cập",
+  nav_audit: "Nhật ký",
   nav_main: "Điều hướng chính",
   // inbox
   inbox_title: "Hộp tin báo",
@@ -301,7 +301,7 @@ const en: Catalogue = {
   nav_inbox: "Inbox",
   nav_stats: "Statistics",
   nav_advisories: "Advisories",
-  nav_audit: "Audit trail",
+  nav_audit: "Audit",
   nav_main: "Main navigation",
   inbox_title: "Inbox",
   inbox_search_label: "Search by tip code",

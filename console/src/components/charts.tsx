@@ -31,7 +31,8 @@ export function ColumnChart({ bars, label }: { bars: Bar[]; label: string }) {
   const bottom = 26;
   const left = 28;
   const max = niceMax(Math.max(0, ...bars.map((b) => b.value)));
-  const slot = (width - left) / Math.max(1, bars.length);
+  const right = 18; // room for the last label
+  const slot = (width - left - right) / Math.max(1, bars.length);
   const barWidth = Math.max(4, slot * 0.62);
   const scale = (v: number) => ((height - top - bottom) * v) / max;
   const every = Math.max(1, Math.ceil((bars.length * 38) / (width - left)));
@@ -41,7 +42,7 @@ export function ColumnChart({ bars, label }: { bars: Bar[]; label: string }) {
       <title>{label}</title>
       {ticks(max).map((tick) => (
         <g key={tick}>
-          <line class="grid" x1={left} x2={width} y1={height - bottom - scale(tick)} y2={height - bottom - scale(tick)} />
+          <line class="grid" x1={left} x2={width - right} y1={height - bottom - scale(tick)} y2={height - bottom - scale(tick)} />
           <text class="axis" x={left - 6} y={height - bottom - scale(tick) + 4} text-anchor="end">
             {tick}
           </text>
