@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -92,20 +93,21 @@ def _seed(info: dict[str, str], count: int) -> None:
             last_activity_ms=at,
             message_count=1 + index % 4,
         )
-        items.append({**tip.model_dump(), **table.tip_index_fields(tip), "pk": tip_pk(tip.tip_id), "sk": "META"})
+        index_fields = table.tip_index_fields(tip)
+        items.append({**tip.model_dump(), **index_fields, "pk": tip_pk(tip.tip_id), "sk": "META"})
     table.batch_put(items)
 
 
 def main() -> int:
     import httpx
-
     from tipline_local import auth
 
     dist = ROOT / "console" / "dist"
     if not (dist / "index.html").exists():
         raise SystemExit("console/dist is missing: run make console")
     kb = js_gzip_kb(dist)
-    print(f"bench console_js_gzip: ours={kb:.1f}kB floor={BUDGET_KB:.0f}kB ratio={kb / BUDGET_KB:.3f} better=lower")
+    ratio = kb / BUDGET_KB
+    print(f"bench console_js_gzip: ours={kb:.1f}kB floor={BUDGET_KB:.0f}kB ratio={ratio:.3f} better=lower")
 
     process, url, log = _start_stack()
     try:
@@ -120,8 +122,11 @@ def main() -> int:
             page = httpx.get(f"{url}/v1/tips", params={"limit": 50}, headers=headers, timeout=60)
             floor.append((time.perf_counter() - began) * 1000)
             assert len(page.json()["items"]) == 50
+        node = shutil.which("node")
+        if node is None:
+            raise SystemExit("node is missing: the console bench needs Node.js 20.19+")
         measured = subprocess.run(
-            ["node", "scripts/bench-inbox.mjs", f"{url}/", token, str(RUNS)],
+            [node, "scripts/bench-inbox.mjs", f"{url}/", token, str(RUNS)],
             cwd=ROOT / "console",
             capture_output=True,
             text=True,

@@ -5,6 +5,8 @@ import { authorizeUrl, challengeOf, jwtClaims, logoutUrl, newVerifier, parseCall
 import { expiresAt, IDLE_LIMIT_MS, isLive, PKCE_KEY, restore, save, type Session, wipeBrowserStorage } from "./auth/session";
 import { Ctx, type AppContext, translator } from "./context";
 import type { Key, Lang } from "./i18n";
+import { PAGE } from "./lib/inbox";
+import { dropPrefetched, prefetchInbox } from "./lib/prefetch";
 import { href, parseRoute, type Route } from "./lib/router";
 import { AdvisoryList, AdvisoryView, Compose } from "./screens/Advisories";
 import { Audit } from "./screens/Audit";
@@ -20,7 +22,8 @@ export function App() {
   const t = useMemo(() => translator(lang), [lang]);
   const [config, setConfig] = useState<ConsoleConfig | null>(null);
   const [fatal, setFatal] = useState<string | null>(null);
-  const [session, setSession] = useState<Session | null>(null);
+  // A session this tab kept (a reload): usable at once, before the config arrives.
+  const [session, setSession] = useState<Session | null>(() => restore(sessionStorage, Date.now()));
   const [me, setMe] = useState<Me | null>(null);
   const [units, setUnits] = useState<Unit[]>([]);
   const [notice, setNotice] = useState<Key | null>(null);
@@ -36,6 +39,7 @@ export function App() {
   const signOut = useCallback(
     async (why: Key | null, leaveCognito = false) => {
       sessionRef.current = null;
+      dropPrefetched();
       setSession(null);
       setMe(null);
       setUnits([]);
@@ -81,19 +85,18 @@ export function App() {
         if (!tokens.id_token) return setSignInError("no id_token");
         return begin(tokens.id_token);
       }
-      const kept = restore(sessionStorage, Date.now());
-      if (kept) setSession(kept);
     })().catch((e: unknown) => setFatal(e instanceof Error ? e.message : String(e)));
   }, []);
 
   // Who is signed in, and the units (names for transfers, filters, advisories).
   useEffect(() => {
     if (!session) return;
-    (async () => {
-      const [who, all] = await Promise.all([api.GET("/v1/me"), api.GET("/v1/units")]);
-      setMe(must(who));
-      setUnits(must(all));
-    })().catch((e: unknown) => setSignInError(e instanceof Error ? e.message : String(e)));
+    const failed = (e: unknown) => setSignInError(e instanceof Error ? e.message : String(e));
+    // The console shows as soon as it knows who is signed in; unit names follow. The inbox's first
+    // page is asked for at the same time (it is the first screen).
+    if (parseRoute(location.hash).name === "inbox") prefetchInbox(api, PAGE);
+    api.GET("/v1/me").then((answer) => setMe(must(answer)), failed);
+    api.GET("/v1/units").then((answer) => setUnits(must(answer)), failed);
   }, [session?.token]);
 
   // Idle sign-out: 15 minutes without a key, a tap or a click; also when the token expires.
@@ -128,8 +131,8 @@ export function App() {
   const toggleLang = () => setLang((l) => (l === "vi" ? "en" : "vi"));
 
   if (fatal) return <p class="alert alert-error" role="alert">{t("error_generic", { message: fatal })}</p>;
-  if (!config) return <p role="status">{t("loading")}</p>;
-  if (!session) {
+  if (!session && !config) return <p role="status">{t("loading")}</p>;
+  if (!session && config) {
     const cognito = async () => {
       if (config.auth !== "cognito") return;
       const verifier = newVerifier();

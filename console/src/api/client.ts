@@ -4,6 +4,7 @@ import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
 export type TipSummary = Schemas["TipSummary"];
+export type TipPageResult = Schemas["TipPage"];
 export type TipDetail = Schemas["TipDetail"];
 export type TipStatus = Schemas["TipStatus"];
 export type ThreadMessage = Schemas["ThreadMessage"];

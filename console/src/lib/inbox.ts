@@ -2,6 +2,7 @@ import type { TipSummary } from "../api/client";
 import { toMs } from "./time";
 
 export const POLL_MS = 10_000; // new tips show within 15 s without a reload
+export const PAGE = 50;
 const OPEN = new Set(["new", "in_progress"]);
 
 /** Urgent open tips first, then by latest activity, newest first; each tip once. */

@@ -3,12 +3,12 @@ import { must, type TipStatus, type TipSummary } from "../api/client";
 import { StatusChip, UrgentBadge, ErrorBox } from "../components/ui";
 import { useApp } from "../context";
 import { maybe } from "../i18n";
-import { filterLocal, looksLikeCode, newlyUrgent, POLL_MS, sortInbox, tabTitle, unhandled } from "../lib/inbox";
+import { takePrefetched } from "../lib/prefetch";
+import { filterLocal, looksLikeCode, newlyUrgent, PAGE, POLL_MS, sortInbox, tabTitle, unhandled } from "../lib/inbox";
 import { href } from "../lib/router";
 import { formatVn } from "../lib/time";
 
 const STATUSES: TipStatus[] = ["new", "in_progress", "resolved", "rejected", "spam"];
-const PAGE = 50;
 
 interface Filters {
   status: TipStatus | "";
@@ -36,29 +36,8 @@ export function Inbox() {
   const known = useRef<Set<string> | null>(null);
   const commander = me.role === "commander";
 
-  const load = useCallback(async () => {
-    const f = filters;
-    const query = {
-      status: f.status || undefined,
-      unit: f.unit || undefined,
-      assignee: f.mine ? me.subject : undefined,
-      limit: PAGE,
-    };
-    try {
-      let found: TipSummary[];
-      let next: string | null = null;
-      if (f.code) {
-        found = must(await api.GET("/v1/tips", { params: { query: { code: f.code, unit: query.unit } } })).items;
-      } else {
-        const [urgent, page] = await Promise.all([
-          api.GET("/v1/tips", { params: { query: { ...query, urgent: true } } }),
-          f.urgent ? null : api.GET("/v1/tips", { params: { query } }),
-        ]);
-        const urgentPage = must(urgent);
-        const plain = page ? must(page) : urgentPage;
-        found = [...urgentPage.items, ...plain.items];
-        next = plain.next ?? null;
-      }
+  const show = useCallback(
+    (found: TipSummary[], next: string | null) => {
       const sorted = sortInbox(found);
       if (notify) {
         for (const tip of newlyUrgent(known.current, sorted)) {
@@ -70,10 +49,43 @@ export function Inbox() {
       setCursor((current) => (more.length ? current : next));
       setError(null);
       setUpdatedAt(Date.now());
+    },
+    [notify, t, more.length],
+  );
+
+  const load = useCallback(async () => {
+    const f = filters;
+    const query = {
+      status: f.status || undefined,
+      unit: f.unit || undefined,
+      assignee: f.mine ? me.subject : undefined,
+      limit: PAGE,
+    };
+    try {
+      if (f.code) {
+        show(must(await api.GET("/v1/tips", { params: { query: { code: f.code, unit: query.unit } } })).items, null);
+        return;
+      }
+      // The newest page and the urgent tips come separately (urgent ones may be older than the page);
+      // the newest page is shown as soon as it comes, the urgent tips merged in when they arrive.
+      const plain = !f.status && !f.unit && !f.mine && !f.urgent;
+      const prefetched = plain ? takePrefetched() : null;
+      const urgent = prefetched?.urgent ?? api.GET("/v1/tips", { params: { query: { ...query, urgent: true } } }).then(must);
+      if (f.urgent) {
+        const page = await urgent;
+        show(page.items, page.next ?? null);
+        return;
+      }
+      const newest = prefetched?.newest ?? api.GET("/v1/tips", { params: { query } }).then(must);
+      let merged = false;
+      void newest.then((page) => !merged && show(page.items, page.next ?? null), () => undefined);
+      const [page, urgentPage] = await Promise.all([newest, urgent]);
+      merged = true;
+      show([...urgentPage.items, ...page.items], page.next ?? null);
     } catch (e) {
       setError(e);
     }
-  }, [api, filters, me.subject, notify, t, more.length]);
+  }, [api, filters, me.subject, show]);
 
   useEffect(() => {
     void load();
