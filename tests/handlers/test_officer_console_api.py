@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from officer_support import call, claims
+from fixtures.officer import call, claims
+from fixtures.webhook import deliver, drain, items_with_prefix, text_event
 from tipline import clock
 from tipline.handlers import officer_api
 from tipline.intake.tipcode import display
-from webhook_support import deliver, drain, items_with_prefix, text_event
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -142,14 +142,14 @@ def test_the_advisory_report_is_typed_in_the_openapi_document() -> None:
 
 def test_the_tip_says_until_when_zalo_lets_the_unit_answer(stack: Any, lambda_context: Any) -> None:
     from tipline import wiring
-    from tipline.console.service import REPLY_WINDOW_MS
+    from tipline.zalo_rules import CS_WINDOW_MS
 
     tip_id = _tip(stack, lambda_context)
     detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xác minh"})[1]
     contact = wiring.table().get_contact(wiring.table().get_tip(tip_id).pseudonym)  # type: ignore[union-attr]
     assert contact is not None
     until = datetime.fromisoformat(detail["reply_until"])
-    assert int(until.timestamp() * 1000) == contact.last_interaction_ms + REPLY_WINDOW_MS
+    assert int(until.timestamp() * 1000) == contact.last_interaction_ms + CS_WINDOW_MS
     assert (detail["reply_refused"], detail["citizen_blocked"]) == (None, False)
     body = {"reason": "tin rác lặp lại", "tip_id": tip_id}
     assert (

@@ -14,7 +14,7 @@ from tipline_local.console import ConsoleSite, identities
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AWS = "http://127.0.0.1:45678"
 
 

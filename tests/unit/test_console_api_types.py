@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tipline_local import openapi
 
-COMMITTED = Path(__file__).resolve().parents[1] / "console" / "src" / "api" / "openapi.json"
+COMMITTED = Path(__file__).resolve().parents[2] / "console" / "src" / "api" / "openapi.json"
 
 
 def test_the_consoles_copy_of_the_openapi_document_is_the_apis() -> None:
