@@ -143,6 +143,7 @@ async function officerWorksATip(viewport: { width: number; height: number }, suf
 async function otherUnitNeverSeesIt(worked: Worked): Promise<void> {
   const other = await session(DESKTOP);
   const { page } = other;
+  await page.clock.install(); // the page's clock, to let 15 idle minutes pass below
   await signIn(page, TRAFFIC, "officer", "", false);
   await page.getByText(/Cập nhật lúc/).waitFor();
   expect(await page.locator(`a[data-code="${worked.code}"]`).count()).toBe(0);
@@ -153,7 +154,13 @@ async function otherUnitNeverSeesIt(worked: Worked): Promise<void> {
   await page.getByLabel("Lý do (bắt buộc, ít nhất 3 ký tự)").fill("thử mở tin của đơn vị khác");
   await page.getByRole("button", { name: "Mở tin báo" }).click();
   await page.getByText("Không tìm thấy (hoặc không thuộc phạm vi của bạn).").waitFor();
-  await signOut(other);
+
+  // Left alone for 15 minutes, the console signs out by itself and the browser keeps nothing.
+  await page.clock.fastForward("14:00");
+  await page.getByRole("heading", { name: "Lý do mở tin báo" }).waitFor();
+  await page.clock.fastForward("01:30");
+  await page.getByText("Phiên làm việc đã hết").waitFor();
+  expect(await storage(other)).toEqual({ localStorage: 0, sessionStorage: 0, indexedDB: 0, caches: 0, documentCookies: 0, cookies: 0 });
 }
 
 async function commanderPublishesAnAdvisory(viewport: { width: number; height: number }, suffix: string, worked: Worked): Promise<void> {
@@ -220,7 +227,7 @@ describe("the officer console in Chromium", () => {
     desktop = await officerWorksATip(DESKTOP, "");
   });
 
-  it("another unit's officer never sees it", async () => {
+  it("another unit's officer never sees it; 15 idle minutes sign them out", async () => {
     await otherUnitNeverSeesIt(desktop);
   });
 

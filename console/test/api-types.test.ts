@@ -1,5 +1,5 @@
 // The console's API types are what openapi-typescript makes of the API's document (the document
-// itself is checked against the API by tests/test_console_api_types.py): no drift either way.
+// itself is checked against the API by tests/unit/test_console_api_types.py): no drift either way.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import openapiTS, { astToString } from "openapi-typescript";

@@ -1,7 +1,7 @@
 """Print the officer API's OpenAPI document, straight from its resolver (no stack, no network).
 
 ``python -m tipline_local.openapi > console/src/api/openapi.json`` (``make console-api`` runs it and
-regenerates the console's types from it); tests/test_console_api_types.py fails when the committed
+regenerates the console's types from it); tests/unit/test_console_api_types.py fails when the committed
 document differs from the API's.
 """
 
