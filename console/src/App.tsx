@@ -2,7 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks"
 import { makeApi, must, type Me, type Unit } from "./api/client";
 import { type ConsoleConfig, loadConfig } from "./auth/config";
 import { authorizeUrl, challengeOf, jwtClaims, logoutUrl, newVerifier, parseCallback, tokenRequest } from "./auth/pkce";
-import { expiresAt, IDLE_LIMIT_MS, isLive, PKCE_KEY, restore, save, type Session, wipeBrowserStorage } from "./auth/session";
+import { expiresAt, IDLE_LIMIT_MS, isLive, meFromClaims, PKCE_KEY, restore, save, type Session, wipeBrowserStorage } from "./auth/session";
 import { Ctx, type AppContext, translator } from "./context";
 import type { Key, Lang } from "./i18n";
 import { PAGE } from "./lib/inbox";
@@ -51,9 +51,12 @@ export function App() {
     [config],
   );
 
+  // One client for the console's life (screens re-run their loads when it changes).
+  const signOutRef = useRef(signOut);
+  signOutRef.current = signOut;
   const api = useMemo(
-    () => makeApi(() => sessionRef.current?.token ?? null, () => void signOut("signin_expired")),
-    [signOut],
+    () => makeApi(() => sessionRef.current?.token ?? null, () => void signOutRef.current("signin_expired")),
+    [],
   );
 
   const begin = (token: string) => {
@@ -92,11 +95,20 @@ export function App() {
   useEffect(() => {
     if (!session) return;
     const failed = (e: unknown) => setSignInError(e instanceof Error ? e.message : String(e));
-    // The console shows as soon as it knows who is signed in; unit names follow. The inbox's first
-    // page is asked for at the same time (it is the first screen).
-    if (parseRoute(location.hash).name === "inbox") prefetchInbox(api, PAGE);
-    api.GET("/v1/me").then((answer) => setMe(must(answer)), failed);
-    api.GET("/v1/units").then((answer) => setUnits(must(answer)), failed);
+    // The console shows at once from the token's own claims (for display only: the API decides what
+    // the caller may see), and asks for the inbox's first page first; the API's word on who is
+    // signed in (and the unit names) follows, after that page, so the first screen waits for one
+    // request only.
+    // (The page is asked for before the shell, and so the inbox, is shown: the inbox then takes it.)
+    const first = parseRoute(location.hash).name === "inbox" ? prefetchInbox(api, PAGE) : Promise.resolve();
+    const provisional = meFromClaims(jwtClaims(session.token));
+    if (provisional) setMe(provisional);
+    first
+      .then(() => api.GET("/v1/me"))
+      .then((answer) => setMe(must(answer)))
+      .then(() => api.GET("/v1/units"))
+      .then((answer) => setUnits(must(answer)))
+      .catch(failed);
   }, [session?.token]);
 
   // Idle sign-out: 15 minutes without a key, a tap or a click; also when the token expires.

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/auth/config";
 import { authorizeUrl, base64url, challengeOf, jwtClaims, logoutUrl, newVerifier, parseCallback, tokenRequest } from "../src/auth/pkce";
-import { IDLE_LIMIT_MS, isLive, restore, save, type SessionStore } from "../src/auth/session";
+import { IDLE_LIMIT_MS, isLive, meFromClaims, restore, save, type SessionStore } from "../src/auth/session";
 
 const cognito = parseConfig({
   auth: "cognito",
@@ -97,5 +97,15 @@ describe("the session", () => {
     store.setItem("tipline.session", "{not json");
     expect(restore(store, now)).toBeNull();
     expect(store.items.size).toBe(0);
+  });
+});
+
+describe("who the token says is signed in (shown until /v1/me answers)", () => {
+  it("reads Cognito's groups and unit as the API does", () => {
+    expect(meFromClaims({ sub: "o1", "cognito:groups": ["officer"], "custom:unit_id": "u1" })).toEqual({ subject: "o1", unit_id: "u1", unit_name: "u1", role: "officer" });
+    expect(meFromClaims({ sub: "c1", "cognito:groups": ["officer", "commander"], "custom:unit_id": "" })?.role).toBe("commander");
+    expect(meFromClaims({ sub: "o1", "cognito:groups": ["officer"] })).toBeNull(); // an officer without a unit
+    expect(meFromClaims({ sub: "o1", "cognito:groups": ["viewer"], "custom:unit_id": "u1" })).toBeNull();
+    expect(meFromClaims({ "cognito:groups": ["commander"] })).toBeNull();
   });
 });

@@ -2,6 +2,8 @@
 // when the tab closes) so a reload keeps the officer signed in. Nothing else is ever stored: no tip,
 // no text, nothing decrypted. Sign-out, on demand or after 15 idle minutes, clears every storage.
 
+import type { Me } from "../api/client";
+
 export const IDLE_LIMIT_MS = 15 * 60 * 1000;
 const KEY = "tipline.session";
 export const PKCE_KEY = "tipline.pkce";
@@ -65,4 +67,14 @@ export async function wipeBrowserStorage(): Promise<void> {
   }
   const databases = indexedDB.databases ? await indexedDB.databases() : [];
   for (const db of databases) if (db.name) indexedDB.deleteDatabase(db.name);
+}
+
+/** Who the token says is signed in (Cognito ID token claims), until /v1/me answers. */
+export function meFromClaims(claims: Record<string, unknown>): Me | null {
+  const groups = claims["cognito:groups"];
+  const list = Array.isArray(groups) ? groups.map(String) : [];
+  const unit = typeof claims["custom:unit_id"] === "string" ? claims["custom:unit_id"] : "";
+  const subject = typeof claims.sub === "string" ? claims.sub : "";
+  if (!subject || !(list.includes("commander") || (list.includes("officer") && unit))) return null;
+  return { subject, unit_id: unit, unit_name: unit, role: list.includes("commander") ? "commander" : "officer" };
 }

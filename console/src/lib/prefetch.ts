@@ -9,16 +9,24 @@ export interface Pages {
 }
 let pending: { at: number; pages: Pages } | null = null;
 
-export function prefetchInbox(api: Api, limit: number): void {
+/** Ask for the first page now; the promise settles when the newest page has answered. */
+export function prefetchInbox(api: Api, limit: number): Promise<void> {
   const query = { limit };
   const get = (urgent: boolean) =>
     api.GET("/v1/tips", { params: { query: urgent ? { ...query, urgent } : query } }).then((answer) => {
       if (!answer.response.ok || !answer.data) throw new Error(`HTTP ${answer.response.status}`);
       return answer.data;
     });
-  const pages = { newest: get(false), urgent: get(true) };
+  // The urgent query (filtered server-side, several rounds on a big unit) waits for the newest page,
+  // so the first screen does not share the API with it.
+  const newest = get(false);
+  const pages = { newest, urgent: newest.then(() => get(true), () => get(true)) };
   for (const page of [pages.newest, pages.urgent]) page.catch(() => undefined); // the inbox reports failures
   pending = { at: Date.now(), pages };
+  return newest.then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 /** The prefetched pages, once, if asked for less than 5 s ago. */

@@ -70,13 +70,14 @@ export function Inbox() {
       // the newest page is shown as soon as it comes, the urgent tips merged in when they arrive.
       const plain = !f.status && !f.unit && !f.mine && !f.urgent;
       const prefetched = plain ? takePrefetched() : null;
-      const urgent = prefetched?.urgent ?? api.GET("/v1/tips", { params: { query: { ...query, urgent: true } } }).then(must);
+      const askUrgent = () => api.GET("/v1/tips", { params: { query: { ...query, urgent: true } } }).then(must);
       if (f.urgent) {
-        const page = await urgent;
+        const page = await askUrgent();
         show(page.items, page.next ?? null);
         return;
       }
       const newest = prefetched?.newest ?? api.GET("/v1/tips", { params: { query } }).then(must);
+      const urgent = prefetched?.urgent ?? newest.then(askUrgent, askUrgent);
       let merged = false;
       void newest.then((page) => !merged && show(page.items, page.next ?? null), () => undefined);
       const [page, urgentPage] = await Promise.all([newest, urgent]);
