@@ -80,9 +80,18 @@ async function officerWorksATip(viewport: { width: number; height: number }, suf
   const ack = await until(async () => (await stack.sentTo(user)).find((m) => CODE.test(m.text ?? "")), 60, "the acknowledgement");
   const code = CODE.exec(ack.text!)![1]!;
 
-  // The new tip shows without a reload (the inbox polls), with the count of new tips in the tab title.
+  // Meanwhile someone else reports a fire: urgent, so it stands out and comes first.
+  const caller = citizenId();
+  await stack.says(caller, "Cháy nhà ở phố Hàng Bạc, có người mắc kẹt trên tầng 3");
+  const urgentAck = await until(async () => (await stack.sentTo(caller)).find((m) => CODE.test(m.text ?? "")), 60, "the urgent acknowledgement");
+  const urgentCode = CODE.exec(urgentAck.text!)![1]!;
+
+  // The new tips show without a reload (the inbox polls), with the count of new tips in the tab title.
   const row = page.locator(`a[data-code="${code}"]`);
   await row.waitFor({ timeout: 30_000 });
+  const urgentRow = page.locator(`.tip-row.is-urgent a[data-code="${urgentCode}"]`);
+  await urgentRow.waitFor({ timeout: 30_000 });
+  await expect.poll(() => page.locator(".tip-row a").first().getAttribute("data-code")).toBe(urgentCode);
   expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
   expect(await page.title()).toMatch(/^\(\d+\) Hộp tin báo/);
   await screen(page, `inbox${suffix}`);
