@@ -380,6 +380,9 @@ function Actions({ tip, onChange }: { tip: TipDetail; onChange: (tip: TipDetail)
   const [transferReason, setTransferReason] = useState("");
   const [blockReason, setBlockReason] = useState("");
   const commander = me.role === "commander";
+  // An officer's block: `sender.block` where the API has the block routes' tip view, else citizen_blocked.
+  const sender = (tip as { sender?: { block?: unknown } }).sender;
+  const blocked = sender ? sender.block != null : tip.citizen_blocked;
 
   const run = async (action: () => Promise<Partial<TipDetail> | void>) => {
     setMessage(null);
@@ -531,32 +534,45 @@ function Actions({ tip, onChange }: { tip: TipDetail; onChange: (tip: TipDetail)
 
       <details class="action-group">
         <summary>{t("action_block")}</summary>
-        {tip.citizen_blocked ? (
-          <div>
+        {blocked ? (
+          <form
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (blockReason.trim().length < 3) return;
+              void run(async () => {
+                // DELETE /v1/contacts/{citizen}/block?reason=…&tip_id=… (the block routes' own change;
+                // untyped until this console's types are regenerated with it: make console-api).
+                const client = api as unknown as {
+                  DELETE: (path: string, init: unknown) => Promise<{ data?: unknown; error?: unknown; response: Response }>;
+                };
+                must(
+                  await client.DELETE("/v1/contacts/{citizen}/block", {
+                    params: { path: { citizen: tip.citizen }, query: { reason: blockReason.trim(), tip_id: tip.tip_id } },
+                  }),
+                );
+                setBlockReason("");
+                return { citizen_blocked: false, ...(sender ? { sender: { ...sender, block: null } } : {}) };
+              });
+            }}
+          >
             <p>{t("action_blocked")}</p>
-            <button
-              type="button"
-              class="btn btn-small"
-              onClick={() =>
-                void run(async () => {
-                  // The unblock route (DELETE /v1/contacts/{citizen}/block) joined the API after these types.
-                  const client = api as unknown as { DELETE: (path: string, init: unknown) => Promise<{ data?: unknown; error?: unknown; response: Response }> };
-                  must(await client.DELETE("/v1/contacts/{citizen}/block", { params: { path: { citizen: tip.citizen } }, body: { reason: "unblock", tip_id: tip.tip_id } }));
-                  return { citizen_blocked: false };
-                })
-              }
-            >
+            <div class="field">
+              <label for="a-unblock-reason">{t("action_unblock_reason")}</label>
+              <input id="a-unblock-reason" type="text" minLength={3} maxLength={500} value={blockReason} onInput={(e) => setBlockReason(e.currentTarget.value)} />
+            </div>
+            <button type="submit" class="btn btn-small" disabled={blockReason.trim().length < 3}>
               {t("action_unblock")}
             </button>
-          </div>
+          </form>
         ) : (
           <form
             onSubmit={(e) => {
               e.preventDefault();
               if (blockReason.trim().length < 3) return;
               void run(async () => {
-                must(await api.POST("/v1/contacts/{citizen}/block", { params: { path: { citizen: tip.citizen } }, body: { reason: blockReason.trim(), tip_id: tip.tip_id } }));
-                return { citizen_blocked: true };
+                const block = must(await api.POST("/v1/contacts/{citizen}/block", { params: { path: { citizen: tip.citizen } }, body: { reason: blockReason.trim(), tip_id: tip.tip_id } }));
+                setBlockReason("");
+                return { citizen_blocked: true, ...(sender ? { sender: { ...sender, block } } : {}) };
               });
             }}
           >
