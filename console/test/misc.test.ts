@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CATALOGUE, translate } from "../src/i18n";
 import { href, parseRoute } from "../src/lib/router";
-import { coordinates, deliveryMark, mapLink, mediaOf, pendingKinds, TRANSITIONS } from "../src/lib/tip";
+import { coordinates, deliveryMark, locations, mapLink, mediaOf, pendingKinds, TRANSITIONS } from "../src/lib/tip";
 import type { ThreadMessage } from "../src/api/client";
 
 const message = (patch: Partial<ThreadMessage>): ThreadMessage => ({ direction: "out", kind: "officer_reply", at: null, attachments: [], evidence: [], grouped: false, ...patch });
@@ -56,16 +56,27 @@ describe("a tip's thread", () => {
     expect(mediaOf(null, "voice")).toBe("audio");
     expect(mediaOf(undefined, "gif")).toBe("image");
   });
-  it("reads coordinates and links a map only as a link", () => {
-    const place = coordinates({ latitude: "21.0285", longitude: "105.8542" });
-    expect(place).toEqual({ latitude: 21.0285, longitude: 105.8542 });
-    expect(mapLink(place!)).toMatch(/^https:\/\/www\.openstreetmap\.org\/\?mlat=21\.0285&mlon=105\.8542/);
+  it("reads coordinates in either shape of the tip view and links a map only as a link", () => {
+    const own = { location: { latitude: "21.0285", longitude: "105.8542" }, attachments: [], evidence: [] };
+    expect(locations(own)).toEqual([{ latitude: 21.0285, longitude: 105.8542 }]);
+    const listed = { attachments: [{ kind: "location", type: "location", latitude: 10.77, longitude: 106.7 }], evidence: [] };
+    expect(locations(listed)).toEqual([{ latitude: 10.77, longitude: 106.7 }]);
+    expect(mapLink(locations(own)[0]!)).toMatch(/^https:\/\/www\.openstreetmap\.org\/\?mlat=21\.0285&mlon=105\.8542/);
     expect(coordinates({ latitude: "999", longitude: "1" })).toBeNull();
     expect(coordinates(null)).toBeNull();
   });
   it("lists attachments still being fetched, never their Zalo URL", () => {
     const pending = message({ direction: "in", attachments: [{ type: "image", payload: { url: "https://zalo.example/x" } }, { type: "location" }] });
-    expect(pendingKinds(pending)).toEqual(["image"]);
+    expect(pendingKinds(pending as never)).toEqual(["image"]);
+    const typed = {
+      attachments: [
+        { kind: "media", type: "image", attachment_id: "a1" },
+        { kind: "media", type: "video", attachment_id: "a2" },
+        { kind: "link", type: "link", url: "https://x.vn" },
+      ],
+      evidence: [{ attachment_id: "a1" }],
+    };
+    expect(pendingKinds(typed)).toEqual(["video"]);
   });
   it("offers the API's status transitions", () => {
     expect(TRANSITIONS.new).toEqual(["in_progress", "rejected", "spam"]);

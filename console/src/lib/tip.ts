@@ -53,13 +53,46 @@ export interface Coordinates {
   longitude: number;
 }
 
-export function coordinates(location: Record<string, string> | null | undefined): Coordinates | null {
+/** An attachment as the tip view lists it: Zalo's type, and for the typed views of the reader's
+ * allowlist (`kind`, `attachment_id`, coordinates, a link's text) the fields that say more. */
+export interface LooseAttachment {
+  type?: unknown;
+  kind?: unknown;
+  attachment_id?: unknown;
+  latitude?: unknown;
+  longitude?: unknown;
+  url?: unknown;
+  description?: unknown;
+  name?: unknown;
+}
+
+/** The message fields the thread reads, in either shape of the tip view (a `location` of its own,
+ * or a location among the attachments). */
+export interface LooseMessage {
+  location?: Record<string, unknown> | null;
+  attachments: LooseAttachment[];
+  evidence: { attachment_id: string }[];
+  unreadable?: boolean;
+}
+
+export function coordinates(location: Record<string, unknown> | LooseAttachment | null | undefined): Coordinates | null {
   if (!location) return null;
-  const latitude = Number(location.latitude ?? location.lat);
-  const longitude = Number(location.longitude ?? location.lng ?? location.lon);
+  const raw = location as Record<string, unknown>;
+  const latitude = Number(raw.latitude ?? raw.lat);
+  const longitude = Number(raw.longitude ?? raw.lng ?? raw.lon);
+  if (raw.latitude === undefined && raw.lat === undefined) return null;
   if (!Number.isFinite(latitude) || !Number.isFinite(longitude)) return null;
   if (Math.abs(latitude) > 90 || Math.abs(longitude) > 180) return null;
   return { latitude, longitude };
+}
+
+const kindOf = (a: LooseAttachment) => String(a.type ?? a.kind ?? "file");
+
+/** The places a message carries. */
+export function locations(message: LooseMessage): Coordinates[] {
+  const found = [coordinates(message.location)];
+  for (const a of message.attachments) if (kindOf(a) === "location" || a.kind === "location") found.push(coordinates(a));
+  return found.filter((c): c is Coordinates => c !== null);
 }
 
 /** A map for the coordinates, opened only when the officer clicks (never loaded by the console). */
@@ -67,10 +100,16 @@ export function mapLink({ latitude, longitude }: Coordinates): string {
   return `https://www.openstreetmap.org/?mlat=${latitude}&mlon=${longitude}#map=17/${latitude}/${longitude}`;
 }
 
-/** Attachment kinds in a message that have no stored evidence yet (still being fetched). */
-export function pendingKinds(message: ThreadMessage): string[] {
-  if (message.evidence.length) return [];
-  return message.attachments.map((a) => String((a as { type?: unknown }).type ?? "file")).filter((k) => k !== "location");
+const STORED = new Set(["image", "gif", "video", "audio", "voice", "file"]);
+
+/** Attachments that will have stored evidence but have none yet (still being fetched), by kind.
+ * Never a Zalo URL: only the kind is shown. */
+export function pendingKinds(message: LooseMessage): string[] {
+  const kept = new Set(message.evidence.map((e) => e.attachment_id));
+  return message.attachments
+    .filter((a) => STORED.has(kindOf(a)) || a.kind === "media" || a.kind === "file")
+    .filter((a) => (typeof a.attachment_id === "string" ? !kept.has(a.attachment_id) : message.evidence.length === 0))
+    .map(kindOf);
 }
 
 export function normaliseLabel(text: string): string {

@@ -5,7 +5,7 @@ import { useApp } from "../context";
 import { type Key, maybe } from "../i18n";
 import { charCount, checkReply, replyWindow, ZALO_TEXT_LIMIT } from "../lib/reply";
 import { href } from "../lib/router";
-import { coordinates, deliveryMark, mapLink, mediaOf, normaliseLabel, pendingKinds, REASON_MAX, REASON_MIN, TRANSITIONS } from "../lib/tip";
+import { deliveryMark, locations, type LooseMessage, mapLink, mediaOf, normaliseLabel, pendingKinds, REASON_MAX, REASON_MIN, TRANSITIONS } from "../lib/tip";
 import { formatVn, span } from "../lib/time";
 
 const PRESETS: Key[] = ["reason_verify", "reason_reply", "reason_triage", "reason_review"];
@@ -168,24 +168,26 @@ function Bubble({ message, tipId, reason, now }: { message: ThreadMessage; tipId
         : message.author
           ? t("tip_from_officer", { who: message.author })
           : t("tip_from_oa");
-  const place = coordinates(message.location);
-  const pending = pendingKinds(message);
+  const loose = message as unknown as LooseMessage;
+  const places = locations(loose);
+  const pending = pendingKinds(loose);
   return (
     <li class={`bubble bubble-${side}`}>
       <p class="bubble-who">{who}</p>
-      {message.text ? <p class="bubble-text">{message.text}</p> : !message.evidence.length && !place && !pending.length && !message.info && <p class="muted">{t("tip_no_text")}</p>}
+      {loose.unreadable && <p class="muted">{t("tip_unreadable")}</p>}
+      {message.text ? <p class="bubble-text">{message.text}</p> : !message.evidence.length && !places.length && !pending.length && !message.info && !loose.unreadable && <p class="muted">{t("tip_no_text")}</p>}
       {message.info && (
         <dl class="info">
           <dt>{t("tip_info")}</dt>
-          {Object.entries(message.info).map(([k, v]) => (
+          {Object.entries(message.info as Record<string, unknown>).filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => (
             <dd key={k}>
-              {k}: {v}
+              {k}: {String(v)}
             </dd>
           ))}
         </dl>
       )}
-      {place && (
-        <p class="location">
+      {places.map((place, i) => (
+        <p key={i} class="location">
           <span>
             {t("location")}: {place.latitude.toFixed(5)}, {place.longitude.toFixed(5)}
           </span>{" "}
@@ -193,7 +195,7 @@ function Bubble({ message, tipId, reason, now }: { message: ThreadMessage; tipId
             {t("location_open")}
           </a>
         </p>
-      )}
+      ))}
       {message.evidence.map((item) => (
         <Evidence key={item.attachment_id} item={item} tipId={tipId} reason={reason} />
       ))}
