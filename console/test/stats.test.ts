@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { UnitStats } from "../src/api/client";
-import { minutes, niceMax, percent, ticks, totals } from "../src/lib/stats";
+import { duration, niceMax, percent, ticks, totals } from "../src/lib/stats";
 
 const unit = (id: string, patch: Partial<UnitStats>): UnitStats => ({
   unit_id: id,
@@ -37,7 +37,12 @@ describe("statistics", () => {
     expect(ticks(20)).toEqual([0, 10, 20]);
   });
   it("writes durations and shares for officers", () => {
-    expect([minutes(0.4), minutes(12.4), minutes(135), minutes(null)]).toEqual(["< 1 ph", "12 ph", "2 g 15 ph", "—"]);
+    expect([duration(0.4), duration(12.4), duration(135), duration(null)]).toEqual([
+      { key: "dur_under_minute" },
+      { key: "dur_minutes", m: 12 },
+      { key: "dur_hours", h: 2, m: 15 },
+      { key: "dur_none" },
+    ]);
     expect(percent(0.1234)).toBe("12.3%");
   });
 });

@@ -62,10 +62,13 @@ export function percent(share: number | null): string {
   return share === null ? "—" : `${Math.round(share * 1000) / 10}%`;
 }
 
-export function minutes(value: number | null | undefined): string {
-  if (value === null || value === undefined) return "—";
-  if (value < 1) return "< 1 ph";
-  if (value < 60) return `${Math.round(value)} ph`;
-  const hours = Math.floor(value / 60);
-  return `${hours} g ${Math.round(value - hours * 60)} ph`;
+export type Duration = { key: "dur_none" } | { key: "dur_under_minute" } | { key: "dur_minutes"; m: number } | { key: "dur_hours"; h: number; m: number };
+
+/** A duration in minutes as a catalogue entry and its numbers (the words are the catalogue's). */
+export function duration(value: number | null | undefined): Duration {
+  if (value === null || value === undefined) return { key: "dur_none" };
+  if (value < 1) return { key: "dur_under_minute" };
+  if (value < 60) return { key: "dur_minutes", m: Math.round(value) };
+  const h = Math.floor(value / 60);
+  return { key: "dur_hours", h, m: Math.round(value - h * 60) };
 }

@@ -4,7 +4,7 @@ import { ColumnChart, Legend, StackedBar } from "../components/charts";
 import { ErrorBox, Loading } from "../components/ui";
 import { useApp } from "../context";
 import { maybe } from "../i18n";
-import { minutes, percent, STATUSES, totals } from "../lib/stats";
+import { duration, percent, STATUSES, totals } from "../lib/stats";
 import { shortDay } from "../lib/time";
 
 export function Stats() {
@@ -31,6 +31,10 @@ export function Stats() {
   if (!stats) return <Loading />;
   const scope = unit ? stats.filter((s) => s.unit_id === unit) : stats;
   const sum = totals(scope);
+  const minutes = (value: number | null | undefined) => {
+    const { key, ...numbers } = duration(value);
+    return t(key, numbers);
+  };
   const statusSegments = STATUSES.map((s) => ({ key: s, value: sum.byStatus[s] ?? 0, label: maybe(lang, `status_${s}`, s) }));
   return (
     <section aria-labelledby="stats-title">
