@@ -71,7 +71,8 @@ def _seed(info: dict[str, str], count: int) -> None:
             "AWS_DEFAULT_REGION": "ap-southeast-1",
         }
     )
-    from tipline.adapters.table import Table, tip_pk
+    from tipline.adapters.table import Table
+    from tipline.keys import tip_pk
     from tipline.domain import Tip, TipStatus
     from tipline.intake.tipcode import new_code
 

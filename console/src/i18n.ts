@@ -264,6 +264,7 @@ const vi = {
   audit_who: "Cán bộ",
   audit_what: "Hành động",
   audit_tip: "Tin báo",
+  audit_advisory: "Cảnh báo",
   audit_why: "Lý do",
   act_read: "Mở tin báo",
   act_reply: "Trả lời",
@@ -272,6 +273,8 @@ const vi = {
   act_block: "Chặn",
   act_unblock: "Bỏ chặn",
   act_attachment_link: "Xem bằng chứng",
+  act_advisory_create: "Tạo cảnh báo",
+  act_advisory_cancel: "Huỷ cảnh báo",
 };
 
 export type Key = keyof typeof vi;
@@ -533,6 +536,7 @@ const en: Catalogue = {
   audit_who: "Officer",
   audit_what: "Action",
   audit_tip: "Tip",
+  audit_advisory: "Advisory",
   audit_why: "Reason",
   act_read: "Opened",
   act_reply: "Answered",
@@ -541,6 +545,8 @@ const en: Catalogue = {
   act_block: "Block",
   act_unblock: "Unblock",
   act_attachment_link: "Viewed evidence",
+  act_advisory_create: "Created advisory",
+  act_advisory_cancel: "Cancelled advisory",
 };
 
 export const CATALOGUE = { vi, en } as const;

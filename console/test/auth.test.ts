@@ -66,10 +66,31 @@ describe("PKCE with Cognito", () => {
     expect(parseCallback("?error=access_denied&error_description=no")).toEqual({ error: "no" });
     expect(parseCallback("")).toBeNull();
   });
+  it("reads the config make console-publish writes from the stack's outputs", () => {
+    expect(
+      parseConfig({
+        apiBase: "/v1",
+        region: "ap-southeast-1",
+        userPoolId: "ap-southeast-1_x",
+        clientId: "c1",
+        signInDomain: "https://tipline-prod-1.auth.ap-southeast-1.amazoncognito.com",
+        redirectUri: "https://d1.cloudfront.net/",
+        logoutUri: "https://d1.cloudfront.net/",
+        scopes: ["openid", "email", "profile"],
+      }),
+    ).toEqual({
+      auth: "cognito",
+      domain: "https://tipline-prod-1.auth.ap-southeast-1.amazoncognito.com",
+      client_id: "c1",
+      redirect_uri: "https://d1.cloudfront.net/",
+      logout_uri: "https://d1.cloudfront.net/",
+      scopes: ["openid", "email", "profile"],
+    });
+  });
   it("refuses a config it cannot use", () => {
     expect(parseConfig({ auth: "local" })).toEqual({ auth: "local" });
     expect(() => parseConfig({ auth: "cognito", domain: "http://x", client_id: "a", redirect_uri: "b" })).toThrow(/https/);
-    expect(() => parseConfig({ auth: "cognito" })).toThrow(/domain/);
+    expect(() => parseConfig({ auth: "cognito" })).toThrow(/signInDomain/);
     expect(() => parseConfig({ auth: "saml" })).toThrow();
   });
   it("reads a token's claims (not verified: the API does that)", () => {

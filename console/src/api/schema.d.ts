@@ -57,6 +57,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/blocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /v1/blocks */
+        get: operations["blocks_v1_blocks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/contacts/{citizen}/block": {
         parameters: {
             query?: never;
@@ -68,7 +85,8 @@ export interface paths {
         put?: never;
         /** POST /v1/contacts/{citizen}/block */
         post: operations["block_v1_contacts__citizen__block_post"];
-        delete?: never;
+        /** DELETE /v1/contacts/{citizen}/block */
+        delete: operations["unblock_v1_contacts__citizen__block_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -309,12 +327,19 @@ export interface components {
          * @enum {string}
          */
         AdvisoryStatus: "active" | "done" | "cancelled";
+        /**
+         * AttachmentStatus
+         * @enum {string}
+         */
+        AttachmentStatus: "pending" | "retrieved" | "not_retrieved";
         /** AuditRecord */
         AuditRecord: {
             /** Action */
             action: string;
             /** Actor */
             actor: string;
+            /** Advisory Id */
+            advisory_id?: string | null;
             /** At Ms */
             at_ms: number;
             /**
@@ -327,9 +352,46 @@ export interface components {
             /** Reason */
             reason: string;
             /** Tip Id */
+            tip_id?: string | null;
+            /** Unit Id */
+            unit_id: string;
+        };
+        /**
+         * Block
+         * @description An officer's block: no acknowledgements or automatic answers to the citizen. Their messages are
+         *     still stored (grouped into their open tip) and urgent ones still alert; officers' replies still go.
+         *     It belongs to the unit of the tip it was placed on.
+         */
+        Block: {
+            /** Blocked At */
+            blocked_at: string | null;
+            /** Blocked By */
+            blocked_by: string;
+            /**
+             * Citizen
+             * @description short pseudonym of the citizen
+             */
+            citizen: string;
+            /** Reason */
+            reason: string;
+            /**
+             * Tip Id
+             * @description the tip the block was placed on
+             */
             tip_id: string;
             /** Unit Id */
             unit_id: string;
+        };
+        /** BlockLifted */
+        BlockLifted: {
+            /** @description the block that was lifted */
+            block: components["schemas"]["Block"];
+            /** Citizen */
+            citizen: string;
+            /** Lifted At */
+            lifted_at: string | null;
+            /** Lifted By */
+            lifted_by: string;
         };
         /** BlockRequest */
         BlockRequest: {
@@ -376,10 +438,106 @@ export interface components {
             /** Status */
             status: string;
         };
+        /**
+         * FileView
+         * @description A file: what Zalo said of it; its bytes open only through the audited evidence link.
+         */
+        FileView: {
+            /**
+             * Attachment Id
+             * @description GET /v1/tips/{tip_id}/attachments/{attachment_id} opens it (audited)
+             */
+            attachment_id: string;
+            /** @description null until the fetcher has kept it */
+            evidence_status: components["schemas"]["AttachmentStatus"] | null;
+            /**
+             * File Type
+             * @description the extension Zalo reported
+             */
+            file_type: string | null;
+            /**
+             * Index
+             * @description position of the attachment in the citizen's message
+             */
+            index: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "file";
+            /** Name */
+            name: string | null;
+            /**
+             * Size
+             * @description bytes, as Zalo reported
+             */
+            size: number | null;
+            /**
+             * Type
+             * @default file
+             * @constant
+             */
+            type: "file";
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /**
+         * LinkView
+         * @description A link the citizen shared.
+         */
+        LinkView: {
+            /**
+             * Description
+             * @description the preview text Zalo sent
+             */
+            description: string | null;
+            /**
+             * Index
+             * @description position of the attachment in the citizen's message
+             */
+            index: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "link";
+            /**
+             * Type
+             * @default link
+             * @constant
+             */
+            type: "link";
+            /**
+             * Url
+             * @description the shared web address; null when it is not http(s), carries credentials or is on Zalo's CDN (those are the citizen's media, never shown raw)
+             */
+            url: string | null;
+        };
+        /** LocationView */
+        LocationView: {
+            /**
+             * Index
+             * @description position of the attachment in the citizen's message
+             */
+            index: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "location";
+            /** Latitude */
+            latitude: number;
+            /** Longitude */
+            longitude: number;
+            /**
+             * Type
+             * @default location
+             * @constant
+             */
+            type: "location";
         };
         /** Me */
         Me: {
@@ -394,6 +552,39 @@ export interface components {
             unit_id: string;
             /** Unit Name */
             unit_name: string;
+        };
+        /**
+         * MediaView
+         * @description A photo, GIF, voice message or video: its bytes open only through the audited evidence link.
+         */
+        MediaView: {
+            /**
+             * Attachment Id
+             * @description GET /v1/tips/{tip_id}/attachments/{attachment_id} opens it (audited)
+             */
+            attachment_id: string;
+            /**
+             * Description
+             * @description the caption Zalo sent with it, if any
+             */
+            description: string | null;
+            /** @description null until the fetcher has kept it */
+            evidence_status: components["schemas"]["AttachmentStatus"] | null;
+            /**
+             * Index
+             * @description position of the attachment in the citizen's message
+             */
+            index: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "media";
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "image" | "gif" | "audio" | "video";
         };
         /** OaReport */
         OaReport: {
@@ -432,7 +623,10 @@ export interface components {
              * @default 0
              */
             sent: number;
-            /** Skipped */
+            /**
+             * Skipped
+             * @description contacts skipped, by reason (every reason listed, 0 included)
+             */
             skipped?: {
                 [key: string]: number;
             };
@@ -482,6 +676,58 @@ export interface components {
              */
             end_ms?: number | null;
         };
+        /**
+         * Sender
+         * @description What stands between the OA and the tip's citizen.
+         */
+        Sender: {
+            /** @description an officer's block, if any */
+            block: components["schemas"]["Block"] | null;
+            /**
+             * Blocked The Oa
+             * @description Zalo refused a message because the citizen blocked the OA (-217); clears when they write or follow again
+             */
+            blocked_the_oa: boolean;
+            /**
+             * Citizen
+             * @description short pseudonym of the citizen
+             */
+            citizen: string;
+        };
+        /** StickerView */
+        StickerView: {
+            /**
+             * Index
+             * @description position of the attachment in the citizen's message
+             */
+            index: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "sticker";
+            /**
+             * Type
+             * @default sticker
+             * @constant
+             */
+            type: "sticker";
+        };
+        /** SubmittedInfo */
+        SubmittedInfo: {
+            /** Address */
+            address?: string | null;
+            /** City */
+            city?: string | null;
+            /** District */
+            district?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Phone */
+            phone?: string | null;
+            /** Ward */
+            ward?: string | null;
+        };
         /** Target */
         Target: {
             /**
@@ -500,9 +746,7 @@ export interface components {
              * Attachments
              * @default []
              */
-            attachments: {
-                [key: string]: unknown;
-            }[];
+            attachments: (components["schemas"]["MediaView"] | components["schemas"]["FileView"] | components["schemas"]["LocationView"] | components["schemas"]["LinkView"] | components["schemas"]["StickerView"] | components["schemas"]["UnsupportedView"])[];
             /** Author */
             author?: string | null;
             delivery?: components["schemas"]["DeliveryStatus"] | null;
@@ -517,20 +761,19 @@ export interface components {
              * @default false
              */
             grouped: boolean;
-            /** Info */
-            info?: {
-                [key: string]: string;
-            } | null;
+            info?: components["schemas"]["SubmittedInfo"] | null;
             /** Kind */
             kind: string;
-            /** Location */
-            location?: {
-                [key: string]: string;
-            } | null;
             /** Reason */
             reason?: string | null;
             /** Text */
             text?: string | null;
+            /**
+             * Unreadable
+             * @description its sealed content did not open (tampered with, or moved from another record)
+             * @default false
+             */
+            unreadable: boolean;
         };
         /** TipChanges */
         TipChanges: {
@@ -553,11 +796,6 @@ export interface components {
              * @description short pseudonym of the citizen
              */
             citizen: string;
-            /**
-             * Citizen Blocked
-             * @default false
-             */
-            citizen_blocked: boolean;
             /** Code */
             code: string;
             /** Created At */
@@ -590,6 +828,7 @@ export interface components {
              * @description Zalo's 7-day reply window closes then (None: no reply possible)
              */
             reply_until?: string | null;
+            sender: components["schemas"]["Sender"];
             status: components["schemas"]["TipStatus"];
             /** Tip Id */
             tip_id: string;
@@ -703,6 +942,27 @@ export interface components {
             /** Urgent */
             urgent: number;
         };
+        /**
+         * UnsupportedView
+         * @description Content this reader cannot show: an undocumented type, or a payload of another shape.
+         */
+        UnsupportedView: {
+            /**
+             * Index
+             * @description position of the attachment in the citizen's message
+             */
+            index: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "unsupported";
+            /**
+             * Type
+             * @description the attachment type Zalo named ('unknown' when not a plain name)
+             */
+            type: string;
+        };
         /** ValidationError */
         ValidationError: {
             /** Location */
@@ -814,7 +1074,10 @@ export interface operations {
     };
     cancel_advisory_v1_advisories__advisory_id__delete: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description why, for the audit */
+                reason?: string | null;
+            };
             header?: never;
             path: {
                 advisory_id: string;
@@ -848,6 +1111,7 @@ export interface operations {
             query?: {
                 tip_id?: string | null;
                 unit?: string | null;
+                advisory_id?: string | null;
             };
             header?: never;
             path?: never;
@@ -862,6 +1126,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditRecord"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    blocks_v1_blocks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Block"][];
                 };
             };
             /** @description Validation Error */
@@ -896,9 +1189,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": components["schemas"]["Block"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    unblock_v1_contacts__citizen__block_delete: {
+        parameters: {
+            query: {
+                /** @description why the block is lifted */
+                reason: string;
+                /** @description one of the citizen's tips, should the short name be shared */
+                tip_id?: string | null;
+            };
+            header?: never;
+            path: {
+                citizen: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockLifted"];
                 };
             };
             /** @description Validation Error */

@@ -97,9 +97,16 @@ export function Audit({ tipId }: { tipId?: string }) {
                 <span class="chip">{maybe(lang, `act_${r.action}`, r.action)}</span>
               </p>
               <p class="row-meta">
-                <span>
-                  {t("audit_tip")}: <a href={href({ name: "tip", tipId: r.tip_id })}>{r.tip_id.slice(0, 8)}…</a>
-                </span>
+                {r.tip_id && (
+                  <span>
+                    {t("audit_tip")}: <a href={href({ name: "tip", tipId: r.tip_id })}>{r.tip_id.slice(0, 8)}…</a>
+                  </span>
+                )}
+                {r.advisory_id && (
+                  <span>
+                    {t("audit_advisory")}: <a href={href({ name: "advisory", advisoryId: r.advisory_id })}>{r.advisory_id.slice(0, 8)}…</a>
+                  </span>
+                )}
                 <span>{unitName(r.unit_id)}</span>
                 {Object.entries(r.details ?? {}).map(([k, v]) => (
                   <span key={k}>

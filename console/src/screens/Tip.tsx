@@ -317,6 +317,7 @@ function ReplyBox({ tip, onChange }: { tip: TipDetail; onChange: (tip: TipDetail
         grouped: false,
         delivery: "queued",
         author: me.subject,
+        unreadable: false,
       };
       onChange({ ...tip, messages: [...tip.messages, sent], reply_count: tip.reply_count + 1 });
       setText("");
@@ -382,9 +383,7 @@ function Actions({ tip, onChange }: { tip: TipDetail; onChange: (tip: TipDetail)
   const [transferReason, setTransferReason] = useState("");
   const [blockReason, setBlockReason] = useState("");
   const commander = me.role === "commander";
-  // An officer's block: `sender.block` where the API has the block routes' tip view, else citizen_blocked.
-  const sender = (tip as { sender?: { block?: unknown } }).sender;
-  const blocked = sender ? sender.block != null : tip.citizen_blocked;
+  const blocked = tip.sender.block != null;
 
   const run = async (action: () => Promise<Partial<TipDetail> | void>) => {
     setMessage(null);
@@ -487,7 +486,7 @@ function Actions({ tip, onChange }: { tip: TipDetail; onChange: (tip: TipDetail)
           if (!text) return;
           void run(async () => {
             const summary = must(await api.PATCH("/v1/tips/{tip_id}", { params: { path: { tip_id: tip.tip_id } }, body: { note: text } }));
-            const added: ThreadMessage = { direction: "internal", kind: "note", at: new Date().toISOString(), text, attachments: [], evidence: [], grouped: false, author: me.subject };
+            const added: ThreadMessage = { direction: "internal", kind: "note", at: new Date().toISOString(), text, attachments: [], evidence: [], grouped: false, author: me.subject, unreadable: false };
             setNote("");
             return { ...summary, messages: [...tip.messages, added] };
           });
@@ -542,18 +541,13 @@ function Actions({ tip, onChange }: { tip: TipDetail; onChange: (tip: TipDetail)
               e.preventDefault();
               if (blockReason.trim().length < 3) return;
               void run(async () => {
-                // DELETE /v1/contacts/{citizen}/block?reason=…&tip_id=… (the block routes' own change;
-                // untyped until this console's types are regenerated with it: make console-api).
-                const client = api as unknown as {
-                  DELETE: (path: string, init: unknown) => Promise<{ data?: unknown; error?: unknown; response: Response }>;
-                };
                 must(
-                  await client.DELETE("/v1/contacts/{citizen}/block", {
+                  await api.DELETE("/v1/contacts/{citizen}/block", {
                     params: { path: { citizen: tip.citizen }, query: { reason: blockReason.trim(), tip_id: tip.tip_id } },
                   }),
                 );
                 setBlockReason("");
-                return { citizen_blocked: false, ...(sender ? { sender: { ...sender, block: null } } : {}) };
+                return { sender: { ...tip.sender, block: null } };
               });
             }}
           >
@@ -574,7 +568,7 @@ function Actions({ tip, onChange }: { tip: TipDetail; onChange: (tip: TipDetail)
               void run(async () => {
                 const block = must(await api.POST("/v1/contacts/{citizen}/block", { params: { path: { citizen: tip.citizen } }, body: { reason: blockReason.trim(), tip_id: tip.tip_id } }));
                 setBlockReason("");
-                return { citizen_blocked: true, ...(sender ? { sender: { ...sender, block } } : {}) };
+                return { sender: { ...tip.sender, block } };
               });
             }}
           >
