@@ -72,9 +72,9 @@ def _seed(info: dict[str, str], count: int) -> None:
         }
     )
     from tipline.adapters.table import Table
-    from tipline.keys import tip_pk
     from tipline.domain import Tip, TipStatus
     from tipline.intake.tipcode import new_code
+    from tipline.keys import tip_pk
 
     table = Table(info["table"])
     now = int(time.time() * 1000)
