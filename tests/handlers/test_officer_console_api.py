@@ -114,8 +114,8 @@ def test_stats_count_tips_per_vietnam_day_and_reply_delivery(stack: Any, lambda_
 
 def test_stats_reply_delivery_counts_delivered_and_seen_of_sent(stack: Any, lambda_context: Any) -> None:
     from tipline import wiring
-    from tipline.keys import tip_pk
     from tipline.domain import DeliveryStatus
+    from tipline.keys import tip_pk
 
     tip_id = _tip(stack, lambda_context)
     for text in ("một", "hai", "ba"):
