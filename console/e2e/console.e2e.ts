@@ -178,6 +178,11 @@ async function commanderPublishesAnAdvisory(viewport: { width: number; height: n
   await signIn(page, PROVINCE, "commander", suffix, false);
   await page.locator(`a[data-code="${worked.code}"]`).waitFor({ timeout: 30_000 });
 
+  // A citizen asks for advisories ("NHẬN TIN"): the one the audience will reach through Zalo.
+  const subscriber = citizenId();
+  await stack.says(subscriber, "NHẬN TIN");
+  await until(async () => (await stack.sentTo(subscriber)).length > 0, 60, "the answer to NHẬN TIN");
+
   await page.locator("nav").getByRole("link", { name: "Cảnh báo" }).click();
   await page.getByRole("link", { name: "Soạn cảnh báo" }).click();
   const title = `Cảnh báo lừa đảo giả danh công an ${randomUUID().slice(0, 6)}`;
@@ -206,6 +211,7 @@ async function commanderPublishesAnAdvisory(viewport: { width: number; height: n
     90,
     "the advisory's run to be delivered",
   );
+  await until(async () => (await stack.sentTo(subscriber)).some((m) => m.text?.startsWith(title)), 60, "the advisory in the subscriber's Zalo");
   await page.locator(".run-oa").first().waitFor({ timeout: 30_000 });
   await page.locator(".run-oa .legend li", { hasText: "Đang chờ: 0" }).first().waitFor({ timeout: 30_000 });
   await expect.poll(() => page.locator(".run-oa .stacked .seg").count()).toBeGreaterThan(0);

@@ -62,7 +62,13 @@ export function AdvisoryList() {
   );
 }
 
-export function ZaloPreview({ title, text, link, linkTitle }: { title: string; text: string; link: string; linkTitle: string }) {
+/** The OA the citizen sees the message from: the first targeted unit's, or the province's. */
+function senderName(provinceWide: boolean, unitIds: string[], units: { unit_id: string; name: string; parent_unit_id?: string | null }[]): string | null {
+  if (provinceWide) return units.find((u) => !u.parent_unit_id)?.name ?? null;
+  return units.find((u) => u.unit_id === unitIds[0])?.name ?? null;
+}
+
+export function ZaloPreview({ title, text, link, linkTitle, oa }: { title: string; text: string; link: string; linkTitle: string; oa: string | null }) {
   const { t } = useApp();
   const body = messageText(title, text, link);
   return (
@@ -74,7 +80,7 @@ export function ZaloPreview({ title, text, link, linkTitle }: { title: string; t
             <circle cx="16" cy="16" r="16" class="logo-bg" />
             <path d="M9 10h14v3h-5.5v10h-3V13H9z" class="logo-fg" />
           </svg>
-          <span>{t("adv_preview_oa")}</span>
+          <span>{oa ?? t("adv_preview_oa")}</span>
         </div>
         <div class="zalo-chat">
           {title || text ? (
@@ -244,7 +250,7 @@ export function Compose() {
             {busy ? t("adv_publishing") : t("adv_publish")}
           </button>
         </form>
-        <ZaloPreview title={draft.title} text={draft.text} link={draft.link} linkTitle={draft.linkTitle} />
+        <ZaloPreview title={draft.title} text={draft.text} link={draft.link} linkTitle={draft.linkTitle} oa={senderName(draft.provinceWide, draft.units, units)} />
       </div>
     </section>
   );
@@ -350,7 +356,13 @@ export function AdvisoryView({ advisoryId }: { advisoryId: string }) {
             </section>
           ))}
         </div>
-        <ZaloPreview title={advisory.title} text={advisory.text} link={advisory.link ?? ""} linkTitle={advisory.link_title ?? ""} />
+        <ZaloPreview
+          title={advisory.title}
+          text={advisory.text}
+          link={advisory.link ?? ""}
+          linkTitle={advisory.link_title ?? ""}
+          oa={senderName(!!advisory.target.province_wide, advisory.target.unit_ids ?? [], units)}
+        />
       </div>
     </section>
   );
