@@ -23,7 +23,7 @@ PYENV_NOW := $(if $(PYENV_312),$(shell pyenv version-name 2>/dev/null | cut -d: 
 SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(if $(PYENV_NOW),$(PYENV_NOW):)$(PYENV_312),)
 
 .PHONY: help dev test lint format validate build deploy deploy-edge console-publish bench lock events clean demo loadtest rehearse redrive \
-	console console-api console-test chromium
+	console console-api console-test console-screenshots chromium
 
 # The officer console (console/): Node.js 20.19+ and npm build it; Debian's Chromium runs its browser tests.
 NPM ?= npm
@@ -64,6 +64,9 @@ test: $(VENV)/.ready console/dist/index.html chromium ## run the whole test suit
 console-test: $(VENV)/.ready console/dist/index.html chromium ## the console's unit tests (Vitest) and browser tests (Chromium, local stack)
 	cd console && $(NPM) test
 	cd console && CHROMIUM=$(CHROMIUM) $(NPM) run test:browser
+
+console-screenshots: $(VENV)/.ready console/dist/index.html chromium ## the browser tests, saving every screen to docs/console/
+	cd console && CHROMIUM=$(CHROMIUM) CONSOLE_SHOTS=docs/console $(NPM) run test:browser
 
 console/node_modules/.ready: console/package.json console/package-lock.json
 	@command -v $(NPM) >/dev/null 2>&1 || { echo "make: the console needs Node.js 20.19+ and npm: apt-get install nodejs npm (or nodejs.org)"; exit 1; }

@@ -7,7 +7,9 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { ROOT } from "./stack";
 
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-export const SHOTS = resolve(ROOT, "docs", "console");
+// Screenshots of every screen: under build/ on every run (ignored by git); `make console-screenshots`
+// writes them to docs/console/, where docs/console.md and the README show them.
+export const SHOTS = resolve(ROOT, process.env.CONSOLE_SHOTS ?? "build/console-shots");
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 export async function launch(): Promise<Browser> {
