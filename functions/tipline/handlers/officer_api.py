@@ -34,7 +34,8 @@ from tipline.advisories import manage as advisories
 from tipline.advisories.model import Advisory, AdvisoryInput
 from tipline.audit import AuditRecord
 from tipline.config import get_settings
-from tipline.console import service
+from tipline.console import blocks as blocking
+from tipline.console import listing, oversight, service, views
 from tipline.domain import TipStatus
 from tipline.errors import Conflict, NotFound
 from tipline.evidence.service import attachment_link
@@ -87,7 +88,7 @@ def _not_found(_: NotFound) -> Response[dict[str, str]]:
     return _error(404, "Not found")
 
 
-@app.exception_handler([service.InvalidInput, advisories.InvalidAdvisory])  # type: ignore[untyped-decorator]
+@app.exception_handler([views.InvalidInput, advisories.InvalidAdvisory])  # type: ignore[untyped-decorator]
 def _invalid(error: Exception) -> Response[dict[str, str]]:
     return _error(422, str(error))
 
@@ -97,7 +98,7 @@ def _not_permitted(error: advisories.NotPermitted) -> Response[dict[str, str]]:
     return _error(403, str(error))
 
 
-@app.exception_handler([service.Refused, Conflict])  # type: ignore[untyped-decorator]
+@app.exception_handler([views.Refused, Conflict])  # type: ignore[untyped-decorator]
 def _refused(error: Exception) -> Response[dict[str, str]]:
     return _error(409, str(error))
 
@@ -166,8 +167,8 @@ def list_tips(
     code: Annotated[
         str | None, Query(max_length=32, description="the tip with this code (as a citizen may type it)")
     ] = None,
-) -> service.TipPage:
-    return service.list_tips(
+) -> listing.TipPage:
+    return listing.list_tips(
         wiring.table(),
         wiring.pepper(),
         _caller(),
@@ -183,14 +184,14 @@ def list_tips(
 
 
 @app.get("/v1/me")
-def me() -> service.Me:
-    return service.me(wiring.table(), _caller())
+def me() -> listing.Me:
+    return listing.me(wiring.table(), _caller())
 
 
 @app.get("/v1/units")
-def units() -> list[service.Unit]:
+def units() -> list[listing.Unit]:
     _caller()
-    return service.units(wiring.table())
+    return listing.units(wiring.table())
 
 
 @app.get("/v1/tips/<tip_id>")
@@ -212,14 +213,14 @@ def reply(
 @app.patch("/v1/tips/<tip_id>")
 def triage(
     tip_id: Annotated[str, Path(max_length=64)], body: Annotated[service.TipChanges, Body()]
-) -> service.TipSummary:
+) -> views.TipSummary:
     return service.triage(wiring.table(), get_settings(), _caller(), tip_id, body, clock.now_ms())
 
 
 @app.post("/v1/tips/<tip_id>/transfer")
 def transfer(
     tip_id: Annotated[str, Path(max_length=64)], body: Annotated[TransferRequest, Body()]
-) -> service.TipSummary:
+) -> views.TipSummary:
     units = {account.unit_id for account in wiring.table().list_oas()}
     return service.transfer(
         wiring.table(), _caller(), tip_id, body.unit_id, body.reason, units, clock.now_ms()
@@ -249,8 +250,10 @@ def attachment(
 @app.post("/v1/contacts/<citizen>/block")
 def block(
     citizen: Annotated[str, Path(max_length=16)], body: Annotated[BlockRequest, Body()]
-) -> service.Block:
-    return service.block_contact(wiring.table(), _caller(), citizen, body.reason, clock.now_ms(), body.tip_id)
+) -> blocking.Block:
+    return blocking.block_contact(
+        wiring.table(), _caller(), citizen, body.reason, clock.now_ms(), body.tip_id
+    )
 
 
 @app.delete("/v1/contacts/<citizen>/block")
@@ -261,13 +264,13 @@ def unblock(
         str | None,
         Query(max_length=64, description="one of the citizen's tips, should the short name be shared"),
     ] = None,
-) -> service.BlockLifted:
-    return service.unblock_contact(wiring.table(), _caller(), citizen, reason, clock.now_ms(), tip_id)
+) -> blocking.BlockLifted:
+    return blocking.unblock_contact(wiring.table(), _caller(), citizen, reason, clock.now_ms(), tip_id)
 
 
 @app.get("/v1/blocks")
-def blocks() -> list[service.Block]:
-    return service.list_blocks(wiring.table(), _caller())
+def blocks() -> list[blocking.Block]:
+    return blocking.list_blocks(wiring.table(), _caller())
 
 
 @app.get("/v1/audit")
@@ -276,12 +279,12 @@ def audit(
     unit: Annotated[str | None, Query(max_length=64)] = None,
     advisory_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditRecord]:
-    return service.audit_trail(wiring.table(), _caller(), tip_id, unit, advisory_id)
+    return oversight.audit_trail(wiring.table(), _caller(), tip_id, unit, advisory_id)
 
 
 @app.get("/v1/stats")
-def stats() -> list[service.UnitStats]:
-    return service.stats(wiring.table(), _caller(), clock.now_ms())
+def stats() -> list[oversight.UnitStats]:
+    return oversight.stats(wiring.table(), _caller(), clock.now_ms())
 
 
 @app.post(
