@@ -355,3 +355,32 @@ def test_503_only_when_nothing_at_all_can_keep_the_event(stack: Provisioned, lam
     assert _status(response) == 503
     assert drain(stack, "IntakeSpillQueue") == []
     assert not items_with_prefix(stack, "TIP#")
+
+
+def test_a_gate_defect_keeps_the_signed_event_for_the_spill_consumer(
+    stack: Provisioned, lambda_context: Any
+) -> None:
+    """A registry record that no longer parses used to escape as a 500, losing a signed event."""
+    _cold_container()
+    dynamodb = boto3.client("dynamodb")
+    record = {
+        "TableName": stack.resolver.refs["TiplineTable"],
+        "Key": {"pk": {"S": f"OA#{demo_oa().oa_id}"}, "sk": {"S": "META"}},
+    }
+    unit = dynamodb.get_item(**record)["Item"]["unit_id"]
+    dynamodb.update_item(**record, UpdateExpression="REMOVE unit_id")
+    response = deliver(lambda_context, text_event("báo tin", user_id="7008"))
+    assert _status(response) == 200
+    messages = drain(stack, "IntakeSpillQueue")
+    assert len(messages) == 1
+    arn = stack.resolver.attributes["IntakeSpillQueue.Arn"]
+    with pytest.raises(BatchProcessingError):  # retried by SQS, then parked in the DLQ for ops
+        intake_spill.handler(sqs_event(messages, arn), lambda_context)
+
+    dynamodb.update_item(
+        **record, UpdateExpression="SET unit_id = :u", ExpressionAttributeValues={":u": unit}
+    )
+    _cold_container()
+    assert intake_spill.handler(sqs_event(messages, arn), lambda_context)["batchItemFailures"] == []
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 1
+    assert len(_acks(stack)) == 1

@@ -52,6 +52,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # with its signature header; the spill consumer verifies it before anything is stored.
         logger.warning("webhook not verifiable now, spilling it unverified", cause=str(failure))
         return _spill(raw, "unverified", "", received_ms, verified=False, signature=signature)
+    except Exception:
+        # A defect of the gate itself (a registry record that no longer parses, say): a 500 would
+        # lose a signed event, so keep it for the spill consumer, which fails it into the DLQ.
+        logger.exception("webhook gate failed, spilling the event unverified")
+        return _spill(raw, "gate_failed", "", received_ms, verified=False, signature=signature)
 
     if admitted.kind == "probe":
         return response(200, {"status": "ok"})
