@@ -117,9 +117,13 @@ def _environment() -> None:
     )
 
 
+STAMPED_MS = 1795000000000  # when the benchmark's events say they were sent
+
+
 def bench_per_event() -> None:
     _environment()
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from tipline import clock
     from tipline.adapters import aws
     from tipline.handlers import webhook
     from tipline.intake.signature import signature_matches
@@ -142,7 +146,7 @@ def bench_per_event() -> None:
                 "user_send_text",
                 oa,
                 user_id=str(10**17 + i),
-                ts=1795000000000 + i,
+                ts=STAMPED_MS + i,
                 text="Tôi muốn báo tin lừa đảo chuyển khoản " * 4,
                 msg_id=f"bench{i}",
             ),
@@ -152,12 +156,13 @@ def bench_per_event() -> None:
         for i in range(EVENTS)
     ]
     events = [api_event(body, oa) for body in bodies]
-    with contextlib.redirect_stdout(io.StringIO()):  # the EMF metric lines
+    # Received just after they were stamped (the webhook refuses stale events: not the path to measure).
+    with contextlib.redirect_stdout(io.StringIO()), clock.use(lambda: STAMPED_MS / 1000 + 60):
         webhook.handler(events[0], Context())  # warm: caches, clients, spill key
         start = time.perf_counter()
         for event in events[1:]:
             response = webhook.handler(event, Context())
-            assert response["statusCode"] == 200, response
+            assert json.loads(response["body"]).get("status") == "accepted", response
         ours = (time.perf_counter() - start) / (EVENTS - 1) * 1e6
 
     key = AESGCM(os.urandom(32))

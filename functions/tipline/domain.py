@@ -7,6 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# How long the webhook remembers an event's dedupe key (the EVENT# claim's TTL). A copy of an event
+# that arrives later would run again, so the gate refuses events this old (tipline.intake.gate).
+DEDUPE_MEMORY_SECONDS = 3 * 24 * 3600
+
 
 class TipStatus(StrEnum):
     NEW = "new"

@@ -1,26 +1,38 @@
 """The local AWS: moto's server, in this process or in one of its own, on a free loopback port.
 
 One module for every place that needs an emulator (the local stack, the tests, the benches, the
-load test, the rehearsal), with one correction to moto's SQS where it departs from SQS in a way the
-local stack depends on:
+load test, the rehearsal), with corrections to moto's SQS where it departs from SQS in a way the
+local stack depends on (moto 5.2):
 
-FIFO order after a visibility timeout. When two or more messages of one group come back after their
-visibility timeout (a consumer reported them as failed, as the reply sender does for the rest of a
-citizen's group after an error), moto 5.2 skips the first of them: while it walks the queue it
-still counts the group as in flight because of the later ones it has not reached yet, so it hands
-out the second and third and leaves the first behind. SQS hands them out in order. The fix releases
-every message whose visibility timeout has passed before moto looks at the groups.
+- FIFO order after a visibility timeout. When two or more messages of one group come back after
+  their visibility timeout (a consumer reported them as failed, as the reply sender does for the
+  rest of a citizen's group after an error), moto skips the first of them: while it walks the queue
+  it still counts the group as in flight because of the later ones it has not reached yet, so it
+  hands out the second and third and leaves the first behind. SQS hands them out in order. The fix
+  releases every message whose visibility timeout has passed before moto looks at the groups.
+- One FIFO group in flight at a time, and each message to one receiver. moto takes its snapshot of
+  the groups in flight once per ReceiveMessage, before a long poll, and walks and changes the queue
+  without a lock: two pollers waiting on one queue could each take a message of the same group (a
+  citizen's replies handled side by side), or see one change mid-way. Here every receive, send,
+  delete and visibility change runs under one lock, and a long poll retries with a fresh snapshot.
+- Deduplication for five minutes. moto drops a FIFO message whose deduplication id matches one
+  still in the queue only; SQS remembers the id for five minutes after the send, also once the
+  first copy was received and deleted. Two copies of one acknowledgement (the webhook and the
+  spill consumer completing the same event) could both be delivered, and handled at once.
 
-Only an emulator running in this process (or started by `python -m tipline_local.emulator`) is
-corrected; an external one (AWS_ENDPOINT_URL) is what it is.
+Only an emulator running in this process (or started by `python -m tipline_local.emulator`, which
+is what ``spawn_emulator`` runs) is corrected; an external one (AWS_ENDPOINT_URL) is what it is.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,28 +42,85 @@ if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
 LOOPBACK = "127.0.0.1"
+_LOCAL = Path(__file__).resolve().parents[1]  # the directory that holds tipline_local
 
-_APPLIED = "_tipline_fifo_order_fixed"
+_APPLIED = "_tipline_sqs_corrected"
+DEDUPLICATION_SECONDS = 300  # SQS's deduplication interval
+_POLL_SECONDS = 0.05  # a long poll's retry when visible messages are all held by groups in flight
+_SQS_LOCK = threading.RLock()
 
 
-def fix_fifo_order_after_visibility_timeout() -> None:
-    """Patch moto's SQS backend in this process (idempotent)."""
-    from moto.sqs.models import SQSBackend
+def _serialised(method: Any) -> Any:
+    @functools.wraps(method)
+    def under_lock(*args: Any, **kwargs: Any) -> Any:
+        with _SQS_LOCK:
+            return method(*args, **kwargs)
+
+    return under_lock
+
+
+def correct_sqs() -> None:
+    """Patch moto's SQS in this process (idempotent): see the module's docstring."""
+    from moto.sqs.models import Queue, SQSBackend
 
     if getattr(SQSBackend, _APPLIED, False):
         return
-    original = SQSBackend.receive_message
+    receive = SQSBackend.receive_message
+    add = Queue.add_message
 
-    @functools.wraps(original)
-    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
         queue = self.get_queue(queue_name)
-        if queue.fifo_queue:
-            for message in queue.messages:  # visible ones: their visibility timeout has passed
-                queue.pending_messages.discard(message)
-        return original(self, queue_name, *args, **kwargs)
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with _SQS_LOCK:
+                if queue.fifo_queue:
+                    for message in queue.messages:  # visible ones: their visibility timeout has passed
+                        queue.pending_messages.discard(message)
+                result = receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+                waiting = bool(queue.messages)
+            left = deadline - time.monotonic()
+            if result or left <= 0:
+                return result
+            if waiting:  # visible, but their groups are in flight: look again shortly
+                time.sleep(min(left, _POLL_SECONDS))
+            else:
+                queue.wait_for_messages(min(left, 1.0))
+
+    def add_message(self: Any, message: Any) -> None:
+        if self.fifo_queue and message.deduplication_id:
+            sent: dict[str, int] = self.__dict__.setdefault("_tipline_deduplication", {})
+            now = int(message.sent_timestamp)
+            horizon = now - DEDUPLICATION_SECONDS * 1000
+            for old in [key for key, at in sent.items() if at < horizon]:
+                del sent[old]
+            if message.deduplication_id in sent:
+                return
+            sent[message.deduplication_id] = now
+        add(self, message)
 
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    Queue.add_message = _serialised(add_message)  # type: ignore[method-assign]
+    for name in (
+        "send_message",
+        "send_message_batch",
+        "delete_message",
+        "delete_message_batch",
+        "change_message_visibility",
+        "change_message_visibility_batch",
+        "purge_queue",
+    ):
+        setattr(SQSBackend, name, _serialised(getattr(SQSBackend, name)))
     setattr(SQSBackend, _APPLIED, True)
+
+
+fix_fifo_order_after_visibility_timeout = correct_sqs  # the name its first callers know
 
 
 def free_port() -> int:
@@ -69,7 +138,7 @@ def start_in_process(port: int | None = None) -> tuple[ThreadedMotoServer, str]:
     """moto's server, corrected, on a thread of this process; returns it (to ``stop()``) and its URL."""
     from moto.server import ThreadedMotoServer
 
-    fix_fifo_order_after_visibility_timeout()
+    correct_sqs()
     port = port or free_port()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
@@ -87,10 +156,15 @@ def in_process() -> Iterator[str]:
 
 
 def spawn_emulator(port: int) -> subprocess.Popen[bytes]:
-    """moto's server in a process (and a process group) of its own on 127.0.0.1:``port``, as AWS
-    would be elsewhere; stop it with ``os.killpg(process.pid, signal.SIGTERM)``."""
+    """moto's server, corrected (``python -m tipline_local.emulator``), in a process (and a process
+    group) of its own on 127.0.0.1:``port``, as AWS would be elsewhere; stop it with
+    ``os.killpg(process.pid, signal.SIGTERM)``."""
     return subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", LOOPBACK, "-p", str(port)],
+        [sys.executable, "-m", "tipline_local.emulator", "--port", str(port)],
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(_LOCAL), os.environ.get("PYTHONPATH")])),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -99,16 +173,15 @@ def spawn_emulator(port: int) -> subprocess.Popen[bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m tipline_local.emulator --port N``: moto's server, corrected, in its own process
-    (an external emulator for AWS_ENDPOINT_URL that keeps FIFO order like the embedded one)."""
+    (an external emulator for AWS_ENDPOINT_URL, corrected like the embedded one)."""
     import argparse
     import signal
-    import threading
 
     parser = argparse.ArgumentParser(prog="python -m tipline_local.emulator")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
     server, endpoint = start_in_process(args.port)
-    print(f"moto (FIFO order corrected) on {endpoint}", flush=True)
+    print(f"moto (SQS corrected) on {endpoint}", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

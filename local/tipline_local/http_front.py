@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -262,11 +263,27 @@ class HttpFront:
             if route.scopes and not set(route.scopes) & set(scopes or []):
                 return json_response({"message": "Forbidden"}, 403)
         event = http_api_event(request, route, params, claims, scopes)
+        request_id = str(event["requestContext"]["requestId"])
         try:
             result = self._invoke(route, event)
-        except Exception:  # as API Gateway does when the function fails
-            return internal_error()
-        return api_gateway_response(result)
+        except Exception as exc:  # as API Gateway does when the function fails
+            # Type and place only: an exception's text may hold what a citizen wrote.
+            print(
+                f"front: {route.function} {route.route_key} failed ({type(exc).__name__} at "
+                f"{where(exc)}); answered 500 (request {request_id})",
+                flush=True,
+            )
+            answer = internal_error()
+        else:
+            answer = api_gateway_response(result)
+        answer.headers["apigw-requestid"] = request_id  # as API Gateway: the function saw the same id
+        return answer
+
+
+def where(exc: BaseException, frames: int = 5) -> str:
+    """The last ``frames`` places an exception went through, outermost first (file:line)."""
+    stack = traceback.extract_tb(exc.__traceback__)[-frames:]
+    return " > ".join(f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" for frame in stack) or "?"
 
 
 def as_api_gateway_claims(claims: dict[str, Any]) -> dict[str, str]:

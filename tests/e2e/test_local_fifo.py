@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -105,6 +106,53 @@ def test_a_message_received_max_receive_count_times_moves_to_the_dead_letter_que
     assert counts == [[("A0", "1")], [("A0", "2")], [("A0", "3")]]
     assert [m["Body"] for m in _receive(sqs, queue, 1, 0)] == ["A1"]  # A0 went on at the 4th receive
     assert [m["Body"] for m in _receive(sqs, dlq, visibility=0)] == ["A0"]
+
+
+def test_a_deduplication_id_is_remembered_after_its_message_was_deleted(fifo: tuple[Any, str, str]) -> None:
+    """Within SQS's five minutes a second copy is dropped, even once the first was handled: the
+    webhook and the spill consumer can both queue one acknowledgement."""
+    sqs, queue, _ = fifo
+    sqs.send_message(QueueUrl=queue, MessageBody="ack", MessageGroupId="C", MessageDeduplicationId="r1")
+    (first,) = [m for m in _receive(sqs, queue) if m["Body"] == "ack"]
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=first["ReceiptHandle"])
+    sqs.send_message(QueueUrl=queue, MessageBody="ack", MessageGroupId="C", MessageDeduplicationId="r1")
+    assert [m for m in _receive(sqs, queue, visibility=0) if m["Body"] == "ack"] == []
+
+
+def test_two_waiting_pollers_never_hold_one_fifo_group_at_once(moto_endpoint: str) -> None:
+    """Two pollers long-poll an empty queue (as the local pump's do); two messages of one group
+    arrive. Only one poller may get one: the group is in flight until it is deleted."""
+    from moto.sqs.models import sqs_backends
+
+    sqs = emulator_client(moto_endpoint, "sqs")
+    name = f"pollers-{uuid.uuid4().hex[:8]}.fifo"
+    queue = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    waiting = sqs_backends["123456789012"]["ap-southeast-1"].queues[name]._messages_lock
+    got: list[list[str]] = []
+
+    def poll() -> None:
+        answer = emulator_client(moto_endpoint, "sqs").receive_message(
+            QueueUrl=queue, MaxNumberOfMessages=1, WaitTimeSeconds=2
+        )
+        got.append([m["Body"] for m in answer.get("Messages", [])])
+
+    pollers = [threading.Thread(target=poll) for _ in range(2)]
+    for poller in pollers:
+        poller.start()
+    deadline = time.monotonic() + 30
+    while len(waiting._waiters) < 2:  # type: ignore[attr-defined]  # both in their long poll
+        assert time.monotonic() < deadline, "the pollers never waited"
+        time.sleep(0.01)
+    sqs.send_message_batch(
+        QueueUrl=queue,
+        Entries=[
+            {"Id": str(i), "MessageBody": f"D{i}", "MessageGroupId": "D", "MessageDeduplicationId": f"D{i}"}
+            for i in range(2)
+        ],
+    )
+    for poller in pollers:
+        poller.join(timeout=30)
+    assert sorted(got) == [[], ["D0"]]
 
 
 @pytest.mark.e2e

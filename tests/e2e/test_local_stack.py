@@ -26,11 +26,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from fixtures.local_stack import CODE, OA, StackProcess, stack_command, wait_for
 from tipline import clock as tipline_clock
+from tipline.intake.signature import header_value
 from tipline_local import auth
+from tipline_local.accounts import demo_accounts
 from tipline_local.emulator import free_port, spawn_emulator
 from tipline_local.http_front import HttpFront, Route, as_api_gateway_claims
 from tipline_local.provision import Provisioned, emulator_client
 from tipline_local.pump import QueuePump, QueueSource
+from tipline_local.samples import zalo_body
 from tipline_local.scheduler import Schedule, cron_due, scheduled_event
 from tipline_local.stack import read_event_sources, shared_environment
 from tipline_local.template import load_template
@@ -192,6 +195,19 @@ def test_answers_go_back_as_api_gateway_sends_them(key_path: Path) -> None:
             assert (response.status_code, response.get_json()) == (500, {"message": "Internal Server Error"})
     failing = _front(Recorder(fail=True), key_path).post("/webhooks/zalo", data=b"{}")
     assert (failing.status_code, failing.get_json()) == (500, {"message": "Internal Server Error"})
+
+
+def test_a_function_failure_is_logged_with_the_request_id_it_answered_with(
+    key_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorder = Recorder(fail=True)
+    failing = _front(recorder, key_path).post("/webhooks/zalo", data=b'{"text": "canary-front-3391"}')
+    request_id = failing.headers["apigw-requestid"]
+    assert request_id == recorder.events[-1][1]["requestContext"]["requestId"], "the id the function saw"
+    printed = capsys.readouterr().out
+    assert f"request {request_id}" in printed
+    assert "RuntimeError at " in printed and "test_local_stack.py:" in printed
+    assert "the function failed" not in printed and "canary" not in printed, "type and place, never text"
 
 
 def test_claims_render_arrays_as_api_gateway_does() -> None:
@@ -465,6 +481,43 @@ def test_a_signed_webhook_becomes_a_reply_the_simulator_records(running: StackPr
     assert (ack["path"], ack["kind"], ack["oa_id"]) == ("/v3.0/oa/message/cs", "cs", OA)
     output = running.output()
     assert canary not in output and user not in output  # the stack's log holds neither
+
+
+@pytest.mark.e2e
+def test_a_signed_event_stamped_long_ago_is_refused_and_opens_nothing(running: StackProcess) -> None:
+    oa = next(account for account in demo_accounts() if account.oa_id == OA)
+    user = f"6{uuid.uuid4().int % 10**15:015d}"
+    stamped = 1_559_347_200_000  # June 2019: a captured body, replayed
+    httpx.post(f"{running.info['zalo']}/_sim/interactions", json={"oa_id": OA, "user_id": user})
+    body = json.dumps(
+        zalo_body(
+            "user_send_text", oa, user_id=user, ts=stamped, text="tin cũ phát lại", msg_id=uuid.uuid4().hex
+        ),
+        ensure_ascii=False,
+    ).encode()
+    answer = httpx.post(
+        running.info["webhook"],
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "x-zevent-signature": header_value(oa.app_id, body, str(stamped), oa.oa_secret_key),
+        },
+    )
+    assert (answer.status_code, answer.json()["status"]) == (200, "refused")
+    items = _scan(running.info["aws"], running.info["table"])
+    assert not [i for i in items if {"N": str(stamped)} in i.values()], "no contact, tip or message of it"
+    # The same citizen writes now: once that answer arrives, an acknowledgement of the stale event
+    # (same citizen, same FIFO group, queued first) would have arrived before it.
+    running.citizen_says(user, "Xe máy bị trộm ở chợ")
+    (ack,) = wait_for(lambda: running.sent_to(user), 60, "the acknowledgement of the fresh message")
+    assert CODE.search(ack["text"])
+    assert '"WebhookStale"' in running.output(), "counted in a metric"
+
+
+def _scan(endpoint: str, table: str) -> list[dict[str, Any]]:
+    client = emulator_client(endpoint, "dynamodb")
+    pages = client.get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page["Items"]]
 
 
 @pytest.mark.e2e

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("stack")
 
 
 def _open_tip(stack: Any, lambda_context: Any, user_id: str, at_ms: int) -> Tip:
-    deliver(lambda_context, text_event("báo tin", user_id=user_id, ts=at_ms))
+    deliver(lambda_context, text_event("báo tin", user_id=user_id, ts=at_ms), at_ms=at_ms)
     drain(stack, "RepliesQueue")
     tip_id = next(
         item["tip_id"]["S"]

@@ -158,7 +158,7 @@ def test_invalid_input_names_the_field(stack: Any, lambda_context: Any) -> None:
 
 def test_replies_outside_zalos_window_are_refused_at_once(stack: Any, lambda_context: Any) -> None:
     old = now_ms() - 8 * 24 * 3600 * 1000
-    deliver(lambda_context, text_event("tin cũ", user_id="91", ts=old))
+    deliver(lambda_context, text_event("tin cũ", user_id="91", ts=old), at_ms=old)
     drain(stack, "RepliesQueue")
     tip_id = items_with_prefix(stack, "TIP#", "META")[0]["tip_id"]["S"]
     status, answer = call(

@@ -321,10 +321,11 @@ def test_a_failure_skips_the_rest_of_its_citizen_only_while_citizens_run_concurr
 
 
 def test_a_response_lost_after_zalo_accepted_is_resent_and_may_arrive_twice(
-    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, captured_logs: io.StringIO
 ) -> None:
     """The documented at-least-once edge (see tipline.replies.delivery): no reply is lost; a copy may
-    be duplicated; the entry says so, then ends with the id of the copy Zalo confirmed."""
+    be duplicated; the entry says so, then ends with the id of the copy Zalo confirmed. The log
+    names the reply at warning level (the load test attributes a duplicate by it)."""
     citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
     zalo_sim.sim.inject(timeout=True, effective=True, path_prefix="/v3.0/oa/message/cs")
     poller = Poller(stack, lambda_context)
@@ -332,6 +333,10 @@ def test_a_response_lost_after_zalo_accepted_is_resent_and_may_arrive_twice(
     assert failed
     entry = _ack_entry(stack)
     assert entry.status == DeliveryStatus.DEFERRED and entry.reason and "twice" in entry.reason
+    warnings = [json.loads(line) for line in captured_logs.getvalue().splitlines() if "twice" in line]
+    assert [(w["level"], w["message"], w["reply_id"]) for w in warnings] == [
+        ("WARNING", "reply may reach the citizen twice", entry.entry_key.rsplit("#", 1)[-1])
+    ]
     poller.release(failed)
     poller.once()
     sent = zalo_sim.cs_sent(USER)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fixtures.events import EVENTS, load_event
 from fixtures.webhook import (
+    SAMPLES_RECEIVED_MS,
     Fault,
     deliver,
     demo_oa,
@@ -18,6 +19,7 @@ from fixtures.webhook import (
     encode,
     items_with_prefix,
     now_ms,
+    received_at,
     run_spill_consumer,
     subscribe_to_urgent,
     table_items,
@@ -53,9 +55,11 @@ def test_every_sample_event_is_answered_200(name: str, stack: Any, lambda_contex
 
 
 def webhook_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A sample from events/, received shortly after it was stamped."""
     from tipline.handlers import webhook
 
-    return webhook.handler(event, context)  # type: ignore[no-any-return]
+    with received_at(SAMPLES_RECEIVED_MS):
+        return webhook.handler(event, context)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("name", [n for n in MESSAGE_EVENTS if n.startswith("user_")])

@@ -65,3 +65,37 @@ def test_signed_but_arbitrary_events_are_never_a_5xx(
     assert response["statusCode"] in {200, 400, 401}
     if response["statusCode"] != 200:
         assert drain(stack, "IntakeSpillQueue") == []
+
+
+def _nested(depth: int, opening: bytes, closing: bytes, closed: bool) -> bytes:
+    return opening * depth + (b"1" + closing * depth if closed else b"")
+
+
+hostile_bodies = st.one_of(
+    st.builds(
+        _nested,
+        st.integers(min_value=900, max_value=60_000),
+        st.sampled_from([b"[", b'{"a":']),
+        st.sampled_from([b"]", b"}"]),
+        st.booleans(),
+    ).filter(lambda body: len(body) <= 64 * 1024),
+    st.builds(  # a Zalo-like body whose OA id cannot be an id
+        lambda oa_id, ts: json.dumps(
+            {"app_id": oa.app_id, "timestamp": ts, "event_name": "user_send_text", "recipient": {"id": oa_id}}
+        ).encode(),
+        st.text(min_size=65, max_size=3_000) | st.text(st.characters(categories=["Cs", "Cc"]), min_size=1),
+        st.text(alphabet="0123456789", min_size=1, max_size=16),
+    ),
+)
+
+
+@PROPERTY_SETTINGS
+@given(raw=hostile_bodies, signature=signatures)
+def test_hostile_bodies_are_a_4xx_before_any_verification(
+    raw: bytes, signature: str | None, lambda_context: Any, stack: Any
+) -> None:
+    before = len(table_items(stack))
+    response = deliver(lambda_context, raw, signature=signature)
+    assert 400 <= response["statusCode"] < 500, response["body"]
+    assert len(table_items(stack)) == before
+    assert drain(stack, "IntakeSpillQueue") == []

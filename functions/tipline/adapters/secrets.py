@@ -31,7 +31,10 @@ def secret_string(secret_id: str, cache_seconds: float = 300.0) -> str:
 
 
 def secret_json(secret_id: str, cache_seconds: float = 300.0) -> dict[str, Any]:
-    value = json.loads(secret_string(secret_id, cache_seconds))
+    try:
+        value = json.loads(secret_string(secret_id, cache_seconds))
+    except ValueError as exc:
+        raise NotFound("secret is not a JSON object") from exc
     if not isinstance(value, dict):
         raise NotFound("secret is not a JSON object")
     return value

@@ -6,13 +6,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+ZALO_ID_MAX = 64  # Zalo's ids (apps, OAs, citizens) are short digit strings; this bounds them generously
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
 
 class Party(_Model):
-    id: str = Field(min_length=1, max_length=64)
+    id: str = Field(min_length=1, max_length=ZALO_ID_MAX)
 
 
 class Coordinates(_Model):
@@ -100,7 +102,7 @@ ANONYMOUS_MESSAGE_EVENTS = tuple(name.replace("user_", "anonymous_", 1) for name
 
 
 class _Event(_Model):
-    app_id: str = Field(min_length=1, max_length=64)
+    app_id: str = Field(min_length=1, max_length=ZALO_ID_MAX)
     timestamp: str = Field(pattern=r"^\d{1,16}$")
 
     @property
@@ -126,7 +128,7 @@ class AnonymousMessageEvent(_MessageEvent):
 
 class FollowEvent(_Event):
     event_name: Literal["follow", "unfollow"]
-    oa_id: str = Field(min_length=1, max_length=64)
+    oa_id: str = Field(min_length=1, max_length=ZALO_ID_MAX)
     follower: Party
     source: str | None = Field(default=None, max_length=64)
 
@@ -231,14 +233,20 @@ def parse_event(payload: dict[str, Any]) -> ZaloEvent:
 
 
 def oa_id_of(payload: dict[str, Any]) -> str | None:
-    """The OA an (unverified) body is about: needed to pick the key that verifies it."""
-    if isinstance(payload.get("oa_id"), str):
-        return str(payload["oa_id"])
-    name = str(payload.get("event_name", ""))
-    party = payload.get("sender") if name.startswith("oa_") else payload.get("recipient")
-    if isinstance(party, dict) and isinstance(party.get("id"), str):
-        return str(party["id"])
-    return None
+    """The OA an (unverified) body is about: needed to pick the key that verifies it.
+
+    None when the body names no OA or names it with something that cannot be an id (too long, not
+    printable ASCII): such a value is never looked up, so a hostile body cannot make the registry
+    read fail (a key too large) or fill a cache.
+    """
+    found: Any = payload.get("oa_id")
+    if not isinstance(found, str):
+        name = str(payload.get("event_name", ""))
+        party = payload.get("sender") if name.startswith("oa_") else payload.get("recipient")
+        found = party.get("id") if isinstance(party, dict) else None
+    if not isinstance(found, str) or not 0 < len(found) <= ZALO_ID_MAX:
+        return None
+    return found if found.isascii() and found.isprintable() else None
 
 
 def citizen_id_of(event: ZaloEvent) -> str:

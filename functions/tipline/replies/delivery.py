@@ -195,6 +195,8 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
     except (zalo.ZaloUnavailable, zalo.TokenRejected, TokenUnavailable) as busy:
         reason = getattr(busy, "reason", None) or str(busy)
         if isinstance(busy, zalo.ZaloUnavailable) and busy.maybe_delivered:
+            # The known at-least-once edge: said at warning level, so a duplicate has a named cause.
+            logger.warning("reply may reach the citizen twice", reply_id=reply.reply_id, cause=reason)
             reason += " (Zalo may have received it: the citizen could get it twice)"
         floor = busy.retry_after if isinstance(busy, zalo.ZaloUnavailable) else None
         delay = backoff_seconds(attempt, floor)
@@ -207,9 +209,15 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
         raise RetryLater(reason, delay) from busy
 
     note = f"sent on attempt {attempt}" if attempt > 1 else None
-    sender.table.set_delivery(
-        pk, reply.entry_key, DeliveryStatus.SENT, reason=note, zalo_message_id=sent.message_id
-    )
+    try:
+        sender.table.set_delivery(
+            pk, reply.entry_key, DeliveryStatus.SENT, reason=note, zalo_message_id=sent.message_id
+        )
+    except Exception:
+        logger.warning(
+            "reply sent but its outcome was not recorded: it will be sent again", reply_id=reply.reply_id
+        )
+        raise
     sender.sent.add(reply.oa_id, sent.message_id, pk, reply.entry_key)
     logger.info(
         "reply sent", reply_id=reply.reply_id, oa_id=reply.oa_id, billed=sent.quota_type == "reply_billed"

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from tipline import keys
 from tipline.adapters.store.gateway import DynamoGateway, key
-
-EVENT_TTL_SECONDS = 3 * 24 * 3600  # the dedupe memory: Zalo's retries end within hours
+from tipline.domain import DEDUPE_MEMORY_SECONDS
 
 
 class EventClaims(DynamoGateway):
-    """A conditional put claims an event; the claim expires after the dedupe memory."""
+    """A conditional put claims an event; the claim expires after the dedupe memory
+    (DEDUPE_MEMORY_SECONDS, from which the webhook's stale bound is derived)."""
 
     def claim_event(self, dedupe_key: str, now_ms: int) -> str:
         """'new' when this caller claimed the event first, else the earlier claim's state
         ('claimed' while another delivery works on it, 'done' once it finished)."""
-        expires = now_ms // 1000 + EVENT_TTL_SECONDS
+        expires = -(-now_ms // 1000) + DEDUPE_MEMORY_SECONDS  # whole seconds, never before the memory ends
         values = {"state": "claimed", "claimed_ms": now_ms, "expires_at": expires}
         if self.put(keys.event_pk(dedupe_key), keys.META, values, if_absent=True):
             return "new"

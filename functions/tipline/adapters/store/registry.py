@@ -14,14 +14,20 @@ class OaRegistry(DynamoGateway):
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
-        self._oa_cache: dict[str, tuple[float, OaAccount | None]] = {}
+        self._oa_cache: dict[str, tuple[float, OaAccount]] = {}
 
     def get_oa(self, oa_id: str, cache_seconds: float = 0.0) -> OaAccount | None:
+        """A registered OA (cached for ``cache_seconds``) or None. Only OAs that exist are cached:
+        the webhook looks up the OA an unverified body names, and a cache of misses would grow by
+        one entry per forged id."""
         cached = self._oa_cache.get(oa_id)
         if cached and time.monotonic() - cached[0] < cache_seconds:
             return cached[1]
         values = self.get(keys.oa_pk(oa_id), consistent=False)
-        account = OaAccount.model_validate(values) if values else None
+        if not values:
+            self._oa_cache.pop(oa_id, None)
+            return None
+        account = OaAccount.model_validate(values)
         self._oa_cache[oa_id] = (time.monotonic(), account)
         return account
 
