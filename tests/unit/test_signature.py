@@ -14,18 +14,11 @@ from pathlib import Path
 
 import pytest
 from fixtures.events import EVENTS
+from fixtures.zalo_signature import zalo_mac
 from tipline.intake.signature import signature_matches
 from tipline_local.accounts import demo_accounts
 
 SAMPLES = sorted(Path(EVENTS, "webhook").glob("*.json"))
-
-
-def zalo_mac(app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str) -> str:
-    """The documented formula, by hand."""
-    return (
-        "mac="
-        + hashlib.sha256(app_id.encode() + raw_body + timestamp.encode() + oa_secret_key.encode()).hexdigest()
-    )
 
 
 def _signer_of(body: bytes) -> tuple[str, str]:
