@@ -12,6 +12,7 @@ import pytest
 from tipline_local.loadtest import LOST_ANSWER, Report, Unexpected, duplicate_of, explain
 
 ROOT = Path(__file__).resolve().parents[2]
+COUNT = 200
 
 
 @pytest.mark.e2e
@@ -22,7 +23,7 @@ def test_a_small_load_through_the_local_stack_keeps_every_invariant() -> None:
             "-m",
             "tipline_local.loadtest",
             "--count",
-            "200",
+            str(COUNT),
             "--clients",
             "4",
             "--time-limit",
@@ -38,6 +39,9 @@ def test_a_small_load_through_the_local_stack_keeps_every_invariant() -> None:
     report = run.stdout.splitlines()
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert report[-1] == "invariants: HOLD"
+    # Requests not sent before --time-limit are skipped: the invariants must hold on all 200.
+    [sent] = [line for line in report if line.startswith("webhooks sent: ")]
+    assert sent.split()[2] == str(COUNT), sent
     assert any(line.startswith("latency: p50") for line in report)
     assert "unexpected: none" in run.stdout
     kept = next(line.split(": ", 1)[1] for line in report if line.startswith("stack log: "))

@@ -174,8 +174,44 @@ def test_follower_sync_beyond_the_paging_limit_walks_the_periods_and_unmarks_nob
         assert result.cut_filters[0] == "all" and result.now_unfollowed == 0
         contact = table.get_contact(handle)
         assert contact is not None and contact.follower
-        periods = {c["path"] for c in zalo.sim.calls if c["path"].endswith("/getlist")}
-        assert periods  # the sim ignores the period filter; every call stayed within offset <= 9951
+        assert all(c["error"] in (0, None) for c in zalo.sim.calls)
+    finally:
+        zalo.running.stop()
+
+
+def test_follower_sync_reaches_recent_followers_past_the_cut_through_the_period_lists(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plain list stops at the cut; the per-period lists (which the simulator filters by each
+    follower's last interaction) reach those who interacted in the last 30 days beyond it."""
+    zalo = start_simulator(monkeypatch)
+    try:
+        oa = demo_accounts()[1]
+        table, settings, pepper = wiring.table(), get_settings(), wiring.pepper()
+        silent = [f"5{i:017d}" for i in range(100)]
+        for user in silent:  # followed 40 days ago and quiet since: first in Zalo's plain list
+            zalo.sim.follow(oa.oa_id, user)
+        recent = [f"4{i:017d}" for i in range(30)]
+        # then 10 followers 20 days ago, 10 five days ago, 5 yesterday and 5 today
+        for days_later, group in (
+            (20, recent[:10]),
+            (15, recent[10:20]),
+            (4, recent[20:25]),
+            (1, recent[25:]),
+        ):
+            zalo.clock.advance(days_later * DAY)
+            for user in group:
+                zalo.sim.follow(oa.oa_id, user)
+        account = table.get_oa(oa.oa_id)
+        assert account is not None
+        # pretend Zalo's 10,000 cut is at 100: the plain list reaches only the 100 silent followers
+        result = followers.sync_followers(
+            table, settings, wiring.token_store(), pepper, account, clock.now_ms(), max_offset=50
+        )
+        assert (result.total, result.listed, result.created, result.complete) == (130, 130, 130, True)
+        for user in recent:
+            contact = table.get_contact(pseudonym(pepper, oa.oa_id, user))
+            assert contact is not None and contact.follower
         assert all(c["error"] in (0, None) for c in zalo.sim.calls)
     finally:
         zalo.running.stop()

@@ -163,11 +163,12 @@ def test_advisories_reach_followers_and_those_who_wrote_nhan_tin_and_nobody_else
     assert report["by_channel"] == {"cs": 6, "promotion": 1}
 
 
-def test_a_citizen_who_unfollows_after_planning_gets_nothing(
-    stack: Provisioned, lambda_context: Any, zalo: Zalo
+@pytest.mark.parametrize(("change", "skip"), [("unfollow", Skip.UNFOLLOWED), ("HỦY", Skip.OPTED_OUT)])
+def test_a_citizen_who_unfollows_or_opts_out_after_planning_gets_nothing(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, change: str, skip: Skip
 ) -> None:
-    """Eligibility is checked again when sending: an unfollow between the scheduler's run and the
-    sender's stops the advisory, consultation window or not."""
+    """Eligibility is checked again when sending: an unfollow or a "HỦY" between the scheduler's run
+    and the sender's stops the advisory, consultation window or not."""
     oa = demo_accounts()[0]
     user = "3200000000000000001"
     _does(zalo, lambda_context, oa, user, "follow")
@@ -182,8 +183,11 @@ def test_a_citizen_who_unfollows_after_planning_gets_nothing(
     status, created = call(lambda_context, "POST", "/v1/advisories", claims(oa.unit_id), body=body)
     assert status == 201, created
     assert advisories.handler({}, lambda_context)["enqueued"] == 1
-    _does(zalo, lambda_context, oa, user, "unfollow")
+    if change == "unfollow":
+        _does(zalo, lambda_context, oa, user, "unfollow")
+    else:
+        _says(zalo, lambda_context, oa, user, change)
     assert deliver_fanout_once(stack, lambda_context) == []
     assert zalo.sim.sent == []
     ((report,),) = [run["oas"] for run in _shown(lambda_context, created["advisory_id"], oa.unit_id)]
-    assert report["skipped"][Skip.UNFOLLOWED] == 1 and report["sent"] == 0
+    assert report["skipped"][skip] == 1 and report["sent"] == 0

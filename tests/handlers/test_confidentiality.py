@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import secrets
@@ -11,21 +10,23 @@ from typing import Any
 import boto3
 import pytest
 from fixtures.webhook import (
+    Fault,
     deliver,
     demo_oa,
     drain,
     item_text,
     items_with_prefix,
     now_ms,
-    run_spill_consumer,
+    subscribe_to_urgent,
     table_items,
 )
-from tipline.adapters import envelope
+from tipline.adapters import aws, envelope
 from tipline.config import get_settings
 from tipline.errors import DecryptionFailed
+from tipline.handlers import intake_spill
 from tipline.keys import tip_pk
 from tipline.wiring import table
-from tipline_local.samples import SAMPLE_EVENTS, zalo_body
+from tipline_local.samples import SAMPLE_EVENTS, sqs_event, zalo_body
 
 
 def _canary_body(name: str, index: int, canaries: list[str]) -> dict[str, Any]:
@@ -47,37 +48,48 @@ def _canary_body(name: str, index: int, canaries: list[str]) -> dict[str, Any]:
     return body
 
 
-def test_no_canary_in_logs_items_or_queue_bodies(
+def _every_message(url: str) -> list[dict[str, Any]]:
+    """Every message a queue holds, received until it is empty (and deleted, so none is read twice)."""
+    client = boto3.client("sqs")
+    found: list[dict[str, Any]] = []
+    while batch := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+        "Messages", []
+    ):
+        for message in batch:
+            found.append(message)
+            client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def test_no_canary_in_logs_items_or_any_message_of_any_queue_or_topic(
     stack: Any, lambda_context: Any, captured_logs: io.StringIO
 ) -> None:
+    """The whole flow's output after it settled: every item of the table, every message of every
+    queue the template defines (replies, fetch, spill, fan-out and their dead-letter queues) and of
+    the urgent topic, and every log line."""
+    observer = subscribe_to_urgent(stack)
     canaries: list[str] = []
     names = [name for name in SAMPLE_EVENTS if name != "user_withdraw"]
     for index, name in enumerate(names):
         assert deliver(lambda_context, _canary_body(name, index, canaries))["statusCode"] == 200
     # One message through the spill path too, so the spill queue body is inspected.
-    from fixtures.webhook import Fault
-    from tipline.adapters import aws
-
     with Fault(aws.dynamodb(), "UpdateItem", "InternalServerError"):
         assert deliver(lambda_context, _canary_body("user_send_text", 99, canaries))["statusCode"] == 200
+    spilled = _every_message(stack.queue_urls["IntakeSpillQueue"])
+    assert spilled, "expected traffic on the spill queue"
+    event = sqs_event(spilled, stack.resolver.attributes["IntakeSpillQueue.Arn"])
+    assert intake_spill.handler(event, lambda_context)["batchItemFailures"] == []  # the flow settles
 
-    sqs = boto3.client("sqs")
-    bodies = []
-    for queue in ("RepliesQueue", "IntakeSpillQueue"):
-        messages = sqs.receive_message(
-            QueueUrl=stack.queue_urls[queue], MaxNumberOfMessages=10, VisibilityTimeout=0
-        )["Messages"]
-        assert messages, f"expected traffic on {queue}"
-        bodies += [m["Body"] for m in messages]
-    assert run_spill_consumer(stack, lambda_context)["batchItemFailures"] == []
-
+    messages = {queue: [m["Body"] for m in _every_message(url)] for queue, url in stack.queue_urls.items()}
+    messages["UrgentTopic"] = [m["Body"] for m in _every_message(observer)]
+    messages["IntakeSpillQueue"] += [m["Body"] for m in spilled]
+    for queue in ("RepliesQueue", "IntakeSpillQueue", "FetchQueue", "UrgentTopic"):
+        assert messages[queue], f"expected traffic on {queue}"
+    assert len(messages["RepliesQueue"]) > 10, "more than one receive's worth: the scan must loop"
     haystacks = {
         "logs": captured_logs.getvalue(),
         "items": "\n".join(item_text(item) for item in table_items(stack)),
-        "queues": "\n".join(
-            bodies
-            + [base64.b64decode(json.loads(b)["sealed"]).decode("latin-1") for b in bodies if '"sealed"' in b]
-        ),
+        **{queue: "\n".join(bodies) for queue, bodies in messages.items()},
     }
     assert "tip opened" in haystacks["logs"], "the logs were captured"
     for where, text in haystacks.items():

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from fixtures.events import load_event
 from fixtures.officer import call, claims
+from fixtures.waiting import until
 from fixtures.webhook import deliver, demo_oa, item_text, now_ms, sqs_event, table_items
 from tipline import clock
 from tipline.adapters import aws, media
@@ -218,13 +219,6 @@ class Capture:
         self.client.meta.events.unregister(self.event, unique_id=f"cap-{id(self)}")
 
 
-def _wait_for(condition: Any, limit: float = 10.0) -> None:
-    end = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < end, "condition not reached"
-        time.sleep(0.02)
-
-
 # -- the whole path ----------------------------------------------------------------------------------
 def _fetch_every_kind(stack: Provisioned, cdn: Cdn, context: Any) -> dict[str, Any]:
     """Send one message per fetchable type, run the fetcher; the records by kind."""
@@ -382,7 +376,7 @@ def test_a_slow_body_is_refused_retried_then_reported(
     [record] = _records(_only_tip_id())
     assert (record.status, record.reason) == (AttachmentStatus.PENDING, Failure.TOO_SLOW.value)
     assert _objects(evidence) == []
-    _wait_for(lambda: bool(cdn.trickled))
+    until(lambda: cdn.trickled, what="the CDN to note how much it trickled")
     assert cdn.trickled[0] < TRICKLE_CHUNKS  # the fetcher hung up at its deadline, not at the end
 
     _release(evidence, LAST_BATCH)

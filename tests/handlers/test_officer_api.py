@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fixtures.officer import call, claims
 from fixtures.webhook import deliver, demo_oa, drain, items_with_prefix, now_ms, text_event
-from tipline import wiring
+from tipline import clock, wiring
 from tipline.adapters import aws
 from tipline.domain import Contact, QueuedReply, Tip
 from tipline.errors import Conflict
@@ -167,6 +167,30 @@ def test_replies_outside_zalos_window_are_refused_at_once(stack: Any, lambda_con
     assert status == 409
     assert "7 days" in answer["message"]
     assert drain(stack, "RepliesQueue") == []
+
+
+HOUR_MS = 3600 * 1000
+WEEK_MS = 7 * 24 * HOUR_MS
+
+
+@pytest.mark.parametrize(
+    ("age_ms", "expected"), [(WEEK_MS - HOUR_MS, 202), (WEEK_MS, 202), (WEEK_MS + 1, 409)]
+)
+def test_replies_at_the_edge_of_zalos_window(
+    stack: Any, lambda_context: Any, age_ms: int, expected: int
+) -> None:
+    """6 days 23 h after the citizen wrote an officer may still reply; 7 days and 1 ms after, not."""
+    wrote_ms = now_ms()
+    with clock.use(lambda: (wrote_ms + 0.5) / 1000):  # half a ms: no float rounding down
+        deliver(lambda_context, text_event("tin báo", user_id="92"))
+    drain(stack, "RepliesQueue")
+    tip_id = items_with_prefix(stack, "TIP#", "META")[0]["tip_id"]["S"]
+    with clock.use(lambda: (wrote_ms + age_ms + 0.5) / 1000):
+        status, answer = call(
+            lambda_context, "POST", f"/v1/tips/{tip_id}/replies", claims(OWN), body={"text": "Chào"}
+        )
+    assert status == expected, answer
+    assert len(drain(stack, "RepliesQueue")) == int(expected == 202)
 
 
 def test_status_transitions_are_checked(stack: Any, lambda_context: Any) -> None:

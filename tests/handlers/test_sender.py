@@ -130,6 +130,22 @@ def test_outside_the_7_day_window_fails_for_the_officer_without_calling_zalo(
     assert receive(stack, "RepliesQueue") == []
 
 
+HOUR_MS = 3600 * 1000
+WEEK_MS = 7 * 24 * HOUR_MS
+
+
+@pytest.mark.parametrize(("age_ms", "sent"), [(WEEK_MS - HOUR_MS, True), (WEEK_MS + 1, False)])
+def test_the_7_day_window_edge_sends_inside_and_refuses_one_ms_past_it(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, age_ms: int, sent: bool
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, "báo tin", USER, ts=now_ms() - age_ms)
+    messages, failed = Poller(stack, lambda_context).once()
+    assert len(messages) == 1 and not failed
+    entry = _ack_entry(stack)
+    assert entry.status == (DeliveryStatus.SENT if sent else DeliveryStatus.FAILED), entry.reason
+    assert len(zalo_sim.cs_sent(USER)) == int(sent)
+
+
 @pytest.mark.parametrize(
     ("code", "words"),
     [(-217, "blocked"), (-201, "invalid"), (-230, "7-day"), (-244, "turned off"), (-223, "ops must act")],

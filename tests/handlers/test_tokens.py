@@ -8,13 +8,15 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
 from fixtures.sender import Poller, Zalo, citizen_writes, outbound, simulated_zalo
+from fixtures.waiting import until
 from fixtures.webhook import demo_oa, items_with_prefix, receive
-from tipline.adapters import envelope
+from tipline.adapters import envelope, zalo
+from tipline.adapters.table import Table
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus
 from tipline.handlers import token_refresh
@@ -59,8 +61,27 @@ def test_tokens_are_sealed_at_rest_under_the_oa_token_context(stack: Provisioned
 def test_two_concurrent_refreshers_spend_the_refresh_token_once_and_both_get_the_new_token(
     stack: Provisioned, zalo_sim: Zalo
 ) -> None:
-    zalo_sim.sim.inject(latency=0.3, path_prefix="/v4/oa/access_token")  # the winner is slow
-    stores = [TokenStore(table(), get_settings()) for _ in range(2)]  # two containers
+    refused = threading.Event()
+
+    class Watched:
+        """The table as both containers see it, noting when one is refused the refresh lease."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(table(), name)
+
+        def take_token_lease(self, *args: Any) -> bool:
+            taken = bool(table().take_token_lease(*args))
+            if not taken:
+                refused.set()
+            return taken
+
+    def held_refresh(*args: Any) -> Any:
+        # The winner spends the refresh token only once the other container is waiting for it:
+        # the race happens on every run, however the threads are scheduled.
+        until(refused.is_set, what="the other refresher to be refused the lease")
+        return zalo.refresh_tokens(*args)
+
+    stores = [TokenStore(cast(Table, Watched()), get_settings(), refresher=held_refresh) for _ in range(2)]
     start = threading.Barrier(2)
     results: list[Any] = [None, None]
 
@@ -77,6 +98,7 @@ def test_two_concurrent_refreshers_spend_the_refresh_token_once_and_both_get_the
     for thread in threads:
         thread.join(timeout=30)
     assert all(not isinstance(r, Exception) for r in results), results
+    assert refused.is_set()  # they did overlap
     assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1
     assert results[0].access_token == results[1].access_token == zalo_sim.sim.access_token(OA.oa_id)
     assert results[0].version == results[1].version == 2

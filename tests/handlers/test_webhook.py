@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -180,12 +181,33 @@ def test_bare_hex_signature_and_base64_body_are_accepted(stack: Any, lambda_cont
 
 
 # -- deduplication -------------------------------------------------------------------------------
-def test_a_redelivered_event_is_stored_once(stack: Any, lambda_context: Any) -> None:
+def _outcomes(logs: io.StringIO) -> list[str]:
+    """The intake's outcome of each accepted event, from the structured log lines."""
+    lines = [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+    return [line["outcome"] for line in lines if line.get("message") == "event accepted"]
+
+
+def test_a_redelivered_event_is_stored_once(
+    stack: Any, lambda_context: Any, captured_logs: io.StringIO
+) -> None:
     body = text_event("lừa đảo qua điện thoại", msg_id="dup-1")
     for _ in range(3):
         assert _status(deliver(lambda_context, body)) == 200
+    assert _outcomes(captured_logs) == ["tip_opened", "duplicate", "duplicate"]
     assert len(items_with_prefix(stack, "TIP#", "MSG#")) == 2  # the message and its ack
     assert len(_acks(stack)) == 1
+
+
+def test_a_redelivered_follow_after_the_unfollow_is_a_duplicate_and_changes_nothing(
+    stack: Any, lambda_context: Any, captured_logs: io.StringIO
+) -> None:
+    oa, user = demo_oa(), "246845883529197922"
+    follow = zalo_body("follow", oa, user_id=user, ts=now_ms() - 2000)
+    for body in (follow, zalo_body("unfollow", oa, user_id=user, ts=now_ms() - 1000), follow):
+        assert _status(deliver(lambda_context, body)) == 200
+    assert _outcomes(captured_logs) == ["contact_updated", "contact_updated", "duplicate"]
+    [contact] = items_with_prefix(stack, "CONTACT#", "META")
+    assert not contact["follower"]["BOOL"]
 
 
 def test_fifty_concurrent_deliveries_give_one_message_and_one_ack(stack: Any, lambda_context: Any) -> None:

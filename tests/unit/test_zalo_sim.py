@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fixtures.waiting import until
 from tipline.intake.signature import signature_matches
 from tipline_local.emulator import free_port
 from tipline_local.zalo_sim import VIETNAM, ZaloSimulator, serve
@@ -593,20 +594,29 @@ def test_served_timeout_outlasts_the_client_and_stop_does_not_hang(sim: ZaloSimu
     sim.inject(timeout=True, count=2)
     with httpx.Client(base_url=running.url, timeout=0.2) as client, pytest.raises(httpx.ReadTimeout):
         cs(client)
-    stuck: list[BaseException] = []
+    outcome: list[int | BaseException] = []
 
     def waiting_client() -> None:
         try:
-            httpx.post(running.url + "/v3.0/oa/quota/message", headers={"access_token": TOKEN}, timeout=60)
+            url = running.url + "/v3.0/oa/quota/message"
+            outcome.append(httpx.post(url, headers={"access_token": TOKEN}, timeout=60).status_code)
         except httpx.HTTPError as exc:
-            stuck.append(exc)
+            outcome.append(exc)
 
     thread = threading.Thread(target=waiting_client)
     thread.start()
-    time.sleep(0.1)
+    # The second request is sleeping in the timeout fault once the simulator recorded it.
+    until(
+        lambda: sum(c["error"] == "timeout" for c in sim.calls) == 2,
+        what="the second request's timeout fault",
+    )
+    started = time.monotonic()
     running.stop()  # wakes the request sleeping in the timeout fault
-    thread.join(timeout=5)
+    thread.join(timeout=10)
     assert not thread.is_alive()
+    assert time.monotonic() - started < sim.timeout_seconds  # woken, not timed out
+    [answer] = outcome  # the waiting client got an answer: the withheld 504, or the closed connection
+    assert answer == 504 or isinstance(answer, httpx.TransportError), answer
 
 
 def test_citizen_posts_a_signed_webhook_and_opens_the_window(sim: ZaloSimulator, api: httpx.Client) -> None:

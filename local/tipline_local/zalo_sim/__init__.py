@@ -12,7 +12,8 @@ obeys them:
 - access tokens last 25 h (-220 expired, -216 unknown or revoked); refresh tokens are single use,
   and spending one twice revokes every token of the OA (locked out until re-authorised);
 - a per-app, per-minute rate limit (-32, headers ``X-RateLimit-Limit``/``X-RateLimit-Remain``);
-- ``user/getlist`` with ``count`` <= 50 and ``offset`` <= 9951 (-201 otherwise);
+- ``user/getlist`` with ``count`` <= 50 and ``offset`` <= 9951 (-201 otherwise), honouring
+  ``is_follower`` and ``last_interaction_period`` (TODAY, YESTERDAY, L7D, L30D in Vietnam days);
 - a citizen who blocked the OA (``block``, ``POST /_sim/blocks``) gets nothing: -217 until they unblock;
 - injected faults (latency, timeouts, HTTP 5xx, any error code) for the next N calls.
 

@@ -35,6 +35,21 @@ from tipline_local.zalo_sim.rules import (
     vietnam_hour,
 )
 
+INTERACTION_PERIODS = ("TODAY", "YESTERDAY", "L7D", "L30D")
+
+
+def _interacted_in(last_interaction: float | None, period: str, today: int) -> bool:
+    """Whether a citizen's last interaction falls in getlist's ``last_interaction_period``, counted
+    in Vietnam calendar days: today, yesterday, the last 7 or the last 30 days (today included)."""
+    if last_interaction is None:
+        return False
+    days_ago = today - vietnam_day(last_interaction)
+    if period == "TODAY":
+        return days_ago == 0
+    if period == "YESTERDAY":
+        return days_ago == 1
+    return 0 <= days_ago < (7 if period == "L7D" else 30)
+
 
 class Messaging(Platform):
     def _authenticate(self, request: Request) -> OaState:
@@ -188,10 +203,16 @@ class Messaging(Platform):
             follower = {"true": True, "false": False}.get(follower.lower(), follower)
         if follower is not None and not isinstance(follower, bool):
             raise Refused(INVALID_PARAM, "is_follower must be true or false", "invalid_request")
+        period = query.get("last_interaction_period")
+        if period is not None and period not in INTERACTION_PERIODS:
+            raise Refused(INVALID_PARAM, f"last_interaction_period must be one of {INTERACTION_PERIODS}")
+        today = vietnam_day(self.clock())
         users = sorted(
             (contact.order, user_id)
             for (oa_id, user_id), contact in self._contacts.items()
-            if oa_id == oa.oa_id and (follower is None or contact.following == follower)
+            if oa_id == oa.oa_id
+            and (follower is None or contact.following == follower)
+            and (period is None or _interacted_in(contact.last_interaction, period, today))
         )
         page = [{"user_id": user_id} for _, user_id in users[offset : offset + count]]
         return {"total": len(users), "count": len(page), "offset": offset, "users": page}
