@@ -110,6 +110,70 @@ def test_the_alarm_email_is_subscribed_only_when_given(template: dict[str, Any])
     }
 
 
+def test_a_pager_or_chat_endpoint_is_subscribed_over_https_when_given(template: dict[str, Any]) -> None:
+    subscriptions = resources_of_type(template, "AWS::SNS::Subscription")
+    (https,) = [s for s in subscriptions.values() if s["Properties"].get("Protocol") == "https"]
+    assert https["Condition"] == "HasAlarmHttpsEndpoint"
+    assert _refers_to(https["Properties"]["Endpoint"], "AlarmHttpsEndpoint")
+    assert _refers_to(https["Properties"]["TopicArn"], "AlarmTopic")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused"),
+    [
+        ({"Stage": "prod", "AlarmEmail": ""}, True),
+        ({"Stage": "prod", "AlarmEmail": "", "AlarmHttpsEndpoint": ""}, True),
+        ({"Stage": "prod", "AlarmEmail": "oncall@example.invalid"}, False),
+        ({"Stage": "prod", "AlarmHttpsEndpoint": "https://events.example.invalid/sns"}, False),
+        ({"Stage": "dev", "AlarmEmail": ""}, False),
+    ],
+)
+def test_a_prod_deploy_needs_an_alarm_destination(parameters: dict[str, str], refused: bool) -> None:
+    """CloudFormation evaluates the template's Rules before the change set; the rehearsal does too."""
+    from tipline_local.rehearse import broken_rules
+    from tipline_local.transform import transformed
+
+    broken = broken_rules(transformed(), parameters)
+    assert bool(broken) is refused, broken
+    if refused:
+        (message,) = broken
+        assert "AlarmEmail" in message and "AlarmHttpsEndpoint" in message
+
+
+def test_the_prod_rehearsal_with_samconfigs_values_is_refused_before_any_change() -> None:
+    """samconfig.toml ships AlarmEmail="" for prod: deploying it as is must stop, saying what to add."""
+    import tomllib
+    from pathlib import Path
+
+    from tipline_local.rehearse import rehearse
+
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / "samconfig.toml").read_text("utf-8"))
+    deploy = config["prod"]["deploy"]["parameters"]
+    overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
+    parameters = {name: value.strip('"') for name, value in overrides.items()}
+    out = io.StringIO()
+    assert rehearse(parameters, out) == 1
+    assert "REFUSED  rule ProdAlarmsReachAPerson" in out.getvalue()
+    assert "OK " not in out.getvalue()  # nothing was created
+
+
+def test_no_template_alarm_starts_red_on_an_idle_stack(template: dict[str, Any]) -> None:
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    red = [n for n, a in alarms.items() if a["Properties"].get("TreatMissingData") != "notBreaching"]
+    assert not red, f"alarms that treat missing data as breaching (or leave it unset): {red}"
+
+
+def test_the_silence_alarm_needs_connected_oas_to_fire(template: dict[str, Any]) -> None:
+    """No events is only alarming while OAs hold tokens (the refresher's hourly per-OA sample)."""
+    alarm = template["Resources"]["NoWebhookEventsAlarm"]["Properties"]
+    metrics = {m["Id"]: m for m in alarm["Metrics"]}
+    (returned,) = [m for m in alarm["Metrics"] if m.get("ReturnData", True)]
+    assert returned["Expression"] == "IF(FILL(connected, 0) > 0, FILL(accepted, 0), 1)"
+    assert metrics["accepted"]["MetricStat"]["Metric"]["MetricName"] == "WebhookAccepted"
+    assert metrics["connected"]["MetricStat"]["Metric"]["MetricName"] == "TokenSecondsToExpiry"
+    assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] == 1
+
+
 def test_webhook_latency_is_watched_below_zalos_deadline(template: dict[str, Any]) -> None:
     durations = _alarmed(template, "AWS/Lambda", "Duration", "WebhookFunction")
     assert durations
