@@ -260,7 +260,7 @@ def watch_oa(args: argparse.Namespace) -> int:
     name = oa_alarm_name(get_settings().stage, args.oa)
     boto3.client("cloudwatch").put_metric_alarm(
         AlarmName=name,
-        AlarmDescription=f"OA {args.oa} has accepted no Zalo event for {args.hours} h",
+        AlarmDescription=f"OA {args.oa} has accepted no Zalo event for {args.hours} h. {WATCH_RUNBOOK}",
         Namespace=NAMESPACE,
         MetricName="OaEvents",
         Dimensions=[{"Name": "service", "Value": SERVICE}, {"Name": "oa_id", "Value": args.oa}],
@@ -275,6 +275,9 @@ def watch_oa(args: argparse.Namespace) -> int:
     )
     print(f"alarm {name}: OA {args.oa} silent for {args.hours} h notifies {topic}")
     return 0
+
+
+WATCH_RUNBOOK = 'Runbook: docs/operations.md "The webhook is failing or silent"'
 
 
 def oa_alarm_name(stage: str, oa_id: str) -> str:

@@ -300,6 +300,9 @@ def test_watch_oa_creates_a_silence_alarm_on_the_oas_events(
     assert alarm["EvaluationPeriods"] == 12
     assert alarm["TreatMissingData"] == "breaching"
     assert alarm["AlarmActions"] == [TOPIC]
+    assert alarm["AlarmDescription"].endswith(
+        'Runbook: docs/operations.md "The webhook is failing or silent"'
+    )
 
 
 @pytest.mark.parametrize(

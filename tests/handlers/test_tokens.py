@@ -135,6 +135,23 @@ def test_the_hourly_refresher_renews_only_tokens_close_to_expiry(
     assert len(seconds) == 6 and min(seconds) > 24 * 3600
 
 
+def test_the_refresher_counts_oas_without_a_valid_token_for_their_alarm(
+    stack: Provisioned,
+    zalo_sim: Zalo,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    token_refresh.handler({}, lambda_context)
+    assert _metric_values(capsys.readouterr().out, "OasWithoutValidToken") == [0.0]  # all valid: data, green
+    (item,) = items_with_prefix(stack, token_pk(OA.oa_id))
+    boto3.client("dynamodb").delete_item(
+        TableName=get_settings().table_name, Key={"pk": item["pk"], "sk": item["sk"]}
+    )
+    assert token_refresh.handler({}, lambda_context)["missing"] == 1
+    assert _metric_values(capsys.readouterr().out, "OasWithoutValidToken") == [1.0]
+
+
 def test_a_failing_oa_does_not_stop_the_others(
     stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

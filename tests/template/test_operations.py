@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -260,3 +261,78 @@ def test_samconfig_environments_set_only_parameters_the_template_declares(
         assert allowed is None or value in [str(a) for a in allowed], (name, value)
     assert "CAPABILITY_IAM" in deploy["capabilities"]
     assert deploy["stack_name"] == f"tipline-{environment}"
+
+
+def _calls_kms_directly(function: dict[str, Any]) -> bool:
+    """A policy statement allows KMS data-key calls not made through another service (kms:ViaService)."""
+    for policy in function.get("Properties", {}).get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            via = "kms:ViaService" in json.dumps(statement.get("Condition", {}))
+            if not via and any(a in ("kms:Decrypt", "kms:GenerateDataKey") for a in actions):
+                return True
+    return False
+
+
+def test_every_function_that_calls_kms_counts_its_throttles_for_the_kms_alarm(
+    template: dict[str, Any],
+) -> None:
+    """KMS publishes no throttle metric: each such function's log group feeds KmsThrottled."""
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    direct = {name for name, spec in functions.items() if _calls_kms_directly(spec)}
+    assert {"SenderFunction", "OfficerApiFunction", "AdvisorySenderFunction", "WebhookFunction"} <= direct
+    counted = {
+        f["Properties"]["LogGroupName"]["Ref"]
+        for f in resources_of_type(template, "AWS::Logs::MetricFilter").values()
+        if f["Properties"]["MetricTransformations"][0]["MetricName"] == "KmsThrottled"
+    }
+    missing = [
+        name
+        for name in sorted(direct)
+        if functions[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] not in counted
+    ]
+    assert not missing, f"functions calling KMS without a KmsThrottled metric filter: {missing}"
+    (alarm,) = [a for a in _alarms(template) if a.get("MetricName") == "KmsThrottled"]
+    assert alarm["Namespace"] == "ZaloTipline" and not alarm.get("Dimensions")
+
+
+def test_an_oa_without_a_valid_token_raises_an_alarm(template: dict[str, Any]) -> None:
+    (alarm,) = [a for a in _alarms(template) if a.get("MetricName") == "OasWithoutValidToken"]
+    assert alarm["Namespace"] == "ZaloTipline"
+    assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["Period"] <= 3600  # the refresher runs hourly
+
+
+_RUNBOOK = re.compile(r'Runbook: docs/operations\.md "([^"]+)"$')
+
+
+def _runbook_sections() -> dict[str, set[str]]:
+    """docs/operations.md's sections (title without its number) and the alarms on their Alarms: line."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text("utf-8")
+    sections: dict[str, set[str]] = {}
+    for chunk in re.split(r"^## ", text, flags=re.M)[1:]:
+        heading, _, body = chunk.partition("\n")
+        title = re.sub(r"^\d+\.\s*", "", heading.strip())
+        listed = re.search(r"^Alarms: (.+?)(?:\n\n|\Z)", body, flags=re.M | re.S)
+        sections[title] = (
+            set(re.findall(r"`([a-z0-9-]+)`", listed.group(1).split("(")[0])) if listed else set()
+        )
+    return sections
+
+
+def test_every_alarm_names_its_runbook_section_and_the_section_names_it(template: dict[str, Any]) -> None:
+    sections = _runbook_sections()
+    pointed: dict[str, set[str]] = {}
+    for logical, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        name = props["AlarmName"]["Fn::Sub"].removeprefix("tipline-${Stage}-")
+        found = _RUNBOOK.search(props["AlarmDescription"])
+        assert found, f"{logical}: the description does not end with its runbook section"
+        assert found.group(1) in sections, f"{logical}: no section {found.group(1)!r} in docs/operations.md"
+        pointed.setdefault(found.group(1), set()).add(name)
+    for title, names in sorted(sections.items()):
+        assert names == pointed.get(title, set()), f"section {title!r}: Alarms: line out of step"
