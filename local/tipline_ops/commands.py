@@ -44,7 +44,10 @@ def load_stack_env(stack: str) -> None:
     try:
         function = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="WebhookFunction")
     except cfn.exceptions.ClientError as exc:
-        raise BadInput(f"stack {stack!r} not found or has no WebhookFunction") from exc
+        if exc.response.get("Error", {}).get("Code") != "ValidationError":
+            raise  # credentials, session, permissions: tipline-ops says which, in one line
+        where = "in this account and region"
+        raise BadInput(f"stack {stack!r} not found ({where}) or has no WebhookFunction") from exc
     name = function["StackResourceDetail"]["PhysicalResourceId"]
     variables = boto3.client("lambda").get_function_configuration(FunctionName=name)["Environment"][
         "Variables"

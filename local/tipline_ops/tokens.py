@@ -160,15 +160,23 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+UNHEALTHY_TOKEN_STATES = frozenset({"missing", "expired", "failing"})
+
+
 def token_health(args: argparse.Namespace) -> int:
-    """Per OA: state, expiry, last refresh, failures. Never a token value."""
+    """Per OA: state, expiry, last refresh, failures. Never a token value.
+
+    Exits 1 when any OA's token is missing, expired or failing to refresh, 0 otherwise.
+    """
     if args.oa is not None and not _ZALO_ID.match(args.oa):
         raise BadInput("--oa must be Zalo's numeric OA id")
     oa_ids = [args.oa] if args.oa else [account.oa_id for account in wiring.table().list_oas()]
     rows = health(wiring.token_store(), oa_ids)
+    unhealthy = [row["oa_id"] for row in rows if row["state"] in UNHEALTHY_TOKEN_STATES]
+    status = 1 if unhealthy else 0  # scripts and monitors can act on the exit status alone
     if args.json:
         print(json.dumps({"checked_at_ms": clock.now_ms(), "oas": rows}, indent=1))
-        return 0
+        return status
     for row in rows:
         if row["state"] == "missing":
             print(f"{row['oa_id']}  missing  (no token stored: exchange-code or store-tokens)")
@@ -183,7 +191,9 @@ def token_health(args: argparse.Namespace) -> int:
                 else ""
             )
         )
-    return 0
+    if unhealthy:
+        print(f"{len(unhealthy)} OA(s) without a working token: {', '.join(unhealthy)}", file=sys.stderr)
+    return status
 
 
 # ------------------------------------------------------------------------------ wiring

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import csv
+import http.server
 import io
 import json
+import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +327,96 @@ def test_watch_oa_refuses_bad_input_and_creates_no_alarm(
     assert (
         boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="tipline-local-oa-")["MetricAlarms"] == []
     )
+
+
+# ------------------------------------------------------------------------------ AWS problems: one line each
+class _RefusingAws(http.server.BaseHTTPRequestHandler):
+    """An AWS query-protocol endpoint that answers every call with one error, as AWS words it."""
+
+    answer: tuple[int, str] = (400, "ExpiredToken")
+
+    def do_POST(self) -> None:
+        status, code = self.answer
+        body = (
+            '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error>'
+            f"<Type>Sender</Type><Code>{code}</Code><Message>refused</Message></Error>"
+            "<RequestId>test</RequestId></ErrorResponse>"
+        ).encode()
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_RefusingAws]]:
+    handler = type("Refusing", (_RefusingAws,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", f"http://127.0.0.1:{server.server_address[1]}")
+    yield handler
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ((400, "ExpiredToken"), "the AWS session has expired (DescribeStackResource): renew it"),
+        ((403, "AccessDenied"), "access denied: your AWS identity may not call DescribeStackResource"),
+        ((403, "InvalidClientTokenId"), "the AWS credentials are not valid (InvalidClientTokenId)"),
+    ],
+)
+def test_aws_refusals_get_their_own_one_line_message(
+    stack: Provisioned,
+    refusing_aws: type[_RefusingAws],
+    capsys: pytest.CaptureFixture[str],
+    answer: tuple[int, str],
+    message: str,
+) -> None:
+    refusing_aws.answer = answer
+    code, out, err = run(["--stack", "tipline-prod", "export-stats"], capsys)
+    assert code == 1 and out == ""
+    assert err == f"tipline-ops export-stats: {message}" + err.split(message, 1)[1]
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and "not found" not in err
+
+
+def test_a_missing_stack_is_said_to_be_missing(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["--stack", "tipline-nowhere", "export-stats"], capsys)
+    assert code == 2 and "stack 'tipline-nowhere' not found" in err
+
+
+def test_a_missing_region_or_missing_credentials_is_said_in_one_line(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    region = {name: os.environ.pop(name, None) for name in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    try:
+        code, _, err = run(["--stack", "tipline-prod", "export-stats"], capsys)
+        assert (code, err.strip()) == (
+            1,
+            "tipline-ops export-stats: no AWS region: export AWS_REGION=ap-southeast-1"
+            " (or set region in ~/.aws/config)",
+        )
+    finally:
+        for name, value in region.items():
+            if value is not None:
+                os.environ[name] = value
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    code, _, err = run(["--stack", "tipline-prod", "export-stats"], capsys)
+    assert code == 1 and err.startswith("tipline-ops export-stats: no AWS credentials:")
+    assert len(err.strip().splitlines()) == 1
