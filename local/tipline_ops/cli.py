@@ -1,6 +1,6 @@
 """tipline-ops: the operations command line (docs/operations.md has the runbooks).
 
-    tipline-ops [--stack NAME] COMMAND ...
+    tipline-ops [--stack NAME | --local [URL]] COMMAND ...
 
 Without --stack the commands use the environment (the local stack's, or exported values); with
 --stack they read the deployed webhook function's configuration. Bad input exits 2, changing nothing;
@@ -10,12 +10,14 @@ an AWS problem (no region or credentials, an expired session, access denied) exi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from botocore import exceptions as aws
 
 from tipline_ops import advisories, commands, tokens
 
+LOCAL_STACK_URL = f"http://127.0.0.1:{os.environ.get('TIPLINE_PORT', '3000')}"
 # Exit status 1 for an AWS problem (region, credentials, session, permissions): one line, no traceback.
 AWS_PROBLEM = 1
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
@@ -49,7 +51,15 @@ def aws_problem(exc: Exception) -> str | None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="tipline-ops", description="Zalo Tipline operations")
-    root.add_argument("--stack", help="CloudFormation stack to operate on (e.g. tipline-prod)")
+    where = root.add_mutually_exclusive_group()
+    where.add_argument("--stack", help="CloudFormation stack to operate on (e.g. tipline-prod)")
+    where.add_argument(
+        "--local",
+        nargs="?",
+        const=LOCAL_STACK_URL,
+        metavar="URL",
+        help=f"operate on the local stack of `make dev` (default {LOCAL_STACK_URL}) to practise a runbook",
+    )
     subcommands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.register(subcommands)
     tokens.register(subcommands)
@@ -62,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.stack:
             commands.load_stack_env(args.stack)
+        elif args.local:
+            commands.load_local_env(args.local)
         return int(args.run(args))
     except commands.BadInput as bad:
         print(f"tipline-ops {args.command}: {bad}", file=sys.stderr)

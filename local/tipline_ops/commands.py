@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,24 @@ def load_stack_env(stack: str) -> None:
         "Variables"
     ]
     os.environ.update(variables)
+    get_settings.cache_clear()
+    wiring.table.cache_clear()
+
+
+def load_local_env(url: str) -> None:
+    """Point the commands at `make dev` (the local stack at ``url``): its functions' configuration."""
+    info_url = url.rstrip("/") + "/_local/info"
+    if not info_url.startswith(("http://127.0.0.1", "http://localhost")):
+        raise BadInput("--local must be the local stack's loopback URL (http://127.0.0.1:PORT)")
+    try:
+        with urllib.request.urlopen(info_url, timeout=5) as answer:  # noqa: S310 - loopback only
+            info = json.loads(answer.read())
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"no local stack answers at {url}: start it with `make dev` (TIPLINE_PORT)") from exc
+    os.environ.update(info["environment"])
+    os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
     get_settings.cache_clear()
     wiring.table.cache_clear()
 

@@ -420,3 +420,16 @@ def test_a_missing_region_or_missing_credentials_is_said_in_one_line(
     code, _, err = run(["--stack", "tipline-prod", "export-stats"], capsys)
     assert code == 1 and err.startswith("tipline-ops export-stats: no AWS credentials:")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_local_mode_without_a_running_stack_says_how_to_start_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from tipline_local.emulator import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    code, _, err = run(["--local", url, "export-stats"], capsys)
+    assert (code, err.strip()) == (
+        2,
+        f"tipline-ops export-stats: no local stack answers at {url}: start it with `make dev` (TIPLINE_PORT)",
+    )
+    code, _, err = run(["--local", "http://203.0.113.9:3000", "export-stats"], capsys)
+    assert code == 2 and "loopback" in err
