@@ -139,7 +139,8 @@ def test_dlq_inspect_lists_ids_counts_ages_and_reasons_never_bodies(
         "store_failed",
         "store_failed",
     ]
-    assert all(row["receives"] == 1 and row["age_s"] >= 0 for row in report["messages"])
+    assert all(row["receives"] == 1 and row["first_seen_s_ago"] >= 0 for row in report["messages"])
+    assert report["total"] == 4
     assert "canary" not in out
     # Inspecting leaves every message there, visible at once for a redrive.
     attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
@@ -147,7 +148,7 @@ def test_dlq_inspect_lists_ids_counts_ages_and_reasons_never_bodies(
 
     code, out, _ = run(["dlq-inspect", "--queue", "intake-spill"], capsys)
     assert code == 0
-    assert "4 message(s)" in out
+    assert "4 of 4 message(s)" in out
     assert "canary" not in out
 
 
@@ -162,6 +163,92 @@ def test_dlq_inspect_reads_the_fifo_replies_dlq(
     code, out, _ = run(["dlq-inspect", "--queue", "replies"], capsys)
     assert code == 0
     assert "1 message(s)" in out
+
+
+def test_every_dead_letter_queue_of_the_template_is_inspectable_and_redrivable(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tipline.config import get_settings
+    from tipline_ops.commands import QUEUES, dead_letter_queue_url
+
+    queues = {n: r for n, r in stack.template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    targets = {
+        r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for r in queues.values()
+        if "RedrivePolicy" in r["Properties"]
+    }
+    monkeypatch.setenv("FANOUT_QUEUE_URL", stack.queue_urls["FanoutQueue"])  # as --stack loads it
+    get_settings.cache_clear()
+    reachable = {dead_letter_queue_url(name) for name in QUEUES}
+    assert {stack.queue_urls[name] for name in targets} == reachable
+
+
+def _fanout_dead_letters(stack: Provisioned, count: int) -> set[str]:
+    sqs = boto3.client("sqs")
+    os.environ["FANOUT_QUEUE_URL"] = stack.queue_urls["FanoutQueue"]
+    from tipline.config import get_settings
+
+    get_settings.cache_clear()
+    bodies = [
+        json.dumps(
+            {"advisory_id": f"a{i}", "run_ms": 1, "oa_id": f"42900{i:02d}", "pseudonyms": ["canary-p-5531"]}
+        )
+        for i in range(count)
+    ]
+    dlq = stack.queue_urls["FanoutDeadLetterQueue"]
+    return {sqs.send_message(QueueUrl=dlq, MessageBody=body)["MessageId"] for body in bodies}
+
+
+def test_dlq_inspect_shows_every_fanout_dead_letter_with_its_total_and_oa(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_QUEUE_URL", "")
+    sent = _fanout_dead_letters(stack, 15)
+    code, out, _ = run(["dlq-inspect", "--queue", "fanout", "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["total"] == 15
+    assert {row["message_id"] for row in report["messages"]} == sent
+    assert {row["oa_id"] for row in report["messages"]} == {f"42900{i:02d}" for i in range(15)}
+    assert "canary" not in out
+    code, out, _ = run(["dlq-inspect", "--queue", "fanout", "--limit", "5"], capsys)
+    assert "5 of 15 message(s) shown" in out and "oldest first seen" in out and "canary" not in out
+
+
+def _dlq_count(stack: Provisioned, logical: str) -> int:
+    from tipline_ops.commands import dead_letter_total
+
+    return dead_letter_total(stack.queue_urls[logical])
+
+
+def test_redrive_dry_runs_limits_and_parks_a_message_that_came_back(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_QUEUE_URL", "")
+    _fanout_dead_letters(stack, 4)
+    code, out, _ = run(["redrive", "--queue", "fanout", "--dry-run"], capsys)
+    assert code == 0 and "4 message(s) would move back" in out
+    assert _dlq_count(stack, "FanoutDeadLetterQueue") == 4 and _dlq_count(stack, "FanoutQueue") == 0
+
+    code, out, _ = run(["redrive", "--queue", "fanout", "--limit", "1"], capsys)
+    assert code == 0 and "1 message(s) moved back" in out
+    assert _dlq_count(stack, "FanoutDeadLetterQueue") == 3 and _dlq_count(stack, "FanoutQueue") == 1
+
+    # The consumer fails it again: SQS moves it to the DLQ after maxReceiveCount receives.
+    sqs = boto3.client("sqs")
+    for _ in range(100):
+        if _dlq_count(stack, "FanoutQueue") == 0:
+            break
+        sqs.receive_message(QueueUrl=stack.queue_urls["FanoutQueue"], VisibilityTimeout=0)
+    assert _dlq_count(stack, "FanoutDeadLetterQueue") == 4
+
+    code, out, _ = run(["redrive", "--queue", "fanout"], capsys)
+    assert code == 0 and "3 message(s) moved back" in out and "1 parked" in out
+    assert _dlq_count(stack, "FanoutDeadLetterQueue") == 1  # parked, visible again at once
+    code, out, _ = run(["dlq-inspect", "--queue", "fanout", "--json"], capsys)
+    assert [row["redrives"] for row in json.loads(out)["messages"]] == [1]
+    code, out, _ = run(["redrive", "--queue", "fanout", "--include-returned"], capsys)
+    assert "1 message(s) moved back" in out and _dlq_count(stack, "FanoutDeadLetterQueue") == 0
 
 
 def test_dlq_inspect_refuses_bad_input(stack: Provisioned, capsys: pytest.CaptureFixture[str]) -> None:
