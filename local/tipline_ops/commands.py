@@ -64,13 +64,19 @@ def load_stack_env(stack: str) -> None:
     ]
     os.environ.update(variables)
     # The fan-out queue is configured on the advisory functions only (dlq-inspect/redrive --queue fanout).
-    sender = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="AdvisorySenderFunction")
-    advisory = boto3.client("lambda").get_function_configuration(
-        FunctionName=sender["StackResourceDetail"]["PhysicalResourceId"]
-    )
-    fanout = advisory["Environment"]["Variables"].get("FANOUT_QUEUE_URL")
-    if fanout:
-        os.environ["FANOUT_QUEUE_URL"] = fanout
+    try:
+        sender = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="AdvisorySenderFunction")
+    except cfn.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ValidationError":
+            raise
+        sender = None  # a stack without advisories: --queue fanout then says it is not configured
+    if sender is not None:
+        advisory = boto3.client("lambda").get_function_configuration(
+            FunctionName=sender["StackResourceDetail"]["PhysicalResourceId"]
+        )
+        fanout = advisory["Environment"]["Variables"].get("FANOUT_QUEUE_URL")
+        if fanout:
+            os.environ["FANOUT_QUEUE_URL"] = fanout
     get_settings.cache_clear()
     wiring.table.cache_clear()
 
