@@ -520,3 +520,55 @@ def test_local_mode_without_a_running_stack_says_how_to_start_it(capsys: pytest.
     )
     code, _, err = run(["--local", "http://203.0.113.9:3000", "export-stats"], capsys)
     assert code == 2 and "loopback" in err
+
+
+# ------------------------------------------------------------------------------ status (the fleet)
+def test_status_shows_every_oa_with_its_unit_last_event_token_secrets_and_alarms(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from tipline import clock
+
+    oas = [demo_oa(i) for i in range(3)]
+    cloudwatch = boto3.client("cloudwatch")
+    at = datetime.fromtimestamp(clock.now_s() - 7200, UTC).replace(minute=0, second=0, microsecond=0)
+    cloudwatch.put_metric_data(
+        Namespace="ZaloTipline",
+        MetricData=[
+            {
+                "MetricName": "OaEvents",
+                "Dimensions": [
+                    {"Name": "service", "Value": "tipline"},
+                    {"Name": "oa_id", "Value": oas[0].oa_id},
+                ],
+                "Timestamp": at,
+                "Value": 3,
+            }
+        ],
+    )
+    assert run(["watch-oa", "--oa", oas[1].oa_id, "--topic-arn", TOPIC], capsys)[0] == 0
+    silent = f"tipline-local-oa-{oas[1].oa_id}-silent"
+    cloudwatch.set_alarm_state(AlarmName=silent, StateValue="ALARM", StateReason="test")
+
+    code, out, _ = run(["status", "--format", "csv", "--sort", "oa_id"], capsys)
+    assert code == 0, out
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert [row["oa_id"] for row in table] == sorted(oa.oa_id for oa in oas)
+    rows = {row["oa_id"]: row for row in table}
+    assert rows[oas[0].oa_id]["last_event"] == at.strftime("%Y-%m-%d %H:%MZ")
+    assert rows[oas[2].oa_id]["last_event"] == "-"
+    assert {row["token"] for row in table} == {"ok"} and {row["secrets"] for row in table} == {"present"}
+    assert rows[oas[1].oa_id]["alarms"] == f"oa-{oas[1].oa_id}-silent"
+    assert rows[oas[0].oa_id]["unit_id"] == oas[0].unit_id
+    for oa in oas:
+        assert oa.access_token not in out and oa.refresh_token not in out
+
+    secrets_prefix = stack.env("WebhookFunction")["APP_SECRET_PREFIX"]
+    boto3.client("secretsmanager").delete_secret(
+        SecretId=secrets_prefix + oas[2].app_id, ForceDeleteWithoutRecovery=True
+    )
+    code, out, _ = run(["status"], capsys)
+    assert code == 1  # an OA needs attention
+    (line,) = [line for line in out.splitlines() if line.startswith(oas[2].oa_id)]
+    assert "MISSING" in line and "3 OA(s)" in out
