@@ -100,15 +100,83 @@ def load_local_env(url: str) -> None:
 
 
 # ------------------------------------------------------------------------------ register-oa
+def _check_entry(oa: str, app_id: str, unit_id: str, parent_unit_id: str | None, where: str = "") -> None:
+    for label, value in ((f"{where}--oa", oa), (f"{where}--app-id", app_id)):
+        if not _ZALO_ID.match(value):
+            raise BadInput(f"{label} must be Zalo's numeric id (digits only)")
+    if not _UNIT_ID.match(unit_id):
+        raise BadInput(f"{where}--unit-id: letters, digits, '_', '-', '.' (at most 64)")
+    if parent_unit_id is not None and not _UNIT_ID.match(parent_unit_id):
+        raise BadInput(f"{where}--parent-unit-id: letters, digits, '_', '-', '.' (at most 64)")
+
+
+BULK_COLUMNS = ["oa_id", "app_id", "unit_id", "unit_name", "parent_unit_id"]
+
+
+def register_many(path: str) -> int:
+    """``register-oa --from-file``: a CSV of OAs (BULK_COLUMNS), all checked before any is written.
+
+    Every app must already have its secrets (register one OA of it with --secrets-file first)."""
+    rows = list(csv.DictReader(io.StringIO(read_file(path))))
+    if not rows or list(rows[0]) != BULK_COLUMNS:
+        raise BadInput(
+            f"--from-file must be a CSV with the header {','.join(BULK_COLUMNS)} and one OA a line"
+        )
+    seen: set[str] = set()
+    for number, row in enumerate(rows, 2):
+        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        _check_entry(
+            values["oa_id"],
+            values["app_id"],
+            values["unit_id"],
+            values["parent_unit_id"] or None,
+            f"line {number}: ",
+        )
+        if values["oa_id"] in seen:
+            raise BadInput(f"line {number}: OA {values['oa_id']} is listed twice")
+        seen.add(values["oa_id"])
+    prefix = get_settings().app_secret_prefix
+    without = []
+    for app_id in sorted({row["app_id"].strip() for row in rows}):
+        try:
+            secrets.secret_json(prefix + app_id, cache_seconds=0)
+        except Exception:
+            without.append(app_id)
+    if without:
+        raise BadInput(
+            f"apps without stored secrets (register one OA of each with --secrets-file): {', '.join(without)}"
+        )
+    table = wiring.table()
+    counts: Counter[str] = Counter()
+    for row in rows:
+        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        existing = table.get_oa(values["oa_id"])
+        table.put_oa(
+            OaAccount(
+                oa_id=values["oa_id"],
+                app_id=values["app_id"],
+                unit_id=values["unit_id"],
+                unit_name=values["unit_name"] or (existing.unit_name if existing else ""),
+                parent_unit_id=values["parent_unit_id"] or (existing.parent_unit_id if existing else None),
+                menu=existing.menu if existing else {},
+            )
+        )
+        counts["updated" if existing else "registered"] += 1
+    print(f"{len(rows)} OA(s) from {path}: {counts['registered']} registered, {counts['updated']} updated")
+    return 0
+
+
 def register_oa(args: argparse.Namespace) -> int:
     """Create or update one OA: the registry entry, and its app's secrets when given."""
-    for label, value, pattern in (("--oa", args.oa, _ZALO_ID), ("--app-id", args.app_id, _ZALO_ID)):
-        if not pattern.match(value):
-            raise BadInput(f"{label} must be Zalo's numeric id (digits only)")
-    if not _UNIT_ID.match(args.unit_id):
-        raise BadInput("--unit-id: letters, digits, '_', '-', '.' (at most 64)")
-    if args.parent_unit_id is not None and not _UNIT_ID.match(args.parent_unit_id):
-        raise BadInput("--parent-unit-id: letters, digits, '_', '-', '.' (at most 64)")
+    if args.from_file:
+        if any(v is not None for v in (args.oa, args.app_id, args.unit_id, args.secrets_file)):
+            raise BadInput(
+                "--from-file takes every OA from the file: no --oa, --app-id, --unit-id, --secrets-file"
+            )
+        return register_many(args.from_file)
+    if args.oa is None or args.app_id is None or args.unit_id is None:
+        raise BadInput("give --oa, --app-id and --unit-id (or --from-file for many OAs)")
+    _check_entry(args.oa, args.app_id, args.unit_id, args.parent_unit_id)
     app_secrets = _read_app_secrets(args.secrets_file) if args.secrets_file else None
     settings = get_settings()
     secret_id = settings.app_secret_prefix + args.app_id
@@ -380,9 +448,12 @@ def oa_alarm_name(stage: str, oa_id: str) -> str:
 def register(subcommands: Any) -> None:
     """Add this module's subcommands to tipline-ops's argparse subparsers."""
     command = subcommands.add_parser("register-oa", help="register or update an OA (and its app's secrets)")
-    command.add_argument("--oa", required=True, help="Zalo OA id")
-    command.add_argument("--app-id", required=True, help="Zalo app id that delivers the OA's events")
-    command.add_argument("--unit-id", required=True, help="unit that owns the OA's tips")
+    command.add_argument("--oa", help="Zalo OA id")
+    command.add_argument("--app-id", help="Zalo app id that delivers the OA's events")
+    command.add_argument("--unit-id", help="unit that owns the OA's tips")
+    command.add_argument(
+        "--from-file", help=f"CSV ({','.join(BULK_COLUMNS)}) of many OAs; checked before any is written"
+    )
     command.add_argument("--unit-name")
     command.add_argument("--parent-unit-id")
     command.add_argument(

@@ -572,3 +572,49 @@ def test_status_shows_every_oa_with_its_unit_last_event_token_secrets_and_alarms
     assert code == 1  # an OA needs attention
     (line,) = [line for line in out.splitlines() if line.startswith(oas[2].oa_id)]
     assert "MISSING" in line and "3 OA(s)" in out
+
+
+# ------------------------------------------------------------------------------ register-oa --from-file
+def _fleet_file(tmp_path: Path, lines: list[str]) -> str:
+    path = tmp_path / "oas.csv"
+    path.write_text(
+        "oa_id,app_id,unit_id,unit_name,parent_unit_id\n" + "".join(f"{line}\n" for line in lines)
+    )
+    return str(path)
+
+
+def test_register_oa_from_file_registers_many_oas_of_apps_with_secrets(
+    stack: Provisioned, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oa = demo_oa()
+    new = [f"7100000000000{i:05d},{oa.app_id},pc-{i},Đơn vị {i},province" for i in range(155)]
+    path = _fleet_file(tmp_path, [*new, f"{oa.oa_id},{oa.app_id},pc-moved,,"])
+    code, out, err = run(["register-oa", "--from-file", path], capsys)
+    assert code == 0, err
+    assert "156 OA(s)" in out and "155 registered, 1 updated" in out
+    registered = {account.oa_id: account for account in wiring.table().list_oas()}
+    assert registered["710000000000000154"].unit_id == "pc-154"
+    assert registered["710000000000000154"].unit_name == "Đơn vị 154"
+    assert registered[oa.oa_id].unit_id == "pc-moved" and registered[oa.oa_id].unit_name == oa.unit_name
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["710000000000000001,123,pc-1,,", "not-an-id,123,pc-2,,"], "line 3: --oa must be Zalo's numeric id"),
+        (
+            ["710000000000000001,123,pc-1,,", "710000000000000001,123,pc-2,,"],
+            "line 3: OA 710000000000000001 is listed twice",
+        ),
+        (["710000000000000001,999999999,pc-1,,"], "apps without stored secrets"),
+    ],
+)
+def test_register_oa_from_file_checks_every_line_before_writing_any(
+    stack: Provisioned, tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], message: str
+) -> None:
+    oa = demo_oa()
+    lines = [line.replace(",123,", f",{oa.app_id},") for line in lines]
+    before = sorted(account.oa_id for account in wiring.table().list_oas())
+    code, _, err = run(["register-oa", "--from-file", _fleet_file(tmp_path, lines)], capsys)
+    assert code == 2 and message in err
+    assert sorted(account.oa_id for account in wiring.table().list_oas()) == before
