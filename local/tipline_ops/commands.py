@@ -210,6 +210,39 @@ def register_oa(args: argparse.Namespace) -> int:
     return 0
 
 
+def rotate_oa_secret(args: argparse.Namespace) -> int:
+    """Replace one or both of an app's secrets, keeping the other; say when it takes effect."""
+    if not _ZALO_ID.match(args.app_id):
+        raise BadInput("--app-id must be Zalo's numeric id (digits only)")
+    source = sys.stdin.read() if args.secrets_file == "-" else read_file(args.secrets_file)
+    try:
+        change = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise BadInput("--secrets-file is not JSON") from exc
+    names = {"oa_secret_key", "app_secret"}
+    if not isinstance(change, dict) or not change or not set(change) <= names:
+        raise BadInput(
+            '--secrets-file must be {"oa_secret_key": "..."} and/or {"app_secret": "..."}, nothing else'
+        )
+    if not all(isinstance(v, str) and v.strip() for v in change.values()):
+        raise BadInput("--secrets-file: the new secrets must be non-empty strings")
+    settings = get_settings()
+    secret_id = settings.app_secret_prefix + args.app_id
+    try:
+        stored = secrets.secret_json(secret_id, cache_seconds=0)
+    except Exception as exc:
+        raise BadInput(f"app {args.app_id} has no secrets yet: use register-oa --secrets-file") from exc
+    secrets.put_secret_json(secret_id, {**stored, **{k: str(v) for k, v in change.items()}})
+    seconds = int(settings.secret_cache_seconds)
+    kept = names - set(change)
+    print(
+        f"app {args.app_id}: {', '.join(sorted(change))} replaced ({', '.join(sorted(kept)) or 'nothing'}"
+        f" kept). Takes effect within {seconds} s: warm functions cache app secrets that long, so"
+        f" webhooks signed with the new key may get 401 (Zalo retries them) until then."
+    )
+    return 0
+
+
 def _read_app_secrets(path: str) -> dict[str, str]:
     source = sys.stdin.read() if path == "-" else read_file(path)
     try:
@@ -460,6 +493,15 @@ def register(subcommands: Any) -> None:
         "--secrets-file", help='JSON {"oa_secret_key", "app_secret"} ("-" = stdin); never on the command line'
     )
     command.set_defaults(run=register_oa)
+
+    command = subcommands.add_parser(
+        "rotate-oa-secret", help="replace an app's OA secret key and/or app secret, keeping the other"
+    )
+    command.add_argument("--app-id", required=True, help="Zalo app id whose secrets change")
+    command.add_argument(
+        "--secrets-file", required=True, help='JSON {"oa_secret_key"} and/or {"app_secret"} ("-" = stdin)'
+    )
+    command.set_defaults(run=rotate_oa_secret)
 
     command = subcommands.add_parser(
         "dlq-inspect", help="list a DLQ's message ids, receive counts, ages, reasons"

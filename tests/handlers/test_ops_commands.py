@@ -618,3 +618,23 @@ def test_register_oa_from_file_checks_every_line_before_writing_any(
     code, _, err = run(["register-oa", "--from-file", _fleet_file(tmp_path, lines)], capsys)
     assert code == 2 and message in err
     assert sorted(account.oa_id for account in wiring.table().list_oas()) == before
+
+
+# ------------------------------------------------------------------------------ rotate-oa-secret
+def test_rotate_oa_secret_replaces_one_secret_keeps_the_other_and_says_when(
+    stack: Provisioned, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oa = demo_oa()
+    secret_id = stack.env("WebhookFunction")["APP_SECRET_PREFIX"] + oa.app_id
+    before = secrets.secret_json(secret_id, 0)
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps({"oa_secret_key": "canary-new-key-7715"}))
+    code, out, _ = run(["rotate-oa-secret", "--app-id", oa.app_id, "--secrets-file", str(path)], capsys)
+    assert code == 0
+    assert "oa_secret_key replaced (app_secret kept). Takes effect within 300 s" in out
+    assert "canary" not in out
+    assert secrets.secret_json(secret_id, 0) == {**before, "oa_secret_key": "canary-new-key-7715"}
+    path.write_text(json.dumps({"oa_secret_key": "x", "pepper": "y"}))
+    code, _, err = run(["rotate-oa-secret", "--app-id", oa.app_id, "--secrets-file", str(path)], capsys)
+    assert code == 2 and "nothing else" in err
+    assert secrets.secret_json(secret_id, 0)["oa_secret_key"] == "canary-new-key-7715"

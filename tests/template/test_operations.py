@@ -336,3 +336,11 @@ def test_every_alarm_names_its_runbook_section_and_the_section_names_it(template
         pointed.setdefault(found.group(1), set()).add(name)
     for title, names in sorted(sections.items()):
         assert names == pointed.get(title, set()), f"section {title!r}: Alarms: line out of step"
+
+
+def test_a_burst_of_401s_raises_an_alarm_within_minutes(template: dict[str, Any]) -> None:
+    """A wrong OA secret key loses every event of that OA: 5 minutes, not the 6-hour silence alarm."""
+    (alarm,) = [a for a in _alarms(template) if a.get("MetricName") == "WebhookRejected401"]
+    assert alarm["Namespace"] == "ZaloTipline" and alarm["Statistic"] == "Sum"
+    assert alarm["Period"] * alarm["EvaluationPeriods"] <= 300 and alarm["Threshold"] <= 5
+    assert alarm["AlarmDescription"].endswith('"A wrong or rotated OA secret key"')
