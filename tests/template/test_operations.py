@@ -192,6 +192,7 @@ def test_outputs_name_what_ops_paste_and_use(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     assert "WebhookUrl" in outputs
     assert "AlarmTopicArn" in outputs
+    assert outputs["DataKeyId"]["Value"] == {"Ref": "DataKey"}  # kms rotation commands take the key id
 
 
 def test_the_webhook_counts_accepted_events_per_oa(
