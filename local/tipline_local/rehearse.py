@@ -232,23 +232,7 @@ class Rehearsal:
         return self.resolver.resolve(value)
 
     def _condition(self, name: str) -> bool:
-        expression = self.template.get("Conditions", {})[name]
-        return bool(self._evaluate(expression))
-
-    def _evaluate(self, expression: Any) -> Any:
-        if isinstance(expression, dict) and len(expression) == 1:
-            ((fn, arg),) = expression.items()
-            if fn == "Fn::Not":
-                return not self._evaluate(arg[0])
-            if fn == "Fn::Equals":
-                return str(self._evaluate(arg[0])) == str(self._evaluate(arg[1]))
-            if fn == "Fn::And":
-                return all(self._evaluate(a) for a in arg)
-            if fn == "Fn::Or":
-                return any(self._evaluate(a) for a in arg)
-            if fn == "Condition":
-                return self._condition(arg)
-        return self.resolver.resolve(expression)
+        return condition_holds(self.template, name, self.resolver)
 
     # -- checks --------------------------------------------------------------------------------
     def check_all(self) -> list[Result]:
@@ -305,6 +289,46 @@ class Rehearsal:
                 return None
             result.bad(f"{what} refers to something the stack lacks: {missing}")
             return None
+
+
+def condition_holds(template: dict[str, Any], name: str, resolver: Resolver) -> bool:
+    """A named condition of the template, as CloudFormation evaluates it."""
+    return bool(_evaluate(template, template.get("Conditions", {})[name], resolver))
+
+
+def _evaluate(template: dict[str, Any], expression: Any, resolver: Resolver) -> Any:
+    if isinstance(expression, dict) and len(expression) == 1:
+        ((fn, arg),) = expression.items()
+        if fn == "Fn::Not":
+            return not _evaluate(template, arg[0], resolver)
+        if fn == "Fn::Equals":
+            return str(_evaluate(template, arg[0], resolver)) == str(_evaluate(template, arg[1], resolver))
+        if fn == "Fn::And":
+            return all(_evaluate(template, a, resolver) for a in arg)
+        if fn == "Fn::Or":
+            return any(_evaluate(template, a, resolver) for a in arg)
+        if fn == "Condition":
+            return condition_holds(template, arg, resolver)
+    return resolver.resolve(expression)
+
+
+def broken_rules(template: dict[str, Any], parameters: dict[str, str]) -> list[str]:
+    """The template's Rules whose assertions fail for these parameters, as "Rule: description".
+
+    CloudFormation evaluates Rules before it creates a change set and refuses the deploy when one
+    fails; moto ignores them, so the rehearsal checks them itself.
+    """
+    values = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+    resolver = Resolver({**values, **parameters}, refs={}, attributes={})
+    broken = []
+    for name, rule in sorted(template.get("Rules", {}).items()):
+        applies = rule.get("RuleCondition")
+        if applies is not None and not _evaluate(template, applies, resolver):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not _evaluate(template, assertion["Assert"], resolver):
+                broken.append(f"{name}: {' '.join(str(assertion.get('AssertDescription', '')).split())}")
+    return broken
 
 
 def _not_created(resource_type: str) -> str:
@@ -761,6 +785,7 @@ def _for_emulator(template: dict[str, Any]) -> dict[str, Any]:
     or drops such references), which the report then shows as using a skipped resource.
     """
     copy: dict[str, Any] = json.loads(json.dumps(template))
+    copy.pop("Rules", None)  # checked before the deploy (broken_rules)
     resources = copy["Resources"]
     for name in [n for n, spec in resources.items() if spec["Type"].startswith("Custom::")]:
         del resources[name]
@@ -836,6 +861,12 @@ def rehearse(
     template = template if template is not None else transformed()
     required = {name for name, spec in template.get("Parameters", {}).items() if "Default" not in spec}
     parameters = {**{k: v for k, v in REHEARSAL_PARAMETERS.items() if k in required}, **parameters}
+    broken = broken_rules(template, parameters)
+    if broken:
+        for rule in broken:
+            print(f"REFUSED  rule {rule}", file=out)
+        print("rehearsal: the deploy would be refused before any change (template Rules)", file=out)
+        return 1
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     with warnings.catch_warnings(), emulator.in_process() as endpoint:

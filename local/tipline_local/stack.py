@@ -316,6 +316,19 @@ class LocalStack:
             return {"error": type(exc).__name__}
 
     # -- local control routes -----------------------------------------------------------------------
+    def operations_environment(self) -> dict[str, str]:
+        """What `tipline-ops --local` needs to act on this stack: the functions' configuration and
+        where the emulated AWS and Zalo are (names, ids and URLs only; the credentials are dummies)."""
+        assert self.provisioned is not None
+        wanted = set(shared_environment(self.provisioned.environments)) | {
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "ZALO_API_BASE_URL",
+            "ZALO_OAUTH_BASE_URL",
+        }
+        return {name: os.environ[name] for name in sorted(wanted) if name in os.environ}
+
     def _local_routes(self, request: Request) -> Response | None:
         if not self.ready.is_set():
             return json_response({"status": "starting"}, 503)
@@ -339,6 +352,7 @@ class LocalStack:
                     "table": self.provisioned.resolver.refs["TiplineTable"],
                     "queues": self.provisioned.queue_urls,
                     "schedules": [s.function for s in self.sources.schedules],
+                    "environment": self.operations_environment(),
                 }
             )
         scheduled = re.fullmatch(r"/_local/schedules/(\w+)", request.path)

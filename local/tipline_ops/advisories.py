@@ -81,6 +81,9 @@ def _input(args: argparse.Namespace) -> AdvisoryInput:
 
 def create(args: argparse.Namespace) -> int:
     data = _input(args)
+    if data.schedule.at_ms is not None and data.schedule.at_ms < clock.now_ms():
+        # A typo in --at (last year, the wrong month) must not send at once; "now" stays allowed.
+        raise BadInput("--at is in the past (Vietnam time); give a future time")
     table = wiring.table()
     units = {account.unit_id for account in table.list_oas()}
     try:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,16 @@ from tipline.observability import NAMESPACE, SERVICE
 
 _ZALO_ID = re.compile(r"^[0-9]{1,32}$")
 _UNIT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-QUEUES = {"replies": "replies_queue_url", "intake-spill": "spill_queue_url", "fetch": "fetch_queue_url"}
+QUEUES = {
+    "replies": "replies_queue_url",
+    "intake-spill": "spill_queue_url",
+    "fetch": "fetch_queue_url",
+    "fanout": "fanout_queue_url",
+}
+# A message attribute the redrive sets: how often a message was moved back from its dead-letter queue.
+REDRIVES = "redrives"
+# A message that comes back after this many redrives is parked: it stays in the DLQ for a person.
+MAX_REDRIVES = 1
 
 
 class BadInput(Exception):
@@ -44,26 +54,129 @@ def load_stack_env(stack: str) -> None:
     try:
         function = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="WebhookFunction")
     except cfn.exceptions.ClientError as exc:
-        raise BadInput(f"stack {stack!r} not found or has no WebhookFunction") from exc
+        if exc.response.get("Error", {}).get("Code") != "ValidationError":
+            raise  # credentials, session, permissions: tipline-ops says which, in one line
+        where = "in this account and region"
+        raise BadInput(f"stack {stack!r} not found ({where}) or has no WebhookFunction") from exc
     name = function["StackResourceDetail"]["PhysicalResourceId"]
     variables = boto3.client("lambda").get_function_configuration(FunctionName=name)["Environment"][
         "Variables"
     ]
     os.environ.update(variables)
+    # The fan-out queue is configured on the advisory functions only (dlq-inspect/redrive --queue fanout).
+    try:
+        sender = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="AdvisorySenderFunction")
+    except cfn.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ValidationError":
+            raise
+        sender = None  # a stack without advisories: --queue fanout then says it is not configured
+    if sender is not None:
+        advisory = boto3.client("lambda").get_function_configuration(
+            FunctionName=sender["StackResourceDetail"]["PhysicalResourceId"]
+        )
+        fanout = advisory["Environment"]["Variables"].get("FANOUT_QUEUE_URL")
+        if fanout:
+            os.environ["FANOUT_QUEUE_URL"] = fanout
+    get_settings.cache_clear()
+    wiring.table.cache_clear()
+
+
+def load_local_env(url: str) -> None:
+    """Point the commands at `make dev` (the local stack at ``url``): its functions' configuration."""
+    info_url = url.rstrip("/") + "/_local/info"
+    if not info_url.startswith(("http://127.0.0.1", "http://localhost")):
+        raise BadInput("--local must be the local stack's loopback URL (http://127.0.0.1:PORT)")
+    try:
+        with urllib.request.urlopen(info_url, timeout=5) as answer:  # noqa: S310 - loopback only
+            info = json.loads(answer.read())
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"no local stack answers at {url}: start it with `make dev` (TIPLINE_PORT)") from exc
+    os.environ.update(info["environment"])
+    os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
     get_settings.cache_clear()
     wiring.table.cache_clear()
 
 
 # ------------------------------------------------------------------------------ register-oa
+def _check_entry(oa: str, app_id: str, unit_id: str, parent_unit_id: str | None, where: str = "") -> None:
+    for label, value in ((f"{where}--oa", oa), (f"{where}--app-id", app_id)):
+        if not _ZALO_ID.match(value):
+            raise BadInput(f"{label} must be Zalo's numeric id (digits only)")
+    if not _UNIT_ID.match(unit_id):
+        raise BadInput(f"{where}--unit-id: letters, digits, '_', '-', '.' (at most 64)")
+    if parent_unit_id is not None and not _UNIT_ID.match(parent_unit_id):
+        raise BadInput(f"{where}--parent-unit-id: letters, digits, '_', '-', '.' (at most 64)")
+
+
+BULK_COLUMNS = ["oa_id", "app_id", "unit_id", "unit_name", "parent_unit_id"]
+
+
+def register_many(path: str) -> int:
+    """``register-oa --from-file``: a CSV of OAs (BULK_COLUMNS), all checked before any is written.
+
+    Every app must already have its secrets (register one OA of it with --secrets-file first)."""
+    rows = list(csv.DictReader(io.StringIO(read_file(path))))
+    if not rows or list(rows[0]) != BULK_COLUMNS:
+        raise BadInput(
+            f"--from-file must be a CSV with the header {','.join(BULK_COLUMNS)} and one OA a line"
+        )
+    seen: set[str] = set()
+    for number, row in enumerate(rows, 2):
+        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        _check_entry(
+            values["oa_id"],
+            values["app_id"],
+            values["unit_id"],
+            values["parent_unit_id"] or None,
+            f"line {number}: ",
+        )
+        if values["oa_id"] in seen:
+            raise BadInput(f"line {number}: OA {values['oa_id']} is listed twice")
+        seen.add(values["oa_id"])
+    prefix = get_settings().app_secret_prefix
+    without = []
+    for app_id in sorted({row["app_id"].strip() for row in rows}):
+        try:
+            secrets.secret_json(prefix + app_id, cache_seconds=0)
+        except Exception:
+            without.append(app_id)
+    if without:
+        raise BadInput(
+            f"apps without stored secrets (register one OA of each with --secrets-file): {', '.join(without)}"
+        )
+    table = wiring.table()
+    counts: Counter[str] = Counter()
+    for row in rows:
+        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        existing = table.get_oa(values["oa_id"])
+        table.put_oa(
+            OaAccount(
+                oa_id=values["oa_id"],
+                app_id=values["app_id"],
+                unit_id=values["unit_id"],
+                unit_name=values["unit_name"] or (existing.unit_name if existing else ""),
+                parent_unit_id=values["parent_unit_id"] or (existing.parent_unit_id if existing else None),
+                menu=existing.menu if existing else {},
+            )
+        )
+        counts["updated" if existing else "registered"] += 1
+    print(f"{len(rows)} OA(s) from {path}: {counts['registered']} registered, {counts['updated']} updated")
+    return 0
+
+
 def register_oa(args: argparse.Namespace) -> int:
     """Create or update one OA: the registry entry, and its app's secrets when given."""
-    for label, value, pattern in (("--oa", args.oa, _ZALO_ID), ("--app-id", args.app_id, _ZALO_ID)):
-        if not pattern.match(value):
-            raise BadInput(f"{label} must be Zalo's numeric id (digits only)")
-    if not _UNIT_ID.match(args.unit_id):
-        raise BadInput("--unit-id: letters, digits, '_', '-', '.' (at most 64)")
-    if args.parent_unit_id is not None and not _UNIT_ID.match(args.parent_unit_id):
-        raise BadInput("--parent-unit-id: letters, digits, '_', '-', '.' (at most 64)")
+    if args.from_file:
+        if any(v is not None for v in (args.oa, args.app_id, args.unit_id, args.secrets_file)):
+            raise BadInput(
+                "--from-file takes every OA from the file: no --oa, --app-id, --unit-id, --secrets-file"
+            )
+        return register_many(args.from_file)
+    if args.oa is None or args.app_id is None or args.unit_id is None:
+        raise BadInput("give --oa, --app-id and --unit-id (or --from-file for many OAs)")
+    _check_entry(args.oa, args.app_id, args.unit_id, args.parent_unit_id)
     app_secrets = _read_app_secrets(args.secrets_file) if args.secrets_file else None
     settings = get_settings()
     secret_id = settings.app_secret_prefix + args.app_id
@@ -97,6 +210,39 @@ def register_oa(args: argparse.Namespace) -> int:
     return 0
 
 
+def rotate_oa_secret(args: argparse.Namespace) -> int:
+    """Replace one or both of an app's secrets, keeping the other; say when it takes effect."""
+    if not _ZALO_ID.match(args.app_id):
+        raise BadInput("--app-id must be Zalo's numeric id (digits only)")
+    source = sys.stdin.read() if args.secrets_file == "-" else read_file(args.secrets_file)
+    try:
+        change = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise BadInput("--secrets-file is not JSON") from exc
+    names = {"oa_secret_key", "app_secret"}
+    if not isinstance(change, dict) or not change or not set(change) <= names:
+        raise BadInput(
+            '--secrets-file must be {"oa_secret_key": "..."} and/or {"app_secret": "..."}, nothing else'
+        )
+    if not all(isinstance(v, str) and v.strip() for v in change.values()):
+        raise BadInput("--secrets-file: the new secrets must be non-empty strings")
+    settings = get_settings()
+    secret_id = settings.app_secret_prefix + args.app_id
+    try:
+        stored = secrets.secret_json(secret_id, cache_seconds=0)
+    except Exception as exc:
+        raise BadInput(f"app {args.app_id} has no secrets yet: use register-oa --secrets-file") from exc
+    secrets.put_secret_json(secret_id, {**stored, **{k: str(v) for k, v in change.items()}})
+    seconds = int(settings.secret_cache_seconds)
+    kept = names - set(change)
+    print(
+        f"app {args.app_id}: {', '.join(sorted(change))} replaced ({', '.join(sorted(kept)) or 'nothing'}"
+        f" kept). Takes effect within {seconds} s: warm functions cache app secrets that long, so"
+        f" webhooks signed with the new key may get 401 (Zalo retries them) until then."
+    )
+    return 0
+
+
 def _read_app_secrets(path: str) -> dict[str, str]:
     source = sys.stdin.read() if path == "-" else read_file(path)
     try:
@@ -121,44 +267,86 @@ def read_file(path: str) -> str:
 
 # ------------------------------------------------------------------------------ dlq-inspect
 def dlq_inspect(args: argparse.Namespace) -> int:
-    """List a dead-letter queue's messages: id, receive count, age, reason. Never a body."""
+    """A dead-letter queue: its total, and per message id, receives, redrives, OA, reason, first and
+    last seen. Never a body (the OA id and reason are read from it, nothing else is printed)."""
     if not 1 <= args.limit <= 1000:
         raise BadInput("--limit must be between 1 and 1000")
     dlq_url = dead_letter_queue_url(args.queue)
     sqs = boto3.client("sqs")
-    seen: dict[str, dict[str, Any]] = {}
-    handles: list[str] = []
+    total = dead_letter_total(dlq_url)
     now_ms = clock.now_ms()
-    while len(seen) < args.limit:
+    rows = [
+        _row(message, now_ms)
+        for message in sample_dead_letters(dlq_url, min(args.limit, total) if total else args.limit)
+    ]
+    for row in rows:  # visible again at once: inspecting must not delay a redrive
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=row.pop("handle"), VisibilityTimeout=0)
+    if args.json:
+        document = {"queue": args.queue, "dead_letter_queue": dlq_url, "total": total, "messages": rows}
+        print(json.dumps(document, indent=1))
+        return 0
+    print(f"{args.queue} dead-letter queue: {len(rows)} of {total} message(s) shown")
+    if rows:
+        ages = [row["first_seen_s_ago"] for row in rows]
+        print(f"  oldest first seen {max(ages)}s ago, newest {min(ages)}s ago")
+    for row in rows:
+        print(
+            f"  {row['message_id']}  oa={row['oa_id']}  receives={row['receives']}  "
+            f"redrives={row['redrives']}  first_seen={row['first_seen_s_ago']}s ago  "
+            f"last_seen={row['last_seen_s_ago']}s ago  reason={row['reason']}"
+        )
+    return 0
+
+
+def dead_letter_total(dlq_url: str) -> int:
+    names: Any = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    answer: Any = boto3.client("sqs").get_queue_attributes(QueueUrl=dlq_url, AttributeNames=names)
+    return sum(int(answer.get("Attributes", {}).get(name, 0)) for name in names)
+
+
+def sample_dead_letters(dlq_url: str, wanted: int) -> list[dict[str, Any]]:
+    """Up to ``wanted`` distinct messages, held invisible for 60 s (the caller releases them).
+
+    SQS answers a receive from a sample of its servers, so an empty answer is not "no more": keep
+    asking (long polling, which asks them all) until ``wanted`` are held or three answers are empty.
+    """
+    sqs = boto3.client("sqs")
+    held: dict[str, dict[str, Any]] = {}
+    empty = 0
+    while len(held) < wanted and empty < 3:
         batch = sqs.receive_message(
             QueueUrl=dlq_url,
-            MaxNumberOfMessages=min(10, args.limit - len(seen)),
-            VisibilityTimeout=30,
+            MaxNumberOfMessages=min(10, wanted - len(held)),
+            VisibilityTimeout=60,
+            WaitTimeSeconds=1,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
-        if not batch:
-            break
+        empty = 0 if batch else empty + 1
         for message in batch:
-            handles.append(message["ReceiptHandle"])
-            attributes = message.get("Attributes", {})
-            seen[message["MessageId"]] = {
-                "message_id": message["MessageId"],
-                "receives": int(attributes.get("ApproximateReceiveCount", 0)),
-                "age_s": (now_ms - int(attributes.get("SentTimestamp", now_ms))) // 1000,
-                "reason": _reason(dict(message)),
-            }
-    for handle in handles:  # visible again at once: inspecting must not delay a redrive
-        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
-    rows = list(seen.values())
-    if args.json:
-        print(json.dumps({"queue": args.queue, "dead_letter_queue": dlq_url, "messages": rows}, indent=1))
-    else:
-        print(f"{args.queue} dead-letter queue: {len(rows)} message(s) shown")
-        for row in rows:
-            receives, age = row["receives"], row["age_s"]
-            print(f"  {row['message_id']}  receives={receives}  age={age}s  reason={row['reason']}")
-    return 0
+            held.setdefault(message["MessageId"], dict(message))
+    return list(held.values())
+
+
+def redrives_of(message: dict[str, Any]) -> int:
+    value = message.get("MessageAttributes", {}).get(REDRIVES, {}).get("StringValue", "0")
+    return int(value) if str(value).isdigit() else 0
+
+
+def _row(message: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    attributes = message.get("Attributes", {})
+    sent = int(attributes.get("SentTimestamp", now_ms))
+    last = int(attributes.get("ApproximateFirstReceiveTimestamp", sent))
+    return {
+        "message_id": message["MessageId"],
+        "oa_id": _body_field(message, "oa_id") or "-",
+        "receives": int(attributes.get("ApproximateReceiveCount", 0)),
+        "redrives": redrives_of(message),
+        "first_seen_s_ago": max(0, now_ms - sent) // 1000,
+        "last_seen_s_ago": max(0, now_ms - max(sent, last)) // 1000,
+        "reason": _reason(message),
+        "handle": message["ReceiptHandle"],
+    }
 
 
 def dead_letter_queue_url(queue: str) -> str:
@@ -181,12 +369,17 @@ def _reason(message: dict[str, Any]) -> str:
     attribute = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
     if attribute:
         return str(attribute)[:64]
+    return (_body_field(message, "reason", r"[^\x00-\x1f]{1,200}") or "-")[:64]
+
+
+def _body_field(message: dict[str, Any], name: str, pattern: str = r"[\w.:-]{1,64}") -> str | None:
+    """One id-like field of a JSON body (bodies carry ids only; nothing else of them is shown)."""
     try:
         body = json.loads(message.get("Body", ""))
     except json.JSONDecodeError:
-        return "-"
-    reason = body.get("reason") if isinstance(body, dict) else None
-    return str(reason)[:64] if isinstance(reason, str) else "-"
+        return None
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) and re.fullmatch(pattern, value) else None
 
 
 # ------------------------------------------------------------------------------ purge-citizen
@@ -260,7 +453,7 @@ def watch_oa(args: argparse.Namespace) -> int:
     name = oa_alarm_name(get_settings().stage, args.oa)
     boto3.client("cloudwatch").put_metric_alarm(
         AlarmName=name,
-        AlarmDescription=f"OA {args.oa} has accepted no Zalo event for {args.hours} h",
+        AlarmDescription=f"OA {args.oa} has accepted no Zalo event for {args.hours} h. {WATCH_RUNBOOK}",
         Namespace=NAMESPACE,
         MetricName="OaEvents",
         Dimensions=[{"Name": "service", "Value": SERVICE}, {"Name": "oa_id", "Value": args.oa}],
@@ -277,6 +470,9 @@ def watch_oa(args: argparse.Namespace) -> int:
     return 0
 
 
+WATCH_RUNBOOK = 'Runbook: docs/operations.md "The webhook is failing or silent"'
+
+
 def oa_alarm_name(stage: str, oa_id: str) -> str:
     return f"tipline-{stage}-oa-{oa_id}-silent"
 
@@ -285,15 +481,27 @@ def oa_alarm_name(stage: str, oa_id: str) -> str:
 def register(subcommands: Any) -> None:
     """Add this module's subcommands to tipline-ops's argparse subparsers."""
     command = subcommands.add_parser("register-oa", help="register or update an OA (and its app's secrets)")
-    command.add_argument("--oa", required=True, help="Zalo OA id")
-    command.add_argument("--app-id", required=True, help="Zalo app id that delivers the OA's events")
-    command.add_argument("--unit-id", required=True, help="unit that owns the OA's tips")
+    command.add_argument("--oa", help="Zalo OA id")
+    command.add_argument("--app-id", help="Zalo app id that delivers the OA's events")
+    command.add_argument("--unit-id", help="unit that owns the OA's tips")
+    command.add_argument(
+        "--from-file", help=f"CSV ({','.join(BULK_COLUMNS)}) of many OAs; checked before any is written"
+    )
     command.add_argument("--unit-name")
     command.add_argument("--parent-unit-id")
     command.add_argument(
         "--secrets-file", help='JSON {"oa_secret_key", "app_secret"} ("-" = stdin); never on the command line'
     )
     command.set_defaults(run=register_oa)
+
+    command = subcommands.add_parser(
+        "rotate-oa-secret", help="replace an app's OA secret key and/or app secret, keeping the other"
+    )
+    command.add_argument("--app-id", required=True, help="Zalo app id whose secrets change")
+    command.add_argument(
+        "--secrets-file", required=True, help='JSON {"oa_secret_key"} and/or {"app_secret"} ("-" = stdin)'
+    )
+    command.set_defaults(run=rotate_oa_secret)
 
     command = subcommands.add_parser(
         "dlq-inspect", help="list a DLQ's message ids, receive counts, ages, reasons"

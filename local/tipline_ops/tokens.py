@@ -24,7 +24,16 @@ from tipline.config import get_settings
 from tipline.errors import TiplineError
 from tipline.tokens.store import health
 
-from tipline_ops.commands import QUEUES, BadInput, dead_letter_queue_url, read_file
+from tipline_ops.commands import (
+    MAX_REDRIVES,
+    QUEUES,
+    REDRIVES,
+    BadInput,
+    dead_letter_queue_url,
+    read_file,
+    redrives_of,
+    sample_dead_letters,
+)
 
 _ZALO_ID = re.compile(r"^[0-9]{1,32}$")
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636
@@ -35,35 +44,67 @@ def redrive(args: argparse.Namespace) -> int:
     """Move a queue's dead-letter messages back to it (after the cause was fixed).
 
     FIFO messages keep their message group (so a citizen's replies stay in order) and get a new
-    deduplication id (SQS would drop a copy of a recently seen one). The sender is idempotent: a
-    reply already sent is not sent again.
+    deduplication id (SQS would drop a copy of a recently seen one). The consumers are idempotent: a
+    reply already sent is not sent again. Each moved message carries a ``redrives`` count; one that
+    comes back after MAX_REDRIVES redrives is parked (left in the DLQ, listed) instead of looping:
+    a person must look at it (``--include-returned`` moves it anyway). ``--dry-run`` moves nothing.
     """
     if args.limit is not None and not 1 <= args.limit <= 100_000:
         raise BadInput("--limit must be between 1 and 100000")
     source = str(getattr(get_settings(), QUEUES[args.queue]))
     dlq = dead_letter_queue_url(args.queue)
     sqs = boto3.client("sqs")
-    fifo = source.endswith(".fifo")
     moved = 0
+    left: list[dict[str, Any]] = []  # held invisible: parked, or listed by --dry-run
+    verb = "would move" if args.dry_run else "moved"
     while args.limit is None or moved < args.limit:
-        want = 10 if args.limit is None else min(10, args.limit - moved)
-        batch = sqs.receive_message(
-            QueueUrl=dlq, MaxNumberOfMessages=want, VisibilityTimeout=60, AttributeNames=["All"]
-        ).get("Messages", [])
+        batch = sample_dead_letters(dlq, 10 if args.limit is None else min(10, args.limit - moved))
         if not batch:
             break
         for message in batch:
-            attributes = message.get("Attributes", {})
-            kwargs: dict[str, Any] = {"QueueUrl": source, "MessageBody": message["Body"]}
-            if fifo:
-                kwargs["MessageGroupId"] = attributes.get("MessageGroupId", "redriven")
-                kwargs["MessageDeduplicationId"] = f"redrive-{uuid.uuid4().hex}"
-            sqs.send_message(**kwargs)
-            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-            print(f"  moved {message['MessageId']}")
-            moved += 1
-    print(f"{args.queue}: {moved} message(s) moved back from the dead-letter queue")
+            redrives = redrives_of(message)
+            if redrives >= MAX_REDRIVES and not args.include_returned:
+                print(f"  parked {message['MessageId']}: came back after {redrives} redrive(s)")
+                left.append(message)
+            elif args.dry_run:
+                print(f"  {verb} {message['MessageId']} (redrives so far: {redrives})")
+                left.append(message)
+                moved += 1
+            else:
+                _move_back(message, source, dlq, redrives)
+                print(f"  {verb} {message['MessageId']}")
+                moved += 1
+    for message in left:  # visible again at once
+        sqs.change_message_visibility(
+            QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    parked = len(left) - (moved if args.dry_run else 0)
+    print(
+        f"{args.queue}: {moved} message(s) {verb} back from the dead-letter queue"
+        + (
+            f"; {parked} parked (came back before: dlq-inspect, fix, then --include-returned)"
+            if parked
+            else ""
+        )
+    )
     return 0
+
+
+def _move_back(message: dict[str, Any], source: str, dlq: str, redrives: int) -> None:
+    """Send one dead letter back to its queue, counting the redrive, then delete it from the DLQ."""
+    sqs = boto3.client("sqs")
+    kept = {
+        name: {"DataType": value["DataType"], "StringValue": value["StringValue"]}
+        for name, value in message.get("MessageAttributes", {}).items()
+        if "StringValue" in value
+    }
+    kept[REDRIVES] = {"DataType": "Number", "StringValue": str(redrives + 1)}
+    kwargs: dict[str, Any] = {"QueueUrl": source, "MessageBody": message["Body"], "MessageAttributes": kept}
+    if source.endswith(".fifo"):
+        kwargs["MessageGroupId"] = message.get("Attributes", {}).get("MessageGroupId", "redriven")
+        kwargs["MessageDeduplicationId"] = f"redrive-{uuid.uuid4().hex}"
+    sqs.send_message(**kwargs)
+    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
 
 
 # ------------------------------------------------------------------------------ tokens
@@ -160,15 +201,23 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+UNHEALTHY_TOKEN_STATES = frozenset({"missing", "expired", "failing"})
+
+
 def token_health(args: argparse.Namespace) -> int:
-    """Per OA: state, expiry, last refresh, failures. Never a token value."""
+    """Per OA: state, expiry, last refresh, failures. Never a token value.
+
+    Exits 1 when any OA's token is missing, expired or failing to refresh, 0 otherwise.
+    """
     if args.oa is not None and not _ZALO_ID.match(args.oa):
         raise BadInput("--oa must be Zalo's numeric OA id")
     oa_ids = [args.oa] if args.oa else [account.oa_id for account in wiring.table().list_oas()]
     rows = health(wiring.token_store(), oa_ids)
+    unhealthy = [row["oa_id"] for row in rows if row["state"] in UNHEALTHY_TOKEN_STATES]
+    status = 1 if unhealthy else 0  # scripts and monitors can act on the exit status alone
     if args.json:
         print(json.dumps({"checked_at_ms": clock.now_ms(), "oas": rows}, indent=1))
-        return 0
+        return status
     for row in rows:
         if row["state"] == "missing":
             print(f"{row['oa_id']}  missing  (no token stored: exchange-code or store-tokens)")
@@ -183,7 +232,9 @@ def token_health(args: argparse.Namespace) -> int:
                 else ""
             )
         )
-    return 0
+    if unhealthy:
+        print(f"{len(unhealthy)} OA(s) without a working token: {', '.join(unhealthy)}", file=sys.stderr)
+    return status
 
 
 # ------------------------------------------------------------------------------ wiring
@@ -192,6 +243,12 @@ def register(subcommands: Any) -> None:
     command = subcommands.add_parser("redrive", help="move a queue's dead-letter messages back to it")
     command.add_argument("--queue", choices=sorted(QUEUES), default="replies")
     command.add_argument("--limit", type=int, help="at most this many (default: all)")
+    command.add_argument("--dry-run", action="store_true", help="list what would move; move nothing")
+    command.add_argument(
+        "--include-returned",
+        action="store_true",
+        help=f"also move messages that came back after {MAX_REDRIVES} redrive(s) (parked otherwise)",
+    )
     command.set_defaults(run=redrive)
 
     command = subcommands.add_parser("store-tokens", help="store an OA's first tokens from a file")

@@ -573,6 +573,27 @@ def test_officers_work_tips_through_the_front_with_local_tokens(running: StackPr
 
 
 @pytest.mark.e2e
+def test_tipline_ops_local_practises_runbooks_on_the_running_stack(running: StackProcess) -> None:
+    """`tipline-ops --local URL` (docs/operations.md) reads `make dev`'s configuration and acts on it."""
+    ops = Path(sys.executable).with_name("tipline-ops")
+    command = [str(ops)] if ops.exists() else [sys.executable, "-m", "tipline_ops.cli"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_", "ZALO_"))}
+    health = subprocess.run(
+        [*command, "--local", running.url, "token-health", "--json"],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert health.returncode == 0, health.stderr
+    oas = json.loads(health.stdout)["oas"]
+    assert OA in {row["oa_id"] for row in oas}
+    assert all(row["state"] == "ok" for row in oas)
+    assert "Traceback" not in health.stderr
+
+
+@pytest.mark.e2e
 def test_a_schedule_runs_on_demand(running: StackProcess) -> None:
     answer = httpx.post(f"{running.url}/_local/schedules/RetentionSweeperFunction", timeout=60)
     assert answer.status_code == 200

@@ -85,6 +85,42 @@ def test_ops_advisory_create_refuses_what_zalo_cannot_serve_by_the_api_s_rule(
 
 
 @pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        (["--at", "2026-03-02T09:59"], "--at is in the past (Vietnam time)"),
+        (["--at", "2025-03-02T11:00"], "--at is in the past (Vietnam time)"),
+        (
+            ["--cron", "0 7 * * MONDAY", "--until", "2026-03-20"],
+            "weekday: 'MONDAY' is not a number or a name (SUN, MON, TUE, WED, THU, FRI, SAT)",
+        ),
+        (["--cron", "0 7 * SEPT *", "--until", "2026-03-20"], "month: 'SEPT' is not a number or"),
+        (["--cron", "x 7 * * *", "--until", "2026-03-20"], "minute: 'x' is not a number"),
+    ],
+)
+def test_ops_advisory_create_refuses_a_past_time_and_unknown_cron_names_clearly(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str], schedule: list[str], message: str
+) -> None:
+    argv = ["advisory", "create", "--title", "T", "--text", "x", "--category", "scam", "--province-wide"]
+    with clock.use(lambda: _ms("2026-03-02T10:00") / 1000):
+        code, _, err = run([*argv, *schedule], capsys)
+    assert code == 2
+    assert message in err and "invalid literal" not in err
+    assert manage.list_all(wiring.table()) == []
+
+
+def test_ops_advisory_cron_takes_month_and_weekday_names(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["advisory", "create", "--title", "T", "--text", "x", "--category", "scam", "--province-wide"]
+    with clock.use(lambda: _ms("2026-03-02T10:00") / 1000):  # a Monday, after 07:00
+        code, out, err = run([*argv, "--cron", "0 7 * mar-APR mon", "--until", "2026-03-20"], capsys)
+    assert code == 0, err
+    assert "first due 2026-03-09 07:00 Vietnam time" in out  # the next Monday
+    (advisory,) = manage.list_all(wiring.table())
+    assert advisory.next_due_ms == _ms("2026-03-09T07:00")
+
+
+@pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--units", "no-such-unit", "--at", "2099-01-01T08:00"], "unknown units"),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import csv
+import http.server
 import io
 import json
+import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +139,8 @@ def test_dlq_inspect_lists_ids_counts_ages_and_reasons_never_bodies(
         "store_failed",
         "store_failed",
     ]
-    assert all(row["receives"] == 1 and row["age_s"] >= 0 for row in report["messages"])
+    assert all(row["receives"] == 1 and row["first_seen_s_ago"] >= 0 for row in report["messages"])
+    assert report["total"] == 4
     assert "canary" not in out
     # Inspecting leaves every message there, visible at once for a redrive.
     attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
@@ -143,7 +148,7 @@ def test_dlq_inspect_lists_ids_counts_ages_and_reasons_never_bodies(
 
     code, out, _ = run(["dlq-inspect", "--queue", "intake-spill"], capsys)
     assert code == 0
-    assert "4 message(s)" in out
+    assert "4 of 4 message(s)" in out
     assert "canary" not in out
 
 
@@ -158,6 +163,92 @@ def test_dlq_inspect_reads_the_fifo_replies_dlq(
     code, out, _ = run(["dlq-inspect", "--queue", "replies"], capsys)
     assert code == 0
     assert "1 message(s)" in out
+
+
+def test_every_dead_letter_queue_of_the_template_is_inspectable_and_redrivable(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tipline.config import get_settings
+    from tipline_ops.commands import QUEUES, dead_letter_queue_url
+
+    queues = {n: r for n, r in stack.template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    targets = {
+        r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for r in queues.values()
+        if "RedrivePolicy" in r["Properties"]
+    }
+    monkeypatch.setenv("FANOUT_QUEUE_URL", stack.queue_urls["FanoutQueue"])  # as --stack loads it
+    get_settings.cache_clear()
+    reachable = {dead_letter_queue_url(name) for name in QUEUES}
+    assert {stack.queue_urls[name] for name in targets} == reachable
+
+
+def _fanout_dead_letters(stack: Provisioned, count: int) -> set[str]:
+    sqs = boto3.client("sqs")
+    os.environ["FANOUT_QUEUE_URL"] = stack.queue_urls["FanoutQueue"]
+    from tipline.config import get_settings
+
+    get_settings.cache_clear()
+    bodies = [
+        json.dumps(
+            {"advisory_id": f"a{i}", "run_ms": 1, "oa_id": f"42900{i:02d}", "pseudonyms": ["canary-p-5531"]}
+        )
+        for i in range(count)
+    ]
+    dlq = stack.queue_urls["FanoutDeadLetterQueue"]
+    return {sqs.send_message(QueueUrl=dlq, MessageBody=body)["MessageId"] for body in bodies}
+
+
+def test_dlq_inspect_shows_every_fanout_dead_letter_with_its_total_and_oa(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_QUEUE_URL", "")
+    sent = _fanout_dead_letters(stack, 15)
+    code, out, _ = run(["dlq-inspect", "--queue", "fanout", "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["total"] == 15
+    assert {row["message_id"] for row in report["messages"]} == sent
+    assert {row["oa_id"] for row in report["messages"]} == {f"42900{i:02d}" for i in range(15)}
+    assert "canary" not in out
+    code, out, _ = run(["dlq-inspect", "--queue", "fanout", "--limit", "5"], capsys)
+    assert "5 of 15 message(s) shown" in out and "oldest first seen" in out and "canary" not in out
+
+
+def _dlq_count(stack: Provisioned, logical: str) -> int:
+    from tipline_ops.commands import dead_letter_total
+
+    return dead_letter_total(stack.queue_urls[logical])
+
+
+def test_redrive_dry_runs_limits_and_parks_a_message_that_came_back(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_QUEUE_URL", "")
+    _fanout_dead_letters(stack, 4)
+    code, out, _ = run(["redrive", "--queue", "fanout", "--dry-run"], capsys)
+    assert code == 0 and "4 message(s) would move back" in out
+    assert _dlq_count(stack, "FanoutDeadLetterQueue") == 4 and _dlq_count(stack, "FanoutQueue") == 0
+
+    code, out, _ = run(["redrive", "--queue", "fanout", "--limit", "1"], capsys)
+    assert code == 0 and "1 message(s) moved back" in out
+    assert _dlq_count(stack, "FanoutDeadLetterQueue") == 3 and _dlq_count(stack, "FanoutQueue") == 1
+
+    # The consumer fails it again: SQS moves it to the DLQ after maxReceiveCount receives.
+    sqs = boto3.client("sqs")
+    for _ in range(100):
+        if _dlq_count(stack, "FanoutQueue") == 0:
+            break
+        sqs.receive_message(QueueUrl=stack.queue_urls["FanoutQueue"], VisibilityTimeout=0)
+    assert _dlq_count(stack, "FanoutDeadLetterQueue") == 4
+
+    code, out, _ = run(["redrive", "--queue", "fanout"], capsys)
+    assert code == 0 and "3 message(s) moved back" in out and "1 parked" in out
+    assert _dlq_count(stack, "FanoutDeadLetterQueue") == 1  # parked, visible again at once
+    code, out, _ = run(["dlq-inspect", "--queue", "fanout", "--json"], capsys)
+    assert [row["redrives"] for row in json.loads(out)["messages"]] == [1]
+    code, out, _ = run(["redrive", "--queue", "fanout", "--include-returned"], capsys)
+    assert "1 message(s) moved back" in out and _dlq_count(stack, "FanoutDeadLetterQueue") == 0
 
 
 def test_dlq_inspect_refuses_bad_input(stack: Provisioned, capsys: pytest.CaptureFixture[str]) -> None:
@@ -300,6 +391,9 @@ def test_watch_oa_creates_a_silence_alarm_on_the_oas_events(
     assert alarm["EvaluationPeriods"] == 12
     assert alarm["TreatMissingData"] == "breaching"
     assert alarm["AlarmActions"] == [TOPIC]
+    assert alarm["AlarmDescription"].endswith(
+        'Runbook: docs/operations.md "The webhook is failing or silent"'
+    )
 
 
 @pytest.mark.parametrize(
@@ -320,3 +414,227 @@ def test_watch_oa_refuses_bad_input_and_creates_no_alarm(
     assert (
         boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="tipline-local-oa-")["MetricAlarms"] == []
     )
+
+
+# ------------------------------------------------------------------------------ AWS problems: one line each
+class _RefusingAws(http.server.BaseHTTPRequestHandler):
+    """An AWS query-protocol endpoint that answers every call with one error, as AWS words it."""
+
+    answer: tuple[int, str] = (400, "ExpiredToken")
+
+    def do_POST(self) -> None:
+        status, code = self.answer
+        body = (
+            '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error>'
+            f"<Type>Sender</Type><Code>{code}</Code><Message>refused</Message></Error>"
+            "<RequestId>test</RequestId></ErrorResponse>"
+        ).encode()
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_RefusingAws]]:
+    handler = type("Refusing", (_RefusingAws,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", f"http://127.0.0.1:{server.server_address[1]}")
+    yield handler
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ((400, "ExpiredToken"), "the AWS session has expired (DescribeStackResource): renew it"),
+        ((403, "AccessDenied"), "access denied: your AWS identity may not call DescribeStackResource"),
+        ((403, "InvalidClientTokenId"), "the AWS credentials are not valid (InvalidClientTokenId)"),
+    ],
+)
+def test_aws_refusals_get_their_own_one_line_message(
+    stack: Provisioned,
+    refusing_aws: type[_RefusingAws],
+    capsys: pytest.CaptureFixture[str],
+    answer: tuple[int, str],
+    message: str,
+) -> None:
+    refusing_aws.answer = answer
+    code, out, err = run(["--stack", "tipline-prod", "export-stats"], capsys)
+    assert code == 1 and out == ""
+    assert err == f"tipline-ops export-stats: {message}" + err.split(message, 1)[1]
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and "not found" not in err
+
+
+def test_a_missing_stack_is_said_to_be_missing(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["--stack", "tipline-nowhere", "export-stats"], capsys)
+    assert code == 2 and "stack 'tipline-nowhere' not found" in err
+
+
+def test_a_missing_region_or_missing_credentials_is_said_in_one_line(
+    stack: Provisioned, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    region = {name: os.environ.pop(name, None) for name in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    try:
+        code, _, err = run(["--stack", "tipline-prod", "export-stats"], capsys)
+        assert (code, err.strip()) == (
+            1,
+            "tipline-ops export-stats: no AWS region: export AWS_REGION=ap-southeast-1"
+            " (or set region in ~/.aws/config)",
+        )
+    finally:
+        for name, value in region.items():
+            if value is not None:
+                os.environ[name] = value
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    code, _, err = run(["--stack", "tipline-prod", "export-stats"], capsys)
+    assert code == 1 and err.startswith("tipline-ops export-stats: no AWS credentials:")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_local_mode_without_a_running_stack_says_how_to_start_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from tipline_local.emulator import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    code, _, err = run(["--local", url, "export-stats"], capsys)
+    assert (code, err.strip()) == (
+        2,
+        f"tipline-ops export-stats: no local stack answers at {url}: start it with `make dev` (TIPLINE_PORT)",
+    )
+    code, _, err = run(["--local", "http://203.0.113.9:3000", "export-stats"], capsys)
+    assert code == 2 and "loopback" in err
+
+
+# ------------------------------------------------------------------------------ status (the fleet)
+def test_status_shows_every_oa_with_its_unit_last_event_token_secrets_and_alarms(
+    stack: Provisioned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from tipline import clock
+
+    oas = [demo_oa(i) for i in range(3)]
+    cloudwatch = boto3.client("cloudwatch")
+    at = datetime.fromtimestamp(clock.now_s() - 7200, UTC).replace(minute=0, second=0, microsecond=0)
+    cloudwatch.put_metric_data(
+        Namespace="ZaloTipline",
+        MetricData=[
+            {
+                "MetricName": "OaEvents",
+                "Dimensions": [
+                    {"Name": "service", "Value": "tipline"},
+                    {"Name": "oa_id", "Value": oas[0].oa_id},
+                ],
+                "Timestamp": at,
+                "Value": 3,
+            }
+        ],
+    )
+    assert run(["watch-oa", "--oa", oas[1].oa_id, "--topic-arn", TOPIC], capsys)[0] == 0
+    silent = f"tipline-local-oa-{oas[1].oa_id}-silent"
+    cloudwatch.set_alarm_state(AlarmName=silent, StateValue="ALARM", StateReason="test")
+
+    code, out, _ = run(["status", "--format", "csv", "--sort", "oa_id"], capsys)
+    assert code == 0, out
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert [row["oa_id"] for row in table] == sorted(oa.oa_id for oa in oas)
+    rows = {row["oa_id"]: row for row in table}
+    assert rows[oas[0].oa_id]["last_event"] == at.strftime("%Y-%m-%d %H:%MZ")
+    assert rows[oas[2].oa_id]["last_event"] == "-"
+    assert {row["token"] for row in table} == {"ok"} and {row["secrets"] for row in table} == {"present"}
+    assert rows[oas[1].oa_id]["alarms"] == f"oa-{oas[1].oa_id}-silent"
+    assert rows[oas[0].oa_id]["unit_id"] == oas[0].unit_id
+    for oa in oas:
+        assert oa.access_token not in out and oa.refresh_token not in out
+
+    secrets_prefix = stack.env("WebhookFunction")["APP_SECRET_PREFIX"]
+    boto3.client("secretsmanager").delete_secret(
+        SecretId=secrets_prefix + oas[2].app_id, ForceDeleteWithoutRecovery=True
+    )
+    code, out, _ = run(["status"], capsys)
+    assert code == 1  # an OA needs attention
+    (line,) = [line for line in out.splitlines() if line.startswith(oas[2].oa_id)]
+    assert "MISSING" in line and "3 OA(s)" in out
+
+
+# ------------------------------------------------------------------------------ register-oa --from-file
+def _fleet_file(tmp_path: Path, lines: list[str]) -> str:
+    path = tmp_path / "oas.csv"
+    path.write_text(
+        "oa_id,app_id,unit_id,unit_name,parent_unit_id\n" + "".join(f"{line}\n" for line in lines)
+    )
+    return str(path)
+
+
+def test_register_oa_from_file_registers_many_oas_of_apps_with_secrets(
+    stack: Provisioned, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oa = demo_oa()
+    new = [f"7100000000000{i:05d},{oa.app_id},pc-{i},Đơn vị {i},province" for i in range(155)]
+    path = _fleet_file(tmp_path, [*new, f"{oa.oa_id},{oa.app_id},pc-moved,,"])
+    code, out, err = run(["register-oa", "--from-file", path], capsys)
+    assert code == 0, err
+    assert "156 OA(s)" in out and "155 registered, 1 updated" in out
+    registered = {account.oa_id: account for account in wiring.table().list_oas()}
+    assert registered["710000000000000154"].unit_id == "pc-154"
+    assert registered["710000000000000154"].unit_name == "Đơn vị 154"
+    assert registered[oa.oa_id].unit_id == "pc-moved" and registered[oa.oa_id].unit_name == oa.unit_name
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["710000000000000001,123,pc-1,,", "not-an-id,123,pc-2,,"], "line 3: --oa must be Zalo's numeric id"),
+        (
+            ["710000000000000001,123,pc-1,,", "710000000000000001,123,pc-2,,"],
+            "line 3: OA 710000000000000001 is listed twice",
+        ),
+        (["710000000000000001,999999999,pc-1,,"], "apps without stored secrets"),
+    ],
+)
+def test_register_oa_from_file_checks_every_line_before_writing_any(
+    stack: Provisioned, tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], message: str
+) -> None:
+    oa = demo_oa()
+    lines = [line.replace(",123,", f",{oa.app_id},") for line in lines]
+    before = sorted(account.oa_id for account in wiring.table().list_oas())
+    code, _, err = run(["register-oa", "--from-file", _fleet_file(tmp_path, lines)], capsys)
+    assert code == 2 and message in err
+    assert sorted(account.oa_id for account in wiring.table().list_oas()) == before
+
+
+# ------------------------------------------------------------------------------ rotate-oa-secret
+def test_rotate_oa_secret_replaces_one_secret_keeps_the_other_and_says_when(
+    stack: Provisioned, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oa = demo_oa()
+    secret_id = stack.env("WebhookFunction")["APP_SECRET_PREFIX"] + oa.app_id
+    before = secrets.secret_json(secret_id, 0)
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps({"oa_secret_key": "canary-new-key-7715"}))
+    code, out, _ = run(["rotate-oa-secret", "--app-id", oa.app_id, "--secrets-file", str(path)], capsys)
+    assert code == 0
+    assert "oa_secret_key replaced (app_secret kept). Takes effect within 300 s" in out
+    assert "canary" not in out
+    assert secrets.secret_json(secret_id, 0) == {**before, "oa_secret_key": "canary-new-key-7715"}
+    path.write_text(json.dumps({"oa_secret_key": "x", "pepper": "y"}))
+    code, _, err = run(["rotate-oa-secret", "--app-id", oa.app_id, "--secrets-file", str(path)], capsys)
+    assert code == 2 and "nothing else" in err
+    assert secrets.secret_json(secret_id, 0)["oa_secret_key"] == "canary-new-key-7715"

@@ -157,6 +157,23 @@ def test_the_hourly_refresher_renews_only_tokens_close_to_expiry(
     assert len(seconds) == 6 and min(seconds) > 24 * 3600
 
 
+def test_the_refresher_counts_oas_without_a_valid_token_for_their_alarm(
+    stack: Provisioned,
+    zalo_sim: Zalo,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    token_refresh.handler({}, lambda_context)
+    assert _metric_values(capsys.readouterr().out, "OasWithoutValidToken") == [0.0]  # all valid: data, green
+    (item,) = items_with_prefix(stack, token_pk(OA.oa_id))
+    boto3.client("dynamodb").delete_item(
+        TableName=get_settings().table_name, Key={"pk": item["pk"], "sk": item["sk"]}
+    )
+    assert token_refresh.handler({}, lambda_context)["missing"] == 1
+    assert _metric_values(capsys.readouterr().out, "OasWithoutValidToken") == [1.0]
+
+
 def test_a_failing_oa_does_not_stop_the_others(
     stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -258,17 +275,20 @@ def test_store_tokens_refuses_a_file_with_other_fields(
 def test_token_health_shows_expiry_refreshes_and_failures_never_tokens(
     stack: Provisioned, zalo_sim: Zalo, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    status, _, err = run(["token-health"], capsys)
+    assert status == 0 and err == ""  # every token works
     zalo_sim.sim.inject(error=-14014, path_prefix="/v4/oa/access_token")
     with pytest.raises(TokenUnavailable):
         token_store().refresh(OA.oa_id)
     status, out, _ = run(["token-health", "--json"], capsys)
-    assert status == 0
+    assert status == 1  # one token is failing: non-zero, for scripts and monitors
     rows = {row["oa_id"]: row for row in json.loads(out)["oas"]}
     assert set(rows) == {demo_oa(i).oa_id for i in range(3)}
     assert rows[OA.oa_id]["state"] == "failing" and rows[OA.oa_id]["failures"] == 1
     assert rows[demo_oa(0).oa_id]["state"] == "ok" and rows[demo_oa(0).oa_id]["seconds_left"] > 24 * 3600
-    status, text, _ = run(["token-health"], capsys)
-    assert status == 0 and "failing" in text and "last failure" in text
+    status, text, err = run(["token-health"], capsys)
+    assert status == 1 and "failing" in text and "last failure" in text
+    assert f"1 OA(s) without a working token: {OA.oa_id}" in err
     for index in range(3):
         account = demo_oa(index)
         assert account.access_token not in out + text and account.refresh_token not in out + text

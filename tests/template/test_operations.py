@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -110,6 +111,70 @@ def test_the_alarm_email_is_subscribed_only_when_given(template: dict[str, Any])
     }
 
 
+def test_a_pager_or_chat_endpoint_is_subscribed_over_https_when_given(template: dict[str, Any]) -> None:
+    subscriptions = resources_of_type(template, "AWS::SNS::Subscription")
+    (https,) = [s for s in subscriptions.values() if s["Properties"].get("Protocol") == "https"]
+    assert https["Condition"] == "HasAlarmHttpsEndpoint"
+    assert _refers_to(https["Properties"]["Endpoint"], "AlarmHttpsEndpoint")
+    assert _refers_to(https["Properties"]["TopicArn"], "AlarmTopic")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused"),
+    [
+        ({"Stage": "prod", "AlarmEmail": ""}, True),
+        ({"Stage": "prod", "AlarmEmail": "", "AlarmHttpsEndpoint": ""}, True),
+        ({"Stage": "prod", "AlarmEmail": "oncall@example.invalid"}, False),
+        ({"Stage": "prod", "AlarmHttpsEndpoint": "https://events.example.invalid/sns"}, False),
+        ({"Stage": "dev", "AlarmEmail": ""}, False),
+    ],
+)
+def test_a_prod_deploy_needs_an_alarm_destination(parameters: dict[str, str], refused: bool) -> None:
+    """CloudFormation evaluates the template's Rules before the change set; the rehearsal does too."""
+    from tipline_local.rehearse import broken_rules
+    from tipline_local.transform import transformed
+
+    broken = broken_rules(transformed(), parameters)
+    assert bool(broken) is refused, broken
+    if refused:
+        (message,) = broken
+        assert "AlarmEmail" in message and "AlarmHttpsEndpoint" in message
+
+
+def test_the_prod_rehearsal_with_samconfigs_values_is_refused_before_any_change() -> None:
+    """samconfig.toml ships AlarmEmail="" for prod: deploying it as is must stop, saying what to add."""
+    import tomllib
+    from pathlib import Path
+
+    from tipline_local.rehearse import rehearse
+
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / "samconfig.toml").read_text("utf-8"))
+    deploy = config["prod"]["deploy"]["parameters"]
+    overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
+    parameters = {name: value.strip('"') for name, value in overrides.items()}
+    out = io.StringIO()
+    assert rehearse(parameters, out) == 1
+    assert "REFUSED  rule ProdAlarmsReachAPerson" in out.getvalue()
+    assert "OK " not in out.getvalue()  # nothing was created
+
+
+def test_no_template_alarm_starts_red_on_an_idle_stack(template: dict[str, Any]) -> None:
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    red = [n for n, a in alarms.items() if a["Properties"].get("TreatMissingData") != "notBreaching"]
+    assert not red, f"alarms that treat missing data as breaching (or leave it unset): {red}"
+
+
+def test_the_silence_alarm_needs_connected_oas_to_fire(template: dict[str, Any]) -> None:
+    """No events is only alarming while OAs hold tokens (the refresher's hourly per-OA sample)."""
+    alarm = template["Resources"]["NoWebhookEventsAlarm"]["Properties"]
+    metrics = {m["Id"]: m for m in alarm["Metrics"]}
+    (returned,) = [m for m in alarm["Metrics"] if m.get("ReturnData", True)]
+    assert returned["Expression"] == "IF(FILL(connected, 0) > 0, FILL(accepted, 0), 1)"
+    assert metrics["accepted"]["MetricStat"]["Metric"]["MetricName"] == "WebhookAccepted"
+    assert metrics["connected"]["MetricStat"]["Metric"]["MetricName"] == "TokenSecondsToExpiry"
+    assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] == 1
+
+
 def test_webhook_latency_is_watched_below_zalos_deadline(template: dict[str, Any]) -> None:
     durations = _alarmed(template, "AWS/Lambda", "Duration", "WebhookFunction")
     assert durations
@@ -127,6 +192,7 @@ def test_outputs_name_what_ops_paste_and_use(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     assert "WebhookUrl" in outputs
     assert "AlarmTopicArn" in outputs
+    assert outputs["DataKeyId"]["Value"] == {"Ref": "DataKey"}  # kms rotation commands take the key id
 
 
 def test_the_webhook_counts_accepted_events_per_oa(
@@ -196,3 +262,86 @@ def test_samconfig_environments_set_only_parameters_the_template_declares(
         assert allowed is None or value in [str(a) for a in allowed], (name, value)
     assert "CAPABILITY_IAM" in deploy["capabilities"]
     assert deploy["stack_name"] == f"tipline-{environment}"
+
+
+def _calls_kms_directly(function: dict[str, Any]) -> bool:
+    """A policy statement allows KMS data-key calls not made through another service (kms:ViaService)."""
+    for policy in function.get("Properties", {}).get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            via = "kms:ViaService" in json.dumps(statement.get("Condition", {}))
+            if not via and any(a in ("kms:Decrypt", "kms:GenerateDataKey") for a in actions):
+                return True
+    return False
+
+
+def test_every_function_that_calls_kms_counts_its_throttles_for_the_kms_alarm(
+    template: dict[str, Any],
+) -> None:
+    """KMS publishes no throttle metric: each such function's log group feeds KmsThrottled."""
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    direct = {name for name, spec in functions.items() if _calls_kms_directly(spec)}
+    assert {"SenderFunction", "OfficerApiFunction", "AdvisorySenderFunction", "WebhookFunction"} <= direct
+    counted = {
+        f["Properties"]["LogGroupName"]["Ref"]
+        for f in resources_of_type(template, "AWS::Logs::MetricFilter").values()
+        if f["Properties"]["MetricTransformations"][0]["MetricName"] == "KmsThrottled"
+    }
+    missing = [
+        name
+        for name in sorted(direct)
+        if functions[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] not in counted
+    ]
+    assert not missing, f"functions calling KMS without a KmsThrottled metric filter: {missing}"
+    (alarm,) = [a for a in _alarms(template) if a.get("MetricName") == "KmsThrottled"]
+    assert alarm["Namespace"] == "ZaloTipline" and not alarm.get("Dimensions")
+
+
+def test_an_oa_without_a_valid_token_raises_an_alarm(template: dict[str, Any]) -> None:
+    (alarm,) = [a for a in _alarms(template) if a.get("MetricName") == "OasWithoutValidToken"]
+    assert alarm["Namespace"] == "ZaloTipline"
+    assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["Period"] <= 3600  # the refresher runs hourly
+
+
+_RUNBOOK = re.compile(r'Runbook: docs/operations\.md "([^"]+)"$')
+
+
+def _runbook_sections() -> dict[str, set[str]]:
+    """docs/operations.md's sections (title without its number) and the alarms on their Alarms: line."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text("utf-8")
+    sections: dict[str, set[str]] = {}
+    for chunk in re.split(r"^## ", text, flags=re.M)[1:]:
+        heading, _, body = chunk.partition("\n")
+        title = re.sub(r"^\d+\.\s*", "", heading.strip())
+        listed = re.search(r"^Alarms: (.+?)(?:\n\n|\Z)", body, flags=re.M | re.S)
+        sections[title] = (
+            set(re.findall(r"`([a-z0-9-]+)`", listed.group(1).split("(")[0])) if listed else set()
+        )
+    return sections
+
+
+def test_every_alarm_names_its_runbook_section_and_the_section_names_it(template: dict[str, Any]) -> None:
+    sections = _runbook_sections()
+    pointed: dict[str, set[str]] = {}
+    for logical, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        name = props["AlarmName"]["Fn::Sub"].removeprefix("tipline-${Stage}-")
+        found = _RUNBOOK.search(props["AlarmDescription"])
+        assert found, f"{logical}: the description does not end with its runbook section"
+        assert found.group(1) in sections, f"{logical}: no section {found.group(1)!r} in docs/operations.md"
+        pointed.setdefault(found.group(1), set()).add(name)
+    for title, names in sorted(sections.items()):
+        assert names == pointed.get(title, set()), f"section {title!r}: Alarms: line out of step"
+
+
+def test_a_burst_of_401s_raises_an_alarm_within_minutes(template: dict[str, Any]) -> None:
+    """A wrong OA secret key loses every event of that OA: 5 minutes, not the 6-hour silence alarm."""
+    (alarm,) = [a for a in _alarms(template) if a.get("MetricName") == "WebhookRejected401"]
+    assert alarm["Namespace"] == "ZaloTipline" and alarm["Statistic"] == "Sum"
+    assert alarm["Period"] * alarm["EvaluationPeriods"] <= 300 and alarm["Threshold"] <= 5
+    assert alarm["AlarmDescription"].endswith('"A wrong or rotated OA secret key"')

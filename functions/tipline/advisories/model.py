@@ -58,25 +58,44 @@ class Channel(StrEnum):
     PROMOTION = "promotion"
 
 
-def _parse_field(text: str, low: int, high: int) -> frozenset[int] | None:
-    """One cron field: ``*``, ``*/n``, ``a``, ``a-b``, ``a-b/n`` and lists of them. None: any."""
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+MONTH_NAMES = {name: number for number, name in enumerate(_MONTHS, 1)}
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+WEEKDAY_NAMES = {name: number for number, name in enumerate(_WEEKDAYS)}
+
+
+def _parse_value(text: str, what: str, names: dict[str, int]) -> int:
+    if text.isdigit():
+        return int(text)
+    if text.upper() in names:
+        return names[text.upper()]
+    known = f" or a name ({', '.join(names)})" if names else ""
+    raise ValueError(f"{what}: {text!r} is not a number{known}")
+
+
+def _parse_field(
+    text: str, low: int, high: int, what: str = "field", names: dict[str, int] | None = None
+) -> frozenset[int] | None:
+    """One cron field: ``*``, ``*/n``, ``a``, ``a-b``, ``a-b/n`` and lists of them (month and weekday
+    also by English three-letter name: ``JAN``, ``MON-FRI``). None: any."""
     if text == "*":
         return None
+    names = names or {}
     values: set[int] = set()
     for part in text.split(","):
         body, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
+        step = _parse_value(step_text, f"{what} step", {}) if step_text else 1
         if step < 1:
             raise ValueError(f"bad step in {part!r}")
         if body == "*":
             start, end = low, high
         elif "-" in body:
             first, last = body.split("-", 1)
-            start, end = int(first), int(last)
+            start, end = _parse_value(first, what, names), _parse_value(last, what, names)
         else:
-            start = end = int(body)
+            start = end = _parse_value(body, what, names)
         if not low <= start <= end <= high:
-            raise ValueError(f"{part!r} is outside {low}-{high}")
+            raise ValueError(f"{what}: {part!r} is outside {low}-{high}")
         values.update(range(start, end + 1, step))
     return frozenset(values)
 
@@ -97,14 +116,14 @@ class Cron(BaseModel):
         fields = expression.split()
         if len(fields) != 5:
             raise ValueError("a cron expression has 5 fields: minute hour day month weekday")
-        weekdays = _parse_field(fields[4], 0, 7)
+        weekdays = _parse_field(fields[4], 0, 7, "weekday", WEEKDAY_NAMES)
         if weekdays is not None and 7 in weekdays:
             weekdays = frozenset((weekdays - {7}) | {0})
         return cls(
-            minutes=_parse_field(fields[0], 0, 59),
-            hours=_parse_field(fields[1], 0, 23),
-            days=_parse_field(fields[2], 1, 31),
-            months=_parse_field(fields[3], 1, 12),
+            minutes=_parse_field(fields[0], 0, 59, "minute"),
+            hours=_parse_field(fields[1], 0, 23, "hour"),
+            days=_parse_field(fields[2], 1, 31, "day of month"),
+            months=_parse_field(fields[3], 1, 12, "month", MONTH_NAMES),
             weekdays=weekdays,
         )
 

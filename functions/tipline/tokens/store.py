@@ -291,9 +291,12 @@ class RefreshSummary:
 def refresh_due(store: TokenStore, oa_ids: list[str]) -> RefreshSummary:
     """The scheduled pass: renew every token within ``token_refresh_before_hours`` of expiry.
 
-    Emits ``TokenSecondsToExpiry`` per OA (after any refresh) for the near-expiry alarm.
+    Emits ``TokenSecondsToExpiry`` per OA (after any refresh) for the near-expiry alarm, and
+    ``OasWithoutValidToken`` once per pass (OAs with no stored token or an expired one; 0 when all
+    are valid) for the no-valid-token alarm: those OAs can neither reply nor send advisories.
     """
     summary = RefreshSummary()
+    expired = 0
     before_ms = int(store.settings.token_refresh_before_hours * 3_600_000)
     for oa_id in oa_ids:
         record = store.record(oa_id)
@@ -311,5 +314,7 @@ def refresh_due(store: TokenStore, oa_ids: list[str]) -> RefreshSummary:
             except TokenUnavailable:
                 summary.failed += 1
         left = max(0, (expires_at_ms - store._now_ms()) // 1000)
+        expired += int(left == 0)
         metrics.add_metric(name="TokenSecondsToExpiry", unit=MetricUnit.Seconds, value=left)
+    metrics.add_metric(name="OasWithoutValidToken", unit=MetricUnit.Count, value=summary.missing + expired)
     return summary
