@@ -312,14 +312,17 @@ def _evaluate(template: dict[str, Any], expression: Any, resolver: Resolver) -> 
     return resolver.resolve(expression)
 
 
-def broken_rules(template: dict[str, Any], parameters: dict[str, str]) -> list[str]:
+def broken_rules(
+    template: dict[str, Any], parameters: dict[str, str], region: str = REGION, stack: str = STACK
+) -> list[str]:
     """The template's Rules whose assertions fail for these parameters, as "Rule: description".
 
     CloudFormation evaluates Rules before it creates a change set and refuses the deploy when one
     fails; moto ignores them, so the rehearsal checks them itself.
     """
     values = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
-    resolver = Resolver({**values, **parameters}, refs={}, attributes={})
+    pseudo = {"AWS::Region": region, "AWS::AccountId": ACCOUNT, "AWS::StackName": stack}
+    resolver = Resolver({**values, **parameters}, refs=pseudo, attributes={})
     broken = []
     for name, rule in sorted(template.get("Rules", {}).items()):
         applies = rule.get("RuleCondition")
@@ -861,7 +864,7 @@ def rehearse(
     template = template if template is not None else transformed()
     required = {name for name, spec in template.get("Parameters", {}).items() if "Default" not in spec}
     parameters = {**{k: v for k, v in REHEARSAL_PARAMETERS.items() if k in required}, **parameters}
-    broken = broken_rules(template, parameters)
+    broken = broken_rules(template, parameters, region, stack)
     if broken:
         for rule in broken:
             print(f"REFUSED  rule {rule}", file=out)
