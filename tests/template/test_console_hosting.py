@@ -15,13 +15,13 @@ import subprocess
 from typing import Any
 
 import pytest
-from tipline_local.rehearse import (
+from tipline_local.rehearse import rehearse
+from tipline_local.rehearse.model import (
     ALL_VIEWER_EXCEPT_HOST_HEADER,
     CACHING_DISABLED,
     CACHING_OPTIMIZED,
     EDGE_REGION,
     EDGE_TEMPLATE,
-    rehearse,
 )
 from tipline_local.template import load_template
 from tipline_local.transform import transformed
