@@ -48,7 +48,7 @@ SAMPLES: dict[str, tuple[bytes, str]] = {
 }
 
 
-TRICKLE_CHUNKS = 100  # 5 s of body, far past the 1 s deadline the tests configure
+TRICKLE_CHUNKS = 100  # 5 s of body, past the 3 s deadline the tests configure
 
 
 class Cdn:
@@ -113,8 +113,8 @@ def cdn() -> Iterator[Cdn]:
 def evidence(stack: Provisioned, cdn: Cdn, monkeypatch: pytest.MonkeyPatch) -> Provisioned:
     """The stack with the loopback CDN declared as the one local media host (as the local stack does)."""
     monkeypatch.setenv("MEDIA_LOCAL_HOSTS", json.dumps([cdn.host]))
-    monkeypatch.setenv("MEDIA_DEADLINE_SECONDS", "1.0")
-    monkeypatch.setenv("MEDIA_READ_SECONDS", "1.0")
+    monkeypatch.setenv("MEDIA_DEADLINE_SECONDS", "3.0")  # room for a loaded machine, under the trickle
+    monkeypatch.setenv("MEDIA_READ_SECONDS", "3.0")
     monkeypatch.setenv("MEDIA_SIZE_CAPS", json.dumps({"image": 1024 * 1024}))
     get_settings.cache_clear()
     cdn.hits.clear()
