@@ -15,7 +15,7 @@ import sys
 
 from botocore import exceptions as aws
 
-from tipline_ops import advisories, commands, fleet, tokens
+from tipline_ops import advisories, commands, dead_letters, fleet, tokens
 
 LOCAL_STACK_URL = f"http://127.0.0.1:{os.environ.get('TIPLINE_PORT', '3000')}"
 # Exit status 1 for an AWS problem (region, credentials, session, permissions): one line, no traceback.
@@ -62,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
     )
     subcommands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.register(subcommands)
+    dead_letters.register(subcommands)
     tokens.register(subcommands)
     advisories.register(subcommands)
     fleet.register(subcommands)

@@ -24,13 +24,11 @@ from tipline.config import get_settings
 from tipline.errors import TiplineError
 from tipline.tokens.store import health
 
-from tipline_ops.commands import (
+from tipline_ops.commands import QUEUES, BadInput, read_file
+from tipline_ops.dead_letters import (
     MAX_REDRIVES,
-    QUEUES,
     REDRIVES,
-    BadInput,
     dead_letter_queue_url,
-    read_file,
     redrives_of,
     sample_dead_letters,
 )

@@ -169,7 +169,8 @@ def test_every_dead_letter_queue_of_the_template_is_inspectable_and_redrivable(
     stack: Provisioned, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tipline.config import get_settings
-    from tipline_ops.commands import QUEUES, dead_letter_queue_url
+    from tipline_ops.commands import QUEUES
+    from tipline_ops.dead_letters import dead_letter_queue_url
 
     queues = {n: r for n, r in stack.template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
     targets = {
@@ -216,7 +217,7 @@ def test_dlq_inspect_shows_every_fanout_dead_letter_with_its_total_and_oa(
 
 
 def _dlq_count(stack: Provisioned, logical: str) -> int:
-    from tipline_ops.commands import dead_letter_total
+    from tipline_ops.dead_letters import dead_letter_total
 
     return dead_letter_total(stack.queue_urls[logical])
 
