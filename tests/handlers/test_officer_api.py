@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from fixtures.officer import call, claims
+from fixtures.officer import call, claims, open_tip
 from fixtures.webhook import deliver, demo_oa, drain, items_with_prefix, now_ms, text_event
 from tipline import clock, wiring
 from tipline.adapters import aws
@@ -28,13 +28,7 @@ OWN = "pc02-hoan-kiem"  # the demo OA the webhook samples write to
 OTHER = "pc08-traffic"
 
 
-def _tip(
-    stack: Any, context: Any, text: str = "có người lừa đảo", user_id: str = "246845883529197922"
-) -> str:
-    deliver(context, text_event(text, user_id=user_id))
-    drain(stack, "RepliesQueue")
-    tips = sorted(items_with_prefix(stack, "TIP#", "META"), key=lambda t: t["created_at_ms"]["N"])
-    return str(tips[-1]["tip_id"]["S"])
+_tip = open_tip
 
 
 def _audits(stack: Any) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from fixtures.officer import call, claims
-from fixtures.webhook import deliver, drain, items_with_prefix, text_event
+from fixtures.officer import call, claims, open_tip
+from fixtures.webhook import items_with_prefix
 from tipline import clock
 from tipline.handlers import officer_api
 from tipline.intake.tipcode import display
@@ -21,13 +21,7 @@ OTHER = "pc08-traffic"
 COMMANDER = claims("province", "commander", subject="chief-1")
 
 
-def _tip(
-    stack: Any, context: Any, text: str = "có người lừa đảo", user_id: str = "246845883529197922"
-) -> str:
-    deliver(context, text_event(text, user_id=user_id))
-    drain(stack, "RepliesQueue")
-    tips = sorted(items_with_prefix(stack, "TIP#", "META"), key=lambda t: t["created_at_ms"]["N"])
-    return str(tips[-1]["tip_id"]["S"])
+_tip = open_tip
 
 
 def test_me_names_the_callers_unit_and_role(lambda_context: Any) -> None:

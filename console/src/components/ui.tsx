@@ -1,5 +1,5 @@
 import type { ComponentChildren } from "preact";
-import type { TipStatus } from "../api/client";
+import type { TipStatus, Unit } from "../api/client";
 import { maybe } from "../i18n";
 import { useApp } from "../context";
 
@@ -55,5 +55,21 @@ export function Field({ label, id, children, hint }: { label: string; id: string
         </p>
       )}
     </div>
+  );
+}
+
+/** The options of a unit picker: a first, empty choice, then every unit (but those excluded). */
+export function UnitOptions({ units, empty, exclude }: { units: Unit[]; empty: string; exclude?: string }) {
+  return (
+    <>
+      <option value="">{empty}</option>
+      {units
+        .filter((u) => u.unit_id !== exclude)
+        .map((u) => (
+          <option key={u.unit_id} value={u.unit_id}>
+            {u.name}
+          </option>
+        ))}
+    </>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { must, type AuditRecord } from "../api/client";
-import { ErrorBox } from "../components/ui";
+import { ErrorBox, UnitOptions } from "../components/ui";
 import { useApp } from "../context";
 import { maybe } from "../i18n";
 import { looksLikeCode } from "../lib/inbox";
@@ -62,12 +62,7 @@ export function Audit({ tipId }: { tipId?: string }) {
         <div class="field">
           <label for="au-unit">{t("audit_filter_unit")}</label>
           <select id="au-unit" value={unit} onChange={(e) => setUnit(e.currentTarget.value)}>
-            <option value="">—</option>
-            {units.map((u) => (
-              <option key={u.unit_id} value={u.unit_id}>
-                {u.name}
-              </option>
-            ))}
+            <UnitOptions units={units} empty="—" />
           </select>
         </div>
         <div class="field">

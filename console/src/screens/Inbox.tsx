@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { must, type TipStatus, type TipSummary } from "../api/client";
-import { StatusChip, UrgentBadge, ErrorBox } from "../components/ui";
+import { ErrorBox, StatusChip, UnitOptions, UrgentBadge } from "../components/ui";
 import { useApp } from "../context";
 import { maybe } from "../i18n";
 import { takePrefetched } from "../lib/prefetch";
@@ -212,12 +212,7 @@ export function Inbox() {
             <div class="field">
               <label for="f-unit">{t("inbox_filter_unit")}</label>
               <select id="f-unit" value={filters.unit} onChange={(e) => change({ unit: e.currentTarget.value })}>
-                <option value="">{t("inbox_all_units")}</option>
-                {units.map((u) => (
-                  <option key={u.unit_id} value={u.unit_id}>
-                    {u.name}
-                  </option>
-                ))}
+                <UnitOptions units={units} empty={t("inbox_all_units")} />
               </select>
             </div>
           )}

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { must, type UnitStats } from "../api/client";
 import { ColumnChart, Legend, StackedBar } from "../components/charts";
-import { ErrorBox, Loading } from "../components/ui";
+import { ErrorBox, Loading, UnitOptions } from "../components/ui";
 import { useApp } from "../context";
 import { maybe } from "../i18n";
 import { duration, percent, STATUSES, totals } from "../lib/stats";
@@ -46,12 +46,7 @@ export function Stats() {
         <div class="field field-inline">
           <label for="s-unit">{t("stats_unit")}</label>
           <select id="s-unit" value={unit} onChange={(e) => setUnit(e.currentTarget.value)}>
-            <option value="">{t("inbox_all_units")}</option>
-            {units.map((u) => (
-              <option key={u.unit_id} value={u.unit_id}>
-                {u.name}
-              </option>
-            ))}
+            <UnitOptions units={units} empty={t("inbox_all_units")} />
           </select>
         </div>
       )}

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { must, type AttachmentLink, type EvidenceItem, type ThreadMessage, type TipChanges, type TipDetail, type TipStatus } from "../api/client";
-import { ErrorBox, StatusChip, UrgentBadge } from "../components/ui";
+import { ErrorBox, StatusChip, UnitOptions, UrgentBadge } from "../components/ui";
 import { useApp } from "../context";
 import { type Key, maybe } from "../i18n";
 import { charCount, checkReply, replyWindow, ZALO_TEXT_LIMIT } from "../lib/reply";
@@ -513,14 +513,7 @@ function Actions({ tip, onChange }: { tip: TipDetail; onChange: (tip: TipDetail)
           <div class="field">
             <label for="a-target">{t("action_transfer_to")}</label>
             <select id="a-target" value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
-              <option value="">—</option>
-              {units
-                .filter((u) => u.unit_id !== tip.unit_id)
-                .map((u) => (
-                  <option key={u.unit_id} value={u.unit_id}>
-                    {u.name}
-                  </option>
-                ))}
+              <UnitOptions units={units} empty="—" exclude={tip.unit_id} />
             </select>
           </div>
           <div class="field">
