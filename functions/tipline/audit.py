@@ -1,15 +1,26 @@
 """The audit trail: one record per decrypting read or change, written before the action it covers.
 
-Records live under their tip (``AUDIT#<tip_id>``) or, for an advisory's creation and cancellation,
-under the advisory (``AUDIT#ADVISORY#<advisory_id>``), and are indexed per unit, so a transfer
-shows in both units' trails (tipline.adapters.store.records.AuditTrail). The API only appends.
+Records live in their own table (``AuditTable``), under their tip (``AUDIT#<tip_id>``) or, for an
+advisory's creation and cancellation, under the advisory (``AUDIT#ADVISORY#<advisory_id>``), and are
+indexed per unit, so a transfer shows in both units' trails (tipline.adapters.store.records.AuditTrail).
+No function role may update or delete there; the officer API only puts and queries, and every change
+of the table reaches the write-once archive through its stream (``archive_change``), so even an
+overwrite by put leaves the original in the archive and raises an alarm. Records expire after their
+own retention (``audit_retention_days``), longer than the tips they cover.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from pydantic import BaseModel, model_validator
 
+from tipline.adapters import archive_store
+from tipline.adapters.store.gateway import from_item
 from tipline.adapters.table import Table
+
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"  # the stream's userIdentity of an item removed by TTL
 
 
 class AuditRecord(BaseModel):
@@ -46,3 +57,39 @@ def advisory_trail(table: Table, advisory_id: str) -> list[AuditRecord]:
 
 def unit_trail(table: Table, unit_id: str, limit: int = 200) -> list[AuditRecord]:
     return [AuditRecord.model_validate(item) for item in table.unit_audit(unit_id, limit)]
+
+
+# -- the write-once archive, fed by the audit table's stream ------------------------------------------
+class ArchivedChange(BaseModel):
+    """What one stream record of the audit table became: ``expired`` (TTL, not archived again),
+    ``archived`` (a new record) or ``altered`` (an overwrite or delete: archived, and alarming)."""
+
+    outcome: str
+    key: str | None = None
+
+
+def _image(record: dict[str, Any], name: str) -> dict[str, Any] | None:
+    image = record.get("dynamodb", {}).get(name)
+    return from_item(image) if image else None
+
+
+def archive_change(record: dict[str, Any], bucket: str, kms_key_id: str) -> ArchivedChange:
+    """Archive one DynamoDB stream record of the audit table (the raw stream record shape)."""
+    event = str(record.get("eventName", ""))
+    identity = record.get("userIdentity") or {}
+    if event == "REMOVE" and identity.get("principalId") == TTL_PRINCIPAL:
+        return ArchivedChange(outcome="expired")  # its retention ran out; the archive copy expires too
+    keys = from_item(record["dynamodb"]["Keys"])
+    sequence = str(record["dynamodb"]["SequenceNumber"])
+    subject = str(keys["pk"]).removeprefix("AUDIT#").replace("#", "-")
+    key = f"audit/{subject}/{keys['sk']}/{sequence}-{event.lower()}.json"
+    body = {
+        "event": event,
+        "sequence": sequence,
+        "at_s": record["dynamodb"].get("ApproximateCreationDateTime"),
+        "keys": keys,
+        "old": _image(record, "OldImage"),
+        "new": _image(record, "NewImage"),
+    }
+    archive_store.put_json(bucket, key, json.dumps(body, sort_keys=True, default=str).encode(), kms_key_id)
+    return ArchivedChange(outcome="archived" if event == "INSERT" else "altered", key=key)

@@ -43,6 +43,9 @@ class Settings(BaseModel):
     spill_queue_url: str
     kms_key_id: str
     pepper_secret_id: str
+    cursor_secret_id: str = Field(default="", description="signs officer listing cursors (not the pepper)")
+    audit_table_name: str = Field(default="", description="the audit trail's own, append-only table")
+    audit_archive_bucket: str = Field(default="", description="write-once copies of every audit change")
     app_secret_prefix: str = Field(description="Secrets Manager name prefix; the app id is appended")
     urgent_topic_arn: str
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
@@ -81,6 +84,9 @@ class Settings(BaseModel):
     citizen_burst_limit: int = Field(default=20, ge=1, description="messages per burst window, then grouped")
     citizen_burst_minutes: float = Field(default=10.0, gt=0)
     retention_days: int = Field(default=180, ge=1, description="closed tips expire this long after closing")
+    audit_retention_days: int = Field(
+        default=1825, ge=1, description="audit records are kept this long, longer than the tips they cover"
+    )
     registry_cache_seconds: float = Field(default=60.0, ge=0)
     secret_cache_seconds: float = Field(default=300.0, ge=0)
 
@@ -103,6 +109,12 @@ class Settings(BaseModel):
     def _no_local_media_hosts_in_prod(self) -> Settings:
         if self.stage == "prod" and self.media_local_hosts:
             raise ValueError("media_local_hosts is for the local stack and tests, never prod")
+        return self
+
+    @model_validator(mode="after")
+    def _audit_outlives_tips(self) -> Settings:
+        if self.audit_retention_days < self.retention_days:
+            raise ValueError("audit_retention_days must be at least retention_days (the trail outlives tips)")
         return self
 
     @classmethod

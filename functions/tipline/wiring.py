@@ -16,12 +16,21 @@ if TYPE_CHECKING:
 
 @functools.cache
 def table() -> Table:
-    return Table(get_settings().table_name)
+    settings = get_settings()
+    return Table(
+        settings.table_name, audit_name=settings.audit_table_name, audit_days=settings.audit_retention_days
+    )
 
 
 def pepper() -> bytes:
     settings = get_settings()
     return secrets.secret_string(settings.pepper_secret_id, settings.secret_cache_seconds).encode()
+
+
+def cursor_key() -> bytes:
+    """The officer API's cursor-signing key: its own secret, so that function never holds the pepper."""
+    settings = get_settings()
+    return secrets.secret_string(settings.cursor_secret_id, settings.secret_cache_seconds).encode()
 
 
 def intake() -> Intake:

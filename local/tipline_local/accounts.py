@@ -126,6 +126,7 @@ def demo_accounts() -> list[AccountSeed]:
 def seed_accounts(accounts: list[AccountSeed], app_secret_prefix: str) -> None:
     """Register each OA (registry entry, app secrets, tokens) in the current AWS endpoint."""
     from tipline.adapters import secrets
+    from tipline.config import get_settings
     from tipline.domain import OaAccount
     from tipline.wiring import table
 
@@ -134,6 +135,7 @@ def seed_accounts(accounts: list[AccountSeed], app_secret_prefix: str) -> None:
         secrets.put_secret_json(
             app_secret_prefix + account.app_id,
             {"oa_secret_key": account.oa_secret_key, "app_secret": account.app_secret},
+            get_settings().kms_key_id,
         )
     store_tokens(accounts)
 

@@ -128,7 +128,8 @@ def _secret(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) -
             PasswordLength=int(generate.get("PasswordLength", 32)),
             ExcludePunctuation=bool(generate.get("ExcludePunctuation", False)),
         )["RandomPassword"]
-        arn = sm.create_secret(Name=secret_name, SecretString=value)["ARN"]
+        extra = {"KmsKeyId": out.resolver.resolve(props["KmsKeyId"])} if "KmsKeyId" in props else {}
+        arn = sm.create_secret(Name=secret_name, SecretString=value, **extra)["ARN"]
     out.resolver.refs[name] = arn
 
 
@@ -143,6 +144,10 @@ def _table(endpoint: str, name: str, props: dict[str, Any], out: Provisioned) ->
     }
     if props.get("GlobalSecondaryIndexes"):
         spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if props.get("StreamSpecification"):  # the audit table's stream feeds its archive
+        spec["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    if props.get("DeletionProtectionEnabled"):
+        spec["DeletionProtectionEnabled"] = True
     try:
         description = ddb.create_table(**spec)["TableDescription"]
     except ddb.exceptions.ResourceInUseException:

@@ -177,13 +177,10 @@ def register_oa(args: argparse.Namespace) -> int:
     app_secrets = _read_app_secrets(args.secrets_file) if args.secrets_file else None
     settings = get_settings()
     secret_id = settings.app_secret_prefix + args.app_id
-    if app_secrets is None:
-        try:
-            secrets.secret_json(secret_id, cache_seconds=0)
-        except Exception as exc:
-            raise BadInput(
-                f"app {args.app_id} has no secrets yet: pass --secrets-file with oa_secret_key and app_secret"
-            ) from exc
+    if app_secrets is None and not secrets.secret_exists(secret_id):
+        raise BadInput(
+            f"app {args.app_id} has no secrets yet: pass --secrets-file with oa_secret_key and app_secret"
+        )
     table = wiring.table()
     existing = table.get_oa(args.oa)
     account = OaAccount(
@@ -197,7 +194,7 @@ def register_oa(args: argparse.Namespace) -> int:
         menu=existing.menu if existing else {},
     )
     if app_secrets is not None:
-        secrets.put_secret_json(secret_id, app_secrets)
+        secrets.put_secret_json(secret_id, app_secrets, settings.kms_key_id)
     table.put_oa(account)
     verb = "updated" if existing else "registered"
     print(

@@ -277,7 +277,7 @@ def test_each_attachment_type_is_fetched_and_stored_encrypted_for_its_tip(
 
 
 def _audits(stack: Provisioned, tip_id: str) -> list[dict[str, Any]]:
-    return [i for i in table_items(stack) if i["pk"]["S"] == f"AUDIT#{tip_id}"]
+    return [i for i in table_items(stack, "AuditTable") if i["pk"]["S"] == f"AUDIT#{tip_id}"]
 
 
 def test_an_officer_reads_an_attachment_through_a_short_audited_link(

@@ -32,7 +32,7 @@ _tip = open_tip
 
 
 def _audits(stack: Any) -> list[dict[str, Any]]:
-    return items_with_prefix(stack, "AUDIT#")
+    return items_with_prefix(stack, "AUDIT#", table="AuditTable")
 
 
 def _routes(tip_id: str) -> list[tuple[str, str, dict[str, str] | None, dict[str, Any] | None]]:
@@ -280,6 +280,21 @@ def test_pages_follow_a_signed_cursor(stack: Any, lambda_context: Any) -> None:
     first = call(lambda_context, "GET", "/v1/tips", claims(OWN), {"limit": "2"})[1]["next"]
     tampered = first[:-3] + ("aaa" if not first.endswith("aaa") else "bbb")
     assert call(lambda_context, "GET", "/v1/tips", claims(OWN), {"cursor": tampered})[0] == 422
+
+
+def test_cursors_are_signed_with_their_own_secret_never_the_pepper(stack: Any, lambda_context: Any) -> None:
+    """The function that faces officers holds no pepper (it would link Zalo ids to pseudonyms): a
+    cursor signed with the pepper is refused, one signed with the cursor secret is followed."""
+    from tipline.console.listing import decode_cursor, encode_cursor
+
+    for index in range(3):
+        deliver(lambda_context, text_event(f"tin {index}", user_id=str(300 + index), ts=now_ms() + index))
+    issued = call(lambda_context, "GET", "/v1/tips", claims(OWN), {"limit": "1"})[1]["next"]
+    key = decode_cursor(wiring.cursor_key(), issued)
+    assert wiring.cursor_key() != wiring.pepper()
+    with_pepper = encode_cursor(wiring.pepper(), key)
+    assert call(lambda_context, "GET", "/v1/tips", claims(OWN), {"cursor": with_pepper})[0] == 422
+    assert call(lambda_context, "GET", "/v1/tips", claims(OWN), {"cursor": issued})[0] == 200
 
 
 def test_filtered_pages_lose_no_tip(stack: Any, lambda_context: Any) -> None:

@@ -133,7 +133,7 @@ def _state(stack: Any, tip_id: str) -> dict[str, Any]:
         "labels": tip.get("labels"),
         "entries": len(items_with_prefix(stack, f"TIP#{tip_id}", "MSG#")),
         "blocked": "officer_block" in contact,
-        "audits": len(items_with_prefix(stack, "AUDIT#")),
+        "audits": len(items_with_prefix(stack, "AUDIT#", table="AuditTable")),
     }
 
 

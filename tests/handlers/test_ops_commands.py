@@ -60,6 +60,26 @@ def test_register_oa_stores_the_registry_entry_and_the_apps_secrets(
     assert stored == {"oa_secret_key": "canary-oa-key-5521", "app_secret": "canary-app-secret-5521"}
 
 
+def test_app_secrets_are_encrypted_with_the_project_key_not_the_account_default(
+    stack: Provisioned, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new secret is created under the project key; one an older version left under the default
+    aws/secretsmanager key moves to the project key when its values are given again."""
+    prefix = stack.env("WebhookFunction")["APP_SECRET_PREFIX"]
+    project_key = stack.env("WebhookFunction")["KMS_KEY_ID"]
+    client = boto3.client("secretsmanager")
+    client.create_secret(Name=prefix + "700000000000000019", SecretString="{}")  # the default key
+    path = secrets_file(tmp_path, oa_secret_key="k-1", app_secret="s-1")
+    for oa, app in (
+        ("700000000000000001", "700000000000000009"),
+        ("700000000000000011", "700000000000000019"),
+    ):
+        argv = ["register-oa", "--oa", oa, "--app-id", app, "--unit-id", "pc-ba-dinh", "--secrets-file", path]
+        assert run(argv, capsys)[0] == 0
+        assert client.describe_secret(SecretId=prefix + app).get("KmsKeyId") == project_key, app
+        assert secrets.secret_json(prefix + app, 0) == {"oa_secret_key": "k-1", "app_secret": "s-1"}
+
+
 def test_register_oa_updates_an_existing_oa_without_touching_its_secrets(
     stack: Provisioned, capsys: pytest.CaptureFixture[str]
 ) -> None:

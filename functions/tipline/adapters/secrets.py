@@ -44,14 +44,28 @@ def forget() -> None:
     _cache.clear()
 
 
-def put_secret_json(secret_id: str, value: dict[str, Any]) -> None:
-    """Create or replace a JSON secret (ops registration; never called by a webhook)."""
+def put_secret_json(secret_id: str, value: dict[str, Any], kms_key_id: str) -> None:
+    """Create or replace a JSON secret, encrypted with the project's key (ops registration; never
+    called by a webhook). An existing secret under another key (the account's default
+    aws/secretsmanager key) moves to the project's key with its new value."""
     client = aws.secretsmanager()
     body = json.dumps(value)
     try:
-        client.put_secret_value(SecretId=secret_id, SecretString=body)
+        client.update_secret(SecretId=secret_id, SecretString=body, KmsKeyId=kms_key_id)
     except client.exceptions.ResourceNotFoundException:
-        client.create_secret(Name=secret_id, SecretString=body)
+        client.create_secret(Name=secret_id, SecretString=body, KmsKeyId=kms_key_id)
     except (ClientError, BotoCoreError) as exc:
-        raise DependencyUnavailable("secretsmanager put_secret_value failed") from exc
+        raise DependencyUnavailable("secretsmanager update_secret failed") from exc
     _cache.pop(secret_id, None)
+
+
+def secret_exists(secret_id: str) -> bool:
+    """Whether a secret exists, without reading (decrypting) it."""
+    client = aws.secretsmanager()
+    try:
+        client.describe_secret(SecretId=secret_id)
+    except client.exceptions.ResourceNotFoundException:
+        return False
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyUnavailable("secretsmanager describe_secret failed") from exc
+    return True

@@ -27,18 +27,18 @@ class TipPage(BaseModel):
     next: str | None
 
 
-def _sign(pepper: bytes, payload: bytes) -> str:
-    return hmac.new(pepper, b"cursor\x1f" + payload, hashlib.sha256).hexdigest()[:32]
+def _sign(cursor_key: bytes, payload: bytes) -> str:
+    return hmac.new(cursor_key, b"cursor\x1f" + payload, hashlib.sha256).hexdigest()[:32]
 
 
-def encode_cursor(pepper: bytes, key: dict[str, Any] | None) -> str | None:
+def encode_cursor(cursor_key: bytes, key: dict[str, Any] | None) -> str | None:
     if not key:
         return None
     payload = json.dumps(key, sort_keys=True, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload).decode() + "." + _sign(pepper, payload)
+    return base64.urlsafe_b64encode(payload).decode() + "." + _sign(cursor_key, payload)
 
 
-def decode_cursor(pepper: bytes, cursor: str | None) -> dict[str, Any] | None:
+def decode_cursor(cursor_key: bytes, cursor: str | None) -> dict[str, Any] | None:
     if not cursor:
         return None
     try:
@@ -46,7 +46,7 @@ def decode_cursor(pepper: bytes, cursor: str | None) -> dict[str, Any] | None:
         payload = base64.urlsafe_b64decode(encoded.encode())
     except ValueError as exc:
         raise InvalidInput("invalid cursor") from exc
-    if not hmac.compare_digest(signature, _sign(pepper, payload)):
+    if not hmac.compare_digest(signature, _sign(cursor_key, payload)):
         raise InvalidInput("invalid cursor")
     key: dict[str, Any] = json.loads(payload)
     return key
@@ -54,7 +54,7 @@ def decode_cursor(pepper: bytes, cursor: str | None) -> dict[str, Any] | None:
 
 def list_tips(
     table: Table,
-    pepper: bytes,
+    cursor_key: bytes,
     caller: Caller,
     *,
     status: TipStatus | None = None,
@@ -78,8 +78,8 @@ def list_tips(
         filters["urgent"] = urgent
     if assignee is not None:
         filters["assignee"] = assignee
-    tips, last_key = table.tips_page(unit, limit, decode_cursor(pepper, cursor), since_ms, filters)
-    return TipPage(items=[TipSummary.of(tip) for tip in tips], next=encode_cursor(pepper, last_key))
+    tips, last_key = table.tips_page(unit, limit, decode_cursor(cursor_key, cursor), since_ms, filters)
+    return TipPage(items=[TipSummary.of(tip) for tip in tips], next=encode_cursor(cursor_key, last_key))
 
 
 def _tip_by_code(table: Table, caller: Caller, code: str, unit_id: str | None) -> TipPage:

@@ -170,7 +170,7 @@ def list_tips(
 ) -> listing.TipPage:
     return listing.list_tips(
         wiring.table(),
-        wiring.pepper(),
+        wiring.cursor_key(),
         _caller(),
         status=status,
         urgent=urgent,

@@ -10,6 +10,9 @@ from typing import Any
 
 from tipline import keys
 from tipline.adapters.store.gateway import DynamoGateway
+from tipline.errors import DependencyUnavailable
+
+AUDIT_DAY_SECONDS = 86_400
 
 
 class AttachmentRecords(DynamoGateway):
@@ -30,12 +33,30 @@ class AttachmentRecords(DynamoGateway):
 
 
 class AuditTrail(DynamoGateway):
-    """Append-only: a record is put once under its tip, and indexed per unit on gsi2."""
+    """Append-only, in the audit trail's own table (``AuditTable``): a record is put once under its
+    tip or advisory, indexed per unit on that table's gsi1, and expires ``audit_days`` after it was
+    written. No function role may update or delete there (docs/data-model.md)."""
+
+    audit_name: str = ""
+    audit_days: int = 0
+    _audit_gateway: DynamoGateway | None = None
+
+    def _audit(self) -> DynamoGateway:
+        if not self.audit_name:
+            raise DependencyUnavailable("no audit table is configured (AUDIT_TABLE_NAME)")
+        if self._audit_gateway is None:
+            self._audit_gateway = DynamoGateway(self.audit_name)
+        return self._audit_gateway
 
     def _append_audit(self, pk: str, unit_id: str, at_ms: int, values: Mapping[str, Any]) -> str:
         sort_key = f"{keys.ms13(at_ms)}#{secrets.token_hex(6)}"
-        indexed = {**values, "gsi2pk": keys.audit_unit_partition(unit_id), "gsi2sk": sort_key}
-        self.put(pk, sort_key, indexed, if_absent=True)
+        indexed = {
+            **values,
+            "gsi1pk": keys.audit_unit_partition(unit_id),
+            "gsi1sk": sort_key,
+            "expires_at": at_ms // 1000 + self.audit_days * AUDIT_DAY_SECONDS,
+        }
+        self._audit().put(pk, sort_key, indexed, if_absent=True)
         return sort_key
 
     def append_tip_audit(self, tip_id: str, unit_id: str, at_ms: int, values: Mapping[str, Any]) -> str:
@@ -47,13 +68,15 @@ class AuditTrail(DynamoGateway):
         return self._append_audit(keys.advisory_audit_pk(advisory_id), unit_id, at_ms, values)
 
     def tip_audit(self, tip_id: str) -> list[dict[str, Any]]:
-        return list(self.query_partition(keys.audit_pk(tip_id)))
+        return list(self._audit().query_partition(keys.audit_pk(tip_id)))
 
     def advisory_audit(self, advisory_id: str) -> list[dict[str, Any]]:
-        return list(self.query_partition(keys.advisory_audit_pk(advisory_id)))
+        return list(self._audit().query_partition(keys.advisory_audit_pk(advisory_id)))
 
     def unit_audit(self, unit_id: str, limit: int) -> list[dict[str, Any]]:
-        return self.query_index(keys.GSI2, keys.audit_unit_partition(unit_id), forward=False, limit=limit)
+        return self._audit().query_index(
+            keys.GSI1, keys.audit_unit_partition(unit_id), forward=False, limit=limit
+        )
 
 
 class TokenRecords(DynamoGateway):
