@@ -10,6 +10,8 @@ from typing import Any
 from tipline.domain import Tip
 from tipline.errors import NotFound, TiplineError
 
+ID_TOKEN_USE = "id"  # token_use of a Cognito ID token, not a secret  # noqa: S105  # nosec B105
+
 
 class Unauthenticated(TiplineError):
     """No verified identity reached the function (API Gateway's JWT authorizer passes claims)."""
@@ -46,6 +48,8 @@ def _groups(raw: Any) -> set[str]:
 def caller_from_claims(claims: Mapping[str, Any] | None) -> Caller:
     if not claims or not claims.get("sub"):
         raise Unauthenticated("no verified claims")
+    if claims.get("token_use") != ID_TOKEN_USE:  # API Gateway's authorizer also passes access tokens
+        raise Unauthenticated("only Cognito ID tokens are accepted")
     groups = _groups(claims.get("cognito:groups"))
     unit_id = str(claims.get("custom:unit_id") or "")
     if "commander" in groups:

@@ -64,6 +64,18 @@ def test_tip_routes_outside_scope_answer_404_and_without_identity_401(
     assert drain(stack, "RepliesQueue") == []
 
 
+def test_an_access_token_is_refused_even_a_commanders(stack: Any, lambda_context: Any) -> None:
+    """API Gateway's JWT authorizer accepts Cognito access tokens too (client_id instead of aud);
+    the API takes ID tokens only, so a token minted for another purpose cannot stand in for one."""
+    tip_id = _tip(stack, lambda_context)
+    access = {**claims("province", "commander"), "token_use": "access", "client_id": "officer-app"}
+    for method, path, query, body in [*_routes(tip_id), ("GET", "/v1/tips", None, None)]:
+        status, answer = call(lambda_context, method, path, access, query, body)
+        assert status == 401, (method, path, answer)
+    assert _audits(stack) == []
+    assert call(lambda_context, "GET", "/v1/tips", claims("province", "commander"))[0] == 200
+
+
 def test_collection_routes_by_caller(stack: Any, lambda_context: Any) -> None:
     tip_id = _tip(stack, lambda_context)
     for path in ("/v1/tips", "/v1/stats", "/v1/audit", "/v1/openapi.json"):

@@ -57,6 +57,11 @@ def _dead_letter_queues(template: dict[str, Any]) -> set[str]:
             arn = redrive["deadLetterTargetArn"]
             assert _refers_to(arn, _target_name(arn)), f"redrive target is not a GetAtt: {arn}"
             targets.add(_target_name(arn))
+    for function in resources_of_type(template, "AWS::Serverless::Function").values():
+        for event in function["Properties"].get("Events", {}).values():
+            on_failure = event.get("Properties", {}).get("DestinationConfig", {}).get("OnFailure", {})
+            if on_failure.get("Type") == "SQS":  # a stream's event source mapping parks failures here
+                targets.add(_target_name(on_failure["Destination"]))
     return targets
 
 

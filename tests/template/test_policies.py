@@ -5,6 +5,9 @@ Part of `make validate` too. Statements inside SAM `Policies` are only visible a
 
 from __future__ import annotations
 
+import fnmatch
+import json
+import re
 import subprocess
 import sys
 from functools import cache
@@ -24,6 +27,8 @@ DIRECT_DECRYPTERS = {
     "TokenRefreshFunctionRole": "opens the OA tokens it refreshes",
     "AdvisorySenderFunctionRole": "opens followers' Zalo ids and OA tokens",
     "AdvisoriesFunctionRole": "plans deliveries per follower",
+    "OperatorRole": "tipline-ops opens and seals OA tokens (exchange-code, followers sync)",
+    "BreakGlassRole": "emergency access to any sealed data; every use raises an alarm",
 }
 
 
@@ -85,6 +90,17 @@ def test_kms_decrypt_is_always_conditioned_and_direct_only_where_needed(role: st
         if keys != {"kms:ViaService"}:
             assert role in DIRECT_DECRYPTERS, (role, "decrypts sealed data directly", statement.get("Sid"))
             assert any(key.startswith("kms:EncryptionContext") for key in keys), (role, statement.get("Sid"))
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_data_keys_are_generated_only_for_a_named_context_or_through_a_service(role: str) -> None:
+    for statement in ROLES[role]:
+        if "kms:GenerateDataKey" in _actions(statement) and statement.get("Effect") == "Allow":
+            keys = _conditions(statement)
+            assert keys == {"kms:ViaService"} or any(k.startswith("kms:EncryptionContext") for k in keys), (
+                role,
+                statement.get("Sid"),
+            )
 
 
 def test_the_webhook_cannot_read_tips_back() -> None:
@@ -265,3 +281,205 @@ def test_tables_are_protected_from_deletion(table: str) -> None:
     resource = _template()["Resources"][table]
     assert resource["Properties"]["DeletionProtectionEnabled"] is True
     assert resource["DeletionPolicy"] == "Retain"
+
+
+# -- the key policy: who can use the project key for what ----------------------------------------------------
+CRYPTO = (
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:CreateGrant",
+)
+ACCOUNT_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+
+
+def _key_statements() -> list[dict[str, Any]]:
+    key = _template()["Resources"]["DataKey"]["Properties"]
+    return [s for s in key["KeyPolicy"]["Statement"] if s["Effect"] == "Allow"]
+
+
+def _grants(statement: dict[str, Any], operation: str) -> bool:
+    return any(fnmatch.fnmatchcase(operation, pattern) for pattern in _actions(statement))
+
+
+def _principal_paths(statement: dict[str, Any]) -> set[str] | None:
+    """The role paths (webhook, operator, ...) a statement is limited to; None when it is not."""
+    arns = statement.get("Condition", {}).get("ArnLike", {}).get("aws:PrincipalArn")
+    if arns is None:
+        return None
+    paths = set()
+    for arn in arns:
+        match = re.fullmatch(r".*:role/tipline/\$\{Stage\}/([a-z-]+)/\*", arn["Fn::Sub"])
+        assert match, arn
+        paths.add(match.group(1))
+    return paths
+
+
+def _via_service(statement: dict[str, Any]) -> bool:
+    return "kms:ViaService" in statement.get("Condition", {}).get("StringEquals", {})
+
+
+def _direct(operation: str, context: dict[str, str]) -> set[str]:
+    """Role paths the key policy lets call ``operation`` directly (not through a service) with this
+    encryption context."""
+    found: set[str] = set()
+    for statement in _key_statements():
+        if (
+            "AWS" not in statement["Principal"]
+            or not _grants(statement, operation)
+            or _via_service(statement)
+        ):
+            continue
+        condition = statement.get("Condition", {})
+        any_keys = condition.get("ForAnyValue:StringEquals", {}).get("kms:EncryptionContextKeys")
+        purpose = condition.get("StringEquals", {}).get("kms:EncryptionContext:purpose")
+        if any_keys is not None and not set(any_keys) & set(context):
+            continue
+        if purpose is not None and context.get("purpose") != purpose:
+            continue
+        found |= _principal_paths(statement) or {"<anyone in the account>"}
+    return found
+
+
+def test_administrators_manage_the_key_but_cannot_use_it() -> None:
+    for statement in _key_statements():
+        if statement["Principal"].get("AWS") != ACCOUNT_ROOT:
+            continue
+        used = [op for op in CRYPTO if _grants(statement, op)]
+        if not used:
+            continue
+        scoped = _principal_paths(statement) is not None or _via_service(statement)
+        assert scoped, f"{statement['Sid']}: {used} for every administrator"
+        if "kms:CreateGrant" in used:
+            assert statement["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}, statement["Sid"]
+    admin = [s for s in _key_statements() if _grants(s, "kms:PutKeyPolicy")]
+    assert admin and all(not any(_grants(s, op) for op in CRYPTO) for s in admin)
+
+
+def test_sealed_citizen_data_opens_only_for_the_functions_that_need_it_and_break_glass() -> None:
+    for context in ({"oa_id": "1", "tip_id": "t"}, {"oa_id": "1", "contact": "c"}):
+        readers = {"fetcher", "officer-api", "sender", "advisory-sender", "break-glass"}
+        assert _direct("kms:Decrypt", context) == readers, context
+        assert _direct("kms:GenerateDataKey", context) == {"webhook", "intake-spill", "officer-api"}
+    spill = {"purpose": "intake-spill", "stage": "prod"}
+    assert _direct("kms:Decrypt", spill) == {"intake-spill", "break-glass"}
+    assert _direct("kms:GenerateDataKey", spill) == {"webhook", "intake-spill"}
+    tokens = {"oa_id": "1", "purpose": "oa-token"}
+    assert _direct("kms:Decrypt", tokens) == {
+        "sender",
+        "token-refresh",
+        "advisory-sender",
+        "operator",
+        "break-glass",
+    }
+    assert _direct("kms:GenerateDataKey", tokens) == {
+        "sender",
+        "token-refresh",
+        "advisory-sender",
+        "operator",
+    }
+
+
+def test_evidence_opens_through_s3_only_for_the_functions_that_need_it() -> None:
+    for statement in _key_statements():
+        services = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+        if services is None or not _grants(statement, "kms:Decrypt"):
+            continue
+        names = json.dumps(services)
+        if "s3." in names:
+            assert _principal_paths(statement) == {
+                "fetcher",
+                "officer-api",
+                "retention-sweeper",
+                "audit-archive",
+                "break-glass",
+            }
+        if "dynamodb." not in names:
+            assert _principal_paths(statement) is not None, statement["Sid"]
+
+
+def test_every_function_role_sits_under_the_path_the_key_policy_names() -> None:
+    resources = _template()["Resources"]
+    paths = {}
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::Role" and name.endswith(
+            ("FunctionRole", "OperatorRole", "GlassRole")
+        ):
+            path = resource["Properties"].get("Path", {}).get("Fn::Sub", "")
+            match = re.fullmatch(r"/tipline/\$\{Stage\}/([a-z-]+)/", path)
+            assert match, f"{name} is not under /tipline/<stage>/<name>/"
+            paths[name] = match.group(1)
+    assert len(set(paths.values())) == len(paths), "two roles share a path"
+    named = set().union(*(_principal_paths(s) or set() for s in _key_statements()))
+    assert named <= set(paths.values()), (
+        f"the key policy names paths no role has: {named - set(paths.values())}"
+    )
+
+
+def test_service_principals_are_held_to_this_account() -> None:
+    services = [s for s in _key_statements() if "Service" in s["Principal"]]
+    assert services
+    for statement in services:
+        condition = json.dumps(statement.get("Condition", {}))
+        assert "aws:SourceAccount" in condition or "kms:EncryptionContext:aws:logs:arn" in condition, (
+            statement
+        )
+    named = {json.dumps(s["Principal"]["Service"]) for s in services}
+    assert not [n for n in named if "sqs" in n or "sns" in n], "no service needs the key on its own"
+
+
+def _rule_pattern(rule: str) -> dict[str, Any]:
+    return _template()["Resources"][rule]["Properties"]["EventPattern"]  # type: ignore[no-any-return]
+
+
+def test_the_break_glass_role_needs_mfa_and_its_every_use_raises_an_alarm() -> None:
+    resources = _template()["Resources"]
+    role = resources["BreakGlassRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    assert role["RoleName"] == {"Fn::Sub": "tipline-${Stage}-break-glass"}
+    assert "BreakGlassRole" in json.dumps(_rule_pattern("BreakGlassUsedRule"))
+    alarms = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"].get("MetricName") == "TriggeredRules"
+        and r["Properties"]["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": "BreakGlassUsedRule"}}]
+    ]
+    assert alarms and alarms[0]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def _cloudtrail_event(session_role: str, event_name: str, **detail: Any) -> dict[str, Any]:
+    return {
+        "source": "aws.kms",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": {
+            "eventName": event_name,
+            "userIdentity": {
+                "type": "AssumedRole",
+                "sessionContext": {"sessionIssuer": {"arn": session_role}},
+            },
+            **detail,
+        },
+    }
+
+
+def test_the_break_glass_rule_matches_its_calls_and_no_one_elses() -> None:
+    """EventBridge's matching, as moto implements it, on CloudTrail records of a break-glass session."""
+    from moto.events.models import EventPattern
+
+    glass = "arn:aws:iam::123456789012:role/tipline/prod/break-glass/tipline-prod-break-glass"
+    operator = "arn:aws:iam::123456789012:role/tipline/prod/operator/tipline-prod-operator"
+    pattern = json.loads(
+        json.dumps(_rule_pattern("BreakGlassUsedRule")).replace(
+            json.dumps({"Fn::GetAtt": ["BreakGlassRole", "Arn"]}), json.dumps(glass)
+        )
+    )
+    rule = EventPattern.load(json.dumps(pattern))
+    assert rule.matches_event(_cloudtrail_event(glass, "Decrypt"))
+    assumed = _cloudtrail_event(operator, "AssumeRole", requestParameters={"roleArn": glass})
+    assert rule.matches_event({**assumed, "source": "aws.sts"})
+    assert not rule.matches_event(_cloudtrail_event(operator, "Decrypt"))

@@ -57,9 +57,20 @@ def _dlq_arns(queue: dict[str, Any]) -> str | None:
     return None if redrive is None else redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
 
 
+def _failure_destinations() -> set[str]:
+    """Queues where a stream's event source mapping parks what it gave up on (a DLQ of its kind)."""
+    found = set()
+    for properties in FUNCTIONS.values():
+        for event in properties.get("Events", {}).values():
+            on_failure = event.get("Properties", {}).get("DestinationConfig", {}).get("OnFailure", {})
+            if on_failure.get("Type") == "SQS":
+                found.add(on_failure["Destination"]["Fn::GetAtt"][0])
+    return found
+
+
 def test_every_queue_is_encrypted_and_has_a_dead_letter_queue_or_is_one() -> None:
     queues = resources_of_type(TEMPLATE, "AWS::SQS::Queue")
-    dead_letter = {_dlq_arns(q) for q in queues.values()} - {None}
+    dead_letter = ({_dlq_arns(q) for q in queues.values()} | _failure_destinations()) - {None}
     for name, queue in queues.items():
         properties = queue["Properties"]
         assert properties.get("KmsMasterKeyId") == {"Ref": "DataKey"}, f"{name} is not encrypted with our key"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import boto3
 import pytest
-from fixtures.permission_guard import PermissionGuard, allowed, permits
+from fixtures.permission_guard import OPERATOR, PermissionGuard, allowed, permits
 
 TABLE = "tipline-local-TiplineTable"
 TABLE_ARN: dict[str, Any] = {"Fn::GetAtt": ["TiplineTable", "Arn"]}
@@ -124,3 +125,18 @@ def test_a_secret_read_is_held_to_the_secrets_named() -> None:
     assert permits(statements, "secretsmanager:GetSecretValue", {"SecretId": arn})
     assert permits(statements, "secretsmanager:GetSecretValue", {"SecretId": "tipline/local/apps/42"})
     assert not permits(statements, "secretsmanager:GetSecretValue", {"SecretId": "tipline/local/pepper"})
+
+
+# -- tipline-ops commands: the operator role -----------------------------------------------------------------
+def _call(guard: PermissionGuard, client: object, operation: str, params: dict[str, Any]) -> None:
+    guard.check(client, operation, params)  # type: ignore[arg-type]
+
+
+def test_a_tipline_ops_command_is_held_to_the_operator_role(dynamodb: object) -> None:
+    """A call made from a tipline_local.ops* module is checked against OperatorRole."""
+    command = types.FunctionType(_call.__code__, {"__name__": "tipline_local.ops_commands"})
+    guard = PermissionGuard()
+    command(guard, dynamodb, "PutItem", _put("OA#4290067144263701"))  # register-oa
+    command(guard, dynamodb, "PutItem", _put("EVENT#x"))  # not an operator's item
+    assert guard.checked == 2
+    assert guard.violations == {f"{OPERATOR} calls dynamodb:PutItem on TiplineTable keys EVENT#": 1}

@@ -84,6 +84,13 @@ def _table(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> N
         res.bad("SSE with the project's key not declared")
     else:
         res.gap("SSESpecification", {"SSEType": sse.get("SSEType")})
+    if not props.get("DeletionProtectionEnabled"):
+        res.bad("deletion protection not declared (a table holds the only copy between backups)")
+    else:
+        res.expect("deletion protection", True, table.get("DeletionProtectionEnabled"))
+    if "StreamSpecification" in props:
+        declared_view = props["StreamSpecification"]["StreamViewType"]
+        res.expect("stream", declared_view, table.get("StreamSpecification", {}).get("StreamViewType"))
 
 
 def _queue(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
@@ -127,11 +134,19 @@ def _queue(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> N
 
 
 def _dead_letter_targets(template: dict[str, Any]) -> set[str]:
-    return {
+    """Queues that are DLQs: redrive targets, and where a stream's event source mapping parks failures."""
+    redrive = {
         _referenced(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) or ""
         for q in template["Resources"].values()
         if q["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in q.get("Properties", {})
     }
+    on_failure = {
+        _referenced(m["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]) or ""
+        for m in template["Resources"].values()
+        if m["Type"] == "AWS::Lambda::EventSourceMapping"
+        and "OnFailure" in m.get("Properties", {}).get("DestinationConfig", {})
+    }
+    return redrive | on_failure
 
 
 def _consumers(template: dict[str, Any], queue: str) -> list[tuple[str, int]]:
@@ -231,7 +246,14 @@ def _log_group(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) 
         res.bad("log group not encrypted with the project's key")
 
 
-EVIDENCE_BUCKETS = frozenset({"EvidenceBucket"})  # Object Lock: only where citizens' evidence lives
+# Buckets that must be under Object Lock, and the mode their purpose needs.
+_LOCK_MODES = {
+    "EvidenceBucket": (
+        "GOVERNANCE",
+        "evidence stays unchanged until its retention; the sweeper still purges",
+    ),
+    "AuditArchiveBucket": ("COMPLIANCE", "the audit archive is write-once: nobody may delete or shorten it"),
+}
 
 
 def _bucket(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
@@ -244,7 +266,7 @@ def _bucket(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> 
         res.gap("VersioningConfiguration", declared)
     else:
         res.expect("versioning", declared, reported)
-    if res.logical in EVIDENCE_BUCKETS:
+    if res.logical in _LOCK_MODES:
         _object_lock(r, res, props, physical)
     block = props.get("PublicAccessBlockConfiguration")
     if not block or not all(block.values()):
@@ -254,14 +276,15 @@ def _bucket(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> 
 
 
 def _object_lock(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
-    """Evidence must stay unchanged until its retention ends, and the sweeper must still purge it."""
+    """The Object Lock mode the bucket's purpose needs (``_LOCK_MODES``), as declared and reported."""
     s3 = r.client("s3")
+    mode, why = _LOCK_MODES[res.logical]
     lock = props.get("ObjectLockConfiguration", {})
     default = lock.get("Rule", {}).get("DefaultRetention", {})
     if not (props.get("ObjectLockEnabled") and lock.get("ObjectLockEnabled") == "Enabled"):
-        res.bad("Object Lock not enabled (evidence must stay unchanged until its retention ends)")
-    elif default.get("Mode") != "GOVERNANCE":
-        res.bad("Object Lock default retention is not governance mode (the sweeper must still purge)")
+        res.bad(f"Object Lock not enabled ({why})")
+    elif default.get("Mode") != mode:
+        res.bad(f"Object Lock default retention is not {mode} mode ({why})")
     else:
         try:
             reported = s3.get_object_lock_configuration(Bucket=physical)["ObjectLockConfiguration"]
@@ -274,13 +297,13 @@ def _object_lock(r: Rehearsal, res: Result, props: dict[str, Any], physical: str
 def _role(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
     iam = r.client("iam")
     role = iam.get_role(RoleName=physical)["Role"]
-    principals = [
-        s.get("Principal", {}).get("Service") for s in role["AssumeRolePolicyDocument"]["Statement"]
-    ]
-    declared = [s.get("Principal", {}).get("Service") for s in props["AssumeRolePolicyDocument"]["Statement"]]
+    principals = [s.get("Principal", {}) for s in role["AssumeRolePolicyDocument"]["Statement"]]
+    declared = [s.get("Principal", {}) for s in r.resolve(props["AssumeRolePolicyDocument"])["Statement"]]
     res.expect("trusted by", declared, principals)
     inline = iam.list_role_policies(RoleName=physical)["PolicyNames"]
     res.expect("inline policies", len(props.get("Policies", [])), len(inline))
+    if "Path" in props:  # the key policy names roles by path
+        res.expect("path", r.resolve(props["Path"]), role["Path"])
 
 
 def _dashboard(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
@@ -440,6 +463,40 @@ def _web_acl(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) ->
         res.bad("no per-IP rate rule that blocks")
 
 
+def _rule(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    events = r.client("events")
+    rule = events.describe_rule(Name=physical)
+    res.expect("pattern", r.resolve(props["EventPattern"]), json.loads(rule.get("EventPattern", "{}")))
+    targets = events.list_targets_by_rule(Rule=physical)["Targets"]
+    # A log group's Fn::GetAtt Arn ends in ":*" in AWS; moto's CloudFormation leaves it off.
+    declared = [str(r.resolve(t["Arn"])).removesuffix(":*") for t in props.get("Targets", [])]
+    res.expect("targets", declared, [t["Arn"].removesuffix(":*") for t in targets])
+
+
+def _user_pool(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    """Declared settings only (the emulator cannot create user pools)."""
+    if props.get("MfaConfiguration") != "ON":
+        res.bad("officers' MFA is not required")
+    mode = r.resolve(props.get("UserPoolAddOns", {}).get("AdvancedSecurityMode", "OFF"))
+    res.gap("UserPoolAddOns", {"AdvancedSecurityMode": mode})
+
+
+def _user_pool_client(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
+    """Declared settings only (the emulator cannot create user pool clients), and their wiring. A
+    client whose settings a custom resource applies (the console's) is checked with those."""
+    _wiring(r, res, props)
+    for name, resource in sorted(r.template["Resources"].items()):
+        applied = resource.get("Properties", {})
+        if resource["Type"].startswith("Custom::") and applied.get("ClientId") == {"Ref": res.logical}:
+            props = {**props, **applied}
+            res.good(f"settings applied by {name}")
+    if "WriteAttributes" not in props or "email" in props["WriteAttributes"]:
+        res.bad("officers may change their own e-mail (no WriteAttributes means every attribute)")
+    else:
+        res.good(f"self-writable attributes {props['WriteAttributes']} (declared)")
+    res.good(f"id token {props.get('IdTokenValidity')} {props.get('TokenValidityUnits', {}).get('IdToken')}")
+
+
 def _custom(r: Rehearsal, res: Result, props: dict[str, Any], physical: str) -> None:
     """A custom resource: its Lambda is in the stack and its properties are wired."""
     token = _referenced(props.get("ServiceToken"))
@@ -476,7 +533,9 @@ _CHECKS: dict[str, Callable[[Rehearsal, Result, dict[str, Any], str], None]] = {
     "AWS::CloudFront::Function": lambda r, res, props, _: _wiring(r, res, props),
     "AWS::CloudFront::ResponseHeadersPolicy": lambda r, res, props, _: _wiring(r, res, props),
     "AWS::Cognito::UserPoolDomain": lambda r, res, props, _: _wiring(r, res, props),
-    "AWS::Cognito::UserPoolClient": lambda r, res, props, _: _wiring(r, res, props),
+    "AWS::Cognito::UserPoolClient": _user_pool_client,
+    "AWS::Cognito::UserPool": _user_pool,
+    "AWS::Events::Rule": _rule,
     "AWS::WAFv2::WebACL": _web_acl,
     "AWS::WAFv2::LoggingConfiguration": lambda r, res, props, _: _wiring(r, res, props),
 }

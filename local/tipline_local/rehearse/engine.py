@@ -128,15 +128,16 @@ class Rehearsal:
                 attrs[f"{logical}.QueueName"] = physical.rsplit("/", 1)[-1]
                 attrs[f"{logical}.QueueUrl"] = physical
             elif kind == "AWS::DynamoDB::Table":
-                attrs[f"{logical}.Arn"] = self.client("dynamodb").describe_table(TableName=physical)["Table"][
-                    "TableArn"
-                ]
+                table = self.client("dynamodb").describe_table(TableName=physical)["Table"]
+                attrs[f"{logical}.Arn"] = table["TableArn"]
+                if "LatestStreamArn" in table:
+                    attrs[f"{logical}.StreamArn"] = table["LatestStreamArn"]
             elif kind == "AWS::KMS::Key":
                 attrs[f"{logical}.Arn"] = f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{physical}"
             elif kind == "AWS::Lambda::Function":
                 attrs[f"{logical}.Arn"] = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{physical}"
-            elif kind == "AWS::IAM::Role":
-                attrs[f"{logical}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{physical}"
+            elif kind == "AWS::IAM::Role":  # the ARN carries the role's path
+                attrs[f"{logical}.Arn"] = self.client("iam").get_role(RoleName=physical)["Role"]["Arn"]
             elif kind == "AWS::Logs::LogGroup":
                 attrs[f"{logical}.Arn"] = f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{physical}:*"
             elif kind == "AWS::S3::Bucket":

@@ -47,6 +47,7 @@ _EMULATOR_GAPS = {
     "VersioningConfiguration": "moto's CloudFormation does not apply bucket versioning",
     "ObjectLockConfiguration": "moto's CloudFormation does not apply Object Lock",
     "KeyPolicy": "moto's CloudFormation stores a key policy its own KMS API cannot read back",
+    "UserPoolAddOns": "moto's CloudFormation cannot create user pools (threat protection)",
 }
 
 
