@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from fixtures.events import load_event
 from fixtures.webhook import deliver, drain, items_with_prefix, now_ms, table_items, text_event
+from fixtures.sender import Poller, Zalo, citizen_writes, simulated_zalo
 from tipline import clock
 from tipline.config import get_settings
 from tipline.domain import Tip, TipStatus
@@ -100,7 +102,8 @@ def test_the_sweeper_deletes_expired_tips_and_keeps_the_rest(stack: Any, lambda_
     recent = _close(_open_tip(stack, lambda_context, "603", now_ms()), now_ms())
     still_open = _open_tip(stack, lambda_context, "604", now_ms() + 5)
 
-    assert retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context) == {"deleted": 1}
+    swept = retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context)
+    assert swept["deleted"] == 1
     assert _tip_items(stack, expired) == []
     for kept in (held, recent, still_open):
         assert table().get_tip(kept.tip_id) is not None
@@ -185,3 +188,60 @@ def test_the_sweeper_purges_evidence_of_expired_tips_and_withdrawn_citizens(
     assert _evidence_versions(bucket, withdrawn.tip_id) == []
     assert _evidence_versions(bucket, kept.tip_id) != []
     assert table().pending_evidence_purges() == []
+
+
+# -- what outlived its purpose: receipt pointers, open-tip pointers, idle contacts ---------------------------
+def _items(stack: Any, prefix: str) -> list[dict[str, Any]]:
+    return [item for item in table_items(stack) if item["pk"]["S"].startswith(prefix)]
+
+
+@pytest.fixture
+def zalo_sim(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Zalo]:
+    yield from simulated_zalo(monkeypatch)
+
+
+def test_a_deleted_tip_takes_its_receipt_pointers_and_its_contacts_open_tip_pointer(
+    stack: Any, lambda_context: Any, zalo_sim: Zalo
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, "báo tin", "901")
+    Poller(stack, lambda_context).drain()  # the acknowledgement goes out: Zalo's message id is kept
+    (pointer,) = _items(stack, "ZMSG#")
+    assert int(pointer["expires_at"]["N"]) - clock.now_s() == pytest.approx(30 * DAY_SECONDS, abs=120)
+    (tip_item,) = items_with_prefix(stack, "TIP#", "META")
+    tip = table().get_tip(tip_item["tip_id"]["S"])
+    assert tip is not None
+    before = table().get_contact(tip.pseudonym)
+    assert before is not None and before.open_tip_id == tip.tip_id
+    _close(tip, now_ms() - 400 * DAY_SECONDS * 1000)
+
+    assert retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context)["deleted"] == 1
+    assert _items(stack, "ZMSG#") == [], "the pointer went with its tip"
+    contact = table().get_contact(tip.pseudonym)
+    assert contact is not None, "the citizen wrote today: the contact stays"
+    assert contact.open_tip_id is None, "no pointer to a tip that is gone"
+
+
+def test_an_idle_contact_with_no_tip_left_expires_and_followers_and_recent_ones_stay(
+    stack: Any, lambda_context: Any
+) -> None:
+    from tipline_local.samples import zalo_body
+    from webhook_support import demo_oa
+
+    long_ago = now_ms() - 400 * DAY_SECONDS * 1000
+    idle = _close(_open_tip(stack, lambda_context, "911", long_ago), long_ago + 1000)
+    deliver(
+        lambda_context, text_event("Liên hệ", user_id="911", ts=long_ago + 2000)
+    )  # a contact-thread answer
+    follower_tip = _close(_open_tip(stack, lambda_context, "912", long_ago + 5), long_ago + 1000)
+    deliver(lambda_context, zalo_body("follow", demo_oa(), user_id="912", ts=long_ago + 10))
+    recent = _close(_open_tip(stack, lambda_context, "913", long_ago + 20), long_ago + 1000)
+    deliver(lambda_context, text_event("còn nữa", user_id="913", ts=now_ms()))  # wrote again today
+    drain(stack, "RepliesQueue")
+    assert _items(stack, f"CONTACT#{idle.pseudonym}")
+
+    swept = retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context)
+    assert swept == {"deleted": 3, "contacts_forgotten": 1}
+    assert _items(stack, f"CONTACT#{idle.pseudonym}") == [], "the contact, its sealed Zalo id and answers"
+    follower = table().get_contact(follower_tip.pseudonym)
+    assert follower is not None and follower.follower, "a follower asked for advisories"
+    assert table().get_contact(recent.pseudonym) is not None

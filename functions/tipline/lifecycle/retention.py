@@ -1,4 +1,4 @@
-"""Closed tips expire after the retention period; a legal hold stops expiry.
+"""Closed tips expire after the retention period; a legal hold stops expiry; contacts go when idle.
 
 Every item of a tip carries the same ``expires_at`` (DynamoDB TTL), and each sealed value carries
 its own encrypted data key, so when the items go the keys go with them. The daily sweeper deletes a
@@ -63,3 +63,22 @@ def sweep(table: Table, settings: Settings, now_s: int) -> int:
         purge_tip_evidence(settings, tip_id)
         table.clear_evidence_purge(tip_id)
     return deleted
+
+
+def forget_idle_contacts(table: Table, settings: Settings, now_s: int) -> int:
+    """Delete contacts (the sealed Zalo id with them) with no tip left and no interaction for the
+    retention period. A follower who has not opted out is kept: Zalo lets advisories reach followers
+    with no open window, and their id is needed for it; unfollowing or opting out is an interaction
+    that starts the clock. (An opted-in non-follower this silent is out of Zalo's 7-day window: no
+    advisory can reach them.) Returns how many were deleted."""
+    before_ms = (now_s - settings.retention_days * DAY_SECONDS) * 1000
+    forgotten = 0
+    for contact in table.idle_contacts(before_ms):
+        if contact.follower and not contact.opted_out:
+            continue
+        if contact.open_tip_id is not None or table.contact_tip_ids(contact.pseudonym):
+            continue
+        if table.forget_contact(contact.pseudonym, before_ms):
+            forgotten += 1
+            logger.info("idle contact forgotten", contact=contact.pseudonym[:12], oa_id=contact.oa_id)
+    return forgotten

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from tipline import keys
+from tipline.adapters.store.threads import pointer_item
 from tipline.adapters.store.gateway import DynamoGateway
 
 DEFERRED = "deferred"  # a delivery record that may be claimed again
@@ -116,13 +117,7 @@ class AdvisoryStore(DynamoGateway):
             {**values, "pk": pk, "sk": keys.delivery_sk(oa_id, pseudonym)} for pseudonym, values in records
         ]
         items += [
-            {
-                "pk": keys.sent_pointer_pk(oa_id, message_id),
-                "sk": keys.META,
-                "thread_pk": pk,
-                "entry_key": keys.delivery_sk(oa_id, pseudonym),
-            }
-            for message_id, pseudonym in sent
+            pointer_item(oa_id, message_id, pk, keys.delivery_sk(oa_id, pseudonym)) for message_id, pseudonym in sent
         ]
         self.batch_put(items)
 

@@ -170,6 +170,41 @@ class ContactStore(DynamoGateway):
             self.put(keys.contact_pk(pseudonym), keys.contact_tip_sk(tip_id), {"tip_id": tip_id})
         return linked
 
+    # -- contacts that outlived their purpose ----------------------------------------------------------
+    def idle_contacts(self, before_ms: int) -> Iterator[Contact]:
+        """Contacts with no interaction since ``before_ms`` (the sweeper checks the rest)."""
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :contact) AND sk = :meta AND last_interaction_ms < :before",
+            "ExpressionAttributeValues": {
+                ":contact": {"S": keys.contact_pk("")},
+                ":meta": {"S": keys.META},
+                ":before": {"N": str(before_ms)},
+            },
+        }
+        for values in self.paginate("scan", kwargs):
+            yield Contact.model_validate(values)
+
+    def forget_contact(self, pseudonym: str, before_ms: int) -> bool:
+        """Delete an idle contact (its sealed Zalo id with it) and what hangs under it, unless it
+        interacted, opened a tip or followed meanwhile. False when it was kept."""
+        deleted = self._conditional(
+            "delete_item",
+            Key=key(keys.contact_pk(pseudonym)),
+            ConditionExpression=(
+                "last_interaction_ms < :before AND attribute_not_exists(open_tip_id)"
+                " AND (attribute_not_exists(follower) OR follower = :no OR opted_out = :yes)"
+            ),
+            ExpressionAttributeValues={
+                ":before": {"N": str(before_ms)},
+                ":no": {"BOOL": False},
+                ":yes": {"BOOL": True},
+            },
+        )
+        if deleted:
+            for item in self.query_partition(keys.contact_pk(pseudonym)):
+                self.delete(keys.contact_pk(pseudonym), str(item["sk"]))
+        return deleted
+
     def contact_tip_ids(self, pseudonym: str) -> list[str]:
         return [
             str(item["tip_id"])

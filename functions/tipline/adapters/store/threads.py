@@ -5,9 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tipline import keys
+from tipline import clock, keys
 from tipline.adapters.store.gateway import DynamoGateway, key
 from tipline.domain import Contact, DeliveryStatus, ThreadEntry
+
+# A sent message's pointer (ZMSG#) maps Zalo's delivery receipts to what was sent; receipts that come
+# later than this are not worth keeping a citizen's message id for. The sweeper deletes a tip's
+# pointers with the tip in any case.
+RECEIPT_POINTER_SECONDS = 30 * 24 * 3600
+
+
+def pointer_item(oa_id: str, zalo_message_id: str, thread_pk: str, entry_key: str) -> dict[str, Any]:
+    """The receipt pointer of a sent message: its thread entry or delivery record, for a while."""
+    return {
+        "pk": keys.sent_pointer_pk(oa_id, zalo_message_id),
+        "sk": keys.META,
+        "thread_pk": thread_pk,
+        "entry_key": entry_key,
+        "expires_at": int(clock.now_s()) + RECEIPT_POINTER_SECONDS,
+    }
 
 
 class ThreadStore(DynamoGateway):
@@ -76,15 +92,7 @@ class ThreadStore(DynamoGateway):
         """Point Zalo message ids (oa_id, zalo_message_id, thread pk, entry key) at their thread
         entries, for delivery receipts: plain puts, 25 a call."""
         self.batch_put(
-            [
-                {
-                    "pk": keys.sent_pointer_pk(oa_id, message_id),
-                    "sk": keys.META,
-                    "thread_pk": pk,
-                    "entry_key": entry_key,
-                }
-                for oa_id, message_id, pk, entry_key in sent
-            ]
+            [pointer_item(oa_id, message_id, pk, entry_key) for oa_id, message_id, pk, entry_key in sent]
         )
 
     def find_sent(self, oa_id: str, zalo_message_id: str) -> tuple[str, str] | None:

@@ -244,14 +244,25 @@ class TipStore(DynamoGateway):
         self.delete(keys.PURGE, tip_id)
 
     def delete_tip(self, tip: Tip) -> int:
-        items = [
-            (keys.tip_pk(tip.tip_id), str(item["sk"]))
-            for item in self.query_partition(keys.tip_pk(tip.tip_id))
-        ]
+        """Delete every item of a tip, the receipt pointers of its sent replies, and the contact's
+        pointer to it as its open tip."""
+        items, pointers = [], []
+        for item in self.query_partition(keys.tip_pk(tip.tip_id)):
+            items.append((keys.tip_pk(tip.tip_id), str(item["sk"])))
+            if item.get("zalo_message_id") and item.get("oa_id"):
+                pointers.append((keys.sent_pointer_pk(str(item["oa_id"]), str(item["zalo_message_id"])), keys.META))
         items += [
             (keys.code_pk(tip.code), keys.META),
             (keys.contact_pk(tip.pseudonym), keys.contact_tip_sk(tip.tip_id)),
+            *pointers,
         ]
         for pk, sk in items:
             self.delete(pk, sk)
+        self._conditional(
+            "update_item",
+            Key=key(keys.contact_pk(tip.pseudonym)),
+            UpdateExpression="REMOVE open_tip_id, open_tip_at_ms",
+            ConditionExpression="open_tip_id = :tip",
+            ExpressionAttributeValues={":tip": {"S": tip.tip_id}},
+        )
         return len(items)
