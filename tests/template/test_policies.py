@@ -197,6 +197,13 @@ AUDIT_CHANGES = {
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_no_role_may_alter_or_delete_an_audit_record(role: str) -> None:
     for statement in ROLES[role]:
+        changes = AUDIT_CHANGES & set(_actions(statement))
+        if statement.get("Effect") == "Allow" and changes and _on_table(statement, "TiplineTable"):
+            keys = _leading_keys(statement)  # audit records once lived here: none may be reachable
+            assert keys is not None and not any(fnmatch.fnmatchcase("AUDIT#t", k) for k in keys), (
+                role,
+                statement.get("Sid"),
+            )
         if statement.get("Effect") != "Allow" or not _on_table(statement, "AuditTable"):
             continue
         actions = set(_actions(statement))
@@ -483,3 +490,24 @@ def test_the_break_glass_rule_matches_its_calls_and_no_one_elses() -> None:
     assumed = _cloudtrail_event(operator, "AssumeRole", requestParameters={"roleArn": glass})
     assert rule.matches_event({**assumed, "source": "aws.sts"})
     assert not rule.matches_event(_cloudtrail_event(operator, "Decrypt"))
+
+
+# -- Cognito -------------------------------------------------------------------------------------------------
+def test_officers_cannot_change_their_email_and_threat_protection_is_on() -> None:
+    resources = _template()["Resources"]
+    pool = resources["OfficerUserPool"]["Properties"]
+    assert pool["MfaConfiguration"] == "ON"
+    assert pool["UserPoolAddOns"] == {"AdvancedSecurityMode": {"Ref": "OfficerThreatProtection"}}
+    assert _template()["Parameters"]["OfficerThreatProtection"]["Default"] == "ENFORCED"
+    client = resources["OfficerUserPoolClient"]["Properties"]
+    writable = client["WriteAttributes"]
+    assert writable, "no WriteAttributes means every standard attribute is self-writable"
+    assert "email" not in writable and not [a for a in writable if a.startswith("custom:")]
+
+
+def test_a_disabled_officer_keeps_access_at_most_15_minutes() -> None:
+    client = _template()["Resources"]["OfficerUserPoolClient"]["Properties"]
+    units = client["TokenValidityUnits"]
+    assert units["IdToken"] == "minutes" and client["IdTokenValidity"] <= 15
+    assert units["AccessToken"] == "minutes" and client["AccessTokenValidity"] <= 15
+    assert client["EnableTokenRevocation"] is True
