@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 from fixtures.events import load_event
-from fixtures.webhook import deliver, drain, items_with_prefix, now_ms, table_items, text_event
 from fixtures.sender import Poller, Zalo, citizen_writes, simulated_zalo
+from fixtures.webhook import deliver, drain, items_with_prefix, now_ms, table_items, text_event
 from tipline import clock
 from tipline.config import get_settings
 from tipline.domain import Tip, TipStatus

@@ -38,8 +38,9 @@ def test_calls_outside_any_handler_are_the_tests_own(dynamodb: object) -> None:
 
 
 def test_dynamodb_index_queries_need_the_index_in_the_resource() -> None:
-    assert allowed("tipline.handlers.advisory_scheduler", "dynamodb:Query", {"TableName": TABLE, "IndexName": "gsi1"})
-    assert not allowed("tipline.handlers.advisory_scheduler", "dynamodb:Query", {"TableName": TABLE})  # the table
+    scheduler = "tipline.handlers.advisory_scheduler"
+    assert allowed(scheduler, "dynamodb:Query", {"TableName": TABLE, "IndexName": "gsi1"})
+    assert not allowed(scheduler, "dynamodb:Query", {"TableName": TABLE})  # the table itself
     gsi2 = {"TableName": TABLE, "IndexName": "gsi2"}
     assert not allowed("tipline.handlers.webhook", "dynamodb:Query", gsi2)
     assert allowed("tipline.handlers.webhook", "sqs:SendMessage", {})
@@ -133,8 +134,8 @@ def _call(guard: PermissionGuard, client: object, operation: str, params: dict[s
 
 
 def test_a_tipline_ops_command_is_held_to_the_operator_role(dynamodb: object) -> None:
-    """A call made from a tipline_local.ops* module is checked against OperatorRole."""
-    command = types.FunctionType(_call.__code__, {"__name__": "tipline_local.ops_commands"})
+    """A call made from a tipline_ops module (a tipline-ops command) is checked against OperatorRole."""
+    command = types.FunctionType(_call.__code__, {"__name__": "tipline_ops.commands"})
     guard = PermissionGuard()
     command(guard, dynamodb, "PutItem", _put("OA#4290067144263701"))  # register-oa
     command(guard, dynamodb, "PutItem", _put("EVENT#x"))  # not an operator's item

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tipline.audit import archive_change
 from tipline.config import get_settings
-from tipline.console.audit import archive_change
 from tipline.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)

@@ -17,11 +17,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from officer_support import call, claims
+from fixtures.officer import call, claims
+from fixtures.webhook import deliver, drain, items_with_prefix, text_event
 from tipline.config import get_settings
 from tipline.handlers import audit_archive
 from tipline_local.provision import Provisioned
-from webhook_support import deliver, drain, items_with_prefix, text_event
 
 OWN = "pc02-hoan-kiem"
 DAY_S = 86_400
