@@ -224,8 +224,8 @@ def test_a_deleted_tip_takes_its_receipt_pointers_and_its_contacts_open_tip_poin
 def test_an_idle_contact_with_no_tip_left_expires_and_followers_and_recent_ones_stay(
     stack: Any, lambda_context: Any
 ) -> None:
+    from fixtures.webhook import demo_oa
     from tipline_local.samples import zalo_body
-    from webhook_support import demo_oa
 
     long_ago = now_ms() - 400 * DAY_SECONDS * 1000
     idle = _close(_open_tip(stack, lambda_context, "911", long_ago), long_ago + 1000)

@@ -200,7 +200,7 @@ def test_group_claims_in_every_shape(stack: Any, lambda_context: Any) -> None:
     (listed,) = call(lambda_context, "GET", "/v1/tips", COMMANDER)[1]["items"]
     answers = []
     for groups, unit, _ in GROUP_SHAPES:
-        who = {"sub": "officer-3", "cognito:groups": groups, "custom:unit_id": unit}
+        who = {"sub": "officer-3", "cognito:groups": groups, "custom:unit_id": unit, "token_use": "id"}
         path = f"/v1/tips/{listed['tip_id']}"
         answers.append((groups, unit, call(lambda_context, "GET", path, who, {"reason": "xác minh"})[0]))
     assert answers == GROUP_SHAPES
