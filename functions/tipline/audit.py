@@ -79,15 +79,15 @@ def archive_change(record: dict[str, Any], bucket: str, kms_key_id: str) -> Arch
     identity = record.get("userIdentity") or {}
     if event == "REMOVE" and identity.get("principalId") == TTL_PRINCIPAL:
         return ArchivedChange(outcome="expired")  # its retention ran out; the archive copy expires too
-    keys = from_item(record["dynamodb"]["Keys"])
+    item_keys = from_item(record["dynamodb"]["Keys"])
     sequence = str(record["dynamodb"]["SequenceNumber"])
-    subject = str(keys["pk"]).removeprefix("AUDIT#").replace("#", "-")
-    key = f"audit/{subject}/{keys['sk']}/{sequence}-{event.lower()}.json"
+    partition = str(item_keys["pk"]).replace("#", "-")  # AUDIT-<tip_id>, AUDIT-ADVISORY-<advisory_id>
+    key = f"audit/{partition}/{item_keys['sk']}/{sequence}-{event.lower()}.json"
     body = {
         "event": event,
         "sequence": sequence,
         "at_s": record["dynamodb"].get("ApproximateCreationDateTime"),
-        "keys": keys,
+        "keys": item_keys,
         "old": _image(record, "OldImage"),
         "new": _image(record, "NewImage"),
     }

@@ -143,6 +143,7 @@ OWNED_ITEMS = {
     "AdvisorySenderFunctionRole": {"ADVISORY#*", "CONTACT#*", "PROMOQUOTA#*", "ZMSG#*", "TOKEN#*"},
     "OfficerApiFunctionRole": {"TIP#*", "CONTACT#*", "CODE#*", "ADVISORY#*"},
     "AuditArchiveFunctionRole": set(),
+    "ConsoleSignInFunctionRole": set(),  # deploy time: the console app client's settings
 }
 
 
@@ -493,21 +494,40 @@ def test_the_break_glass_rule_matches_its_calls_and_no_one_elses() -> None:
 
 
 # -- Cognito -------------------------------------------------------------------------------------------------
+def _app_clients() -> dict[str, dict[str, Any]]:
+    """Every app client of the officers' pool with the settings it ends up with: its own, or those a
+    custom resource applies to it (the console's hosted sign-in)."""
+    resources = _template()["Resources"]
+    clients = {
+        n: dict(r["Properties"]) for n, r in resources.items() if r["Type"] == "AWS::Cognito::UserPoolClient"
+    }
+    for resource in resources.values():
+        target = resource.get("Properties", {}).get("ClientId", {})
+        if (
+            resource["Type"].startswith("Custom::")
+            and isinstance(target, dict)
+            and target.get("Ref") in clients
+        ):
+            clients[target["Ref"]].update(resource["Properties"])
+    return clients
+
+
 def test_officers_cannot_change_their_email_and_threat_protection_is_on() -> None:
     resources = _template()["Resources"]
     pool = resources["OfficerUserPool"]["Properties"]
     assert pool["MfaConfiguration"] == "ON"
     assert pool["UserPoolAddOns"] == {"AdvancedSecurityMode": {"Ref": "OfficerThreatProtection"}}
     assert _template()["Parameters"]["OfficerThreatProtection"]["Default"] == "ENFORCED"
-    client = resources["OfficerUserPoolClient"]["Properties"]
-    writable = client["WriteAttributes"]
-    assert writable, "no WriteAttributes means every standard attribute is self-writable"
-    assert "email" not in writable and not [a for a in writable if a.startswith("custom:")]
+    assert _app_clients()
+    for name, client in _app_clients().items():
+        writable = client.get("WriteAttributes")
+        assert writable, f"{name}: no WriteAttributes means every standard attribute is self-writable"
+        assert "email" not in writable and not [a for a in writable if a.startswith("custom:")], name
 
 
 def test_a_disabled_officer_keeps_access_at_most_15_minutes() -> None:
-    client = _template()["Resources"]["OfficerUserPoolClient"]["Properties"]
-    units = client["TokenValidityUnits"]
-    assert units["IdToken"] == "minutes" and client["IdTokenValidity"] <= 15
-    assert units["AccessToken"] == "minutes" and client["AccessTokenValidity"] <= 15
-    assert client["EnableTokenRevocation"] is True
+    for name, client in _app_clients().items():
+        units = client["TokenValidityUnits"]
+        assert units["IdToken"] == "minutes" and client["IdTokenValidity"] <= 15, name
+        assert units["AccessToken"] == "minutes" and client["AccessTokenValidity"] <= 15, name
+        assert client["EnableTokenRevocation"] is True, name

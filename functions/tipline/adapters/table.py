@@ -26,4 +26,10 @@ class Table(
     TokenRecords,
     AdvisoryStore,
 ):
-    """Typed reads and conditional writes on the domain table, one store per group of item types."""
+    """Typed reads and conditional writes on the domain table, one store per group of item types;
+    the audit trail in its own table (``audit_name``), kept ``audit_days``."""
+
+    def __init__(self, name: str, audit_name: str = "", audit_days: int = 0) -> None:
+        super().__init__(name)
+        self.audit_name = audit_name
+        self.audit_days = audit_days

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from tipline import keys
-from tipline.adapters.store.threads import pointer_item
 from tipline.adapters.store.gateway import DynamoGateway
+from tipline.adapters.store.threads import pointer_item
 
 DEFERRED = "deferred"  # a delivery record that may be claimed again
 
@@ -117,7 +117,8 @@ class AdvisoryStore(DynamoGateway):
             {**values, "pk": pk, "sk": keys.delivery_sk(oa_id, pseudonym)} for pseudonym, values in records
         ]
         items += [
-            pointer_item(oa_id, message_id, pk, keys.delivery_sk(oa_id, pseudonym)) for message_id, pseudonym in sent
+            pointer_item(oa_id, message_id, pk, keys.delivery_sk(oa_id, pseudonym))
+            for message_id, pseudonym in sent
         ]
         self.batch_put(items)
 

@@ -250,7 +250,8 @@ class TipStore(DynamoGateway):
         for item in self.query_partition(keys.tip_pk(tip.tip_id)):
             items.append((keys.tip_pk(tip.tip_id), str(item["sk"])))
             if item.get("zalo_message_id") and item.get("oa_id"):
-                pointers.append((keys.sent_pointer_pk(str(item["oa_id"]), str(item["zalo_message_id"])), keys.META))
+                pointer = keys.sent_pointer_pk(str(item["oa_id"]), str(item["zalo_message_id"]))
+                pointers.append((pointer, keys.META))
         items += [
             (keys.code_pk(tip.code), keys.META),
             (keys.contact_pk(tip.pseudonym), keys.contact_tip_sk(tip.tip_id)),
