@@ -118,7 +118,8 @@ def test_create_gives_the_console_client_code_and_pkce_sign_in_back_to_the_distr
     assert client["SupportedIdentityProviders"] == ["COGNITO"]
     assert client["ReadAttributes"] == ["email", "custom:unit_id"]
     assert client["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]
-    assert (client["IdTokenValidity"], client["RefreshTokenValidity"]) == (60, 12)
+    assert (client["IdTokenValidity"], client["RefreshTokenValidity"]) == (15, 12)  # operations.md section 12
+    assert client["WriteAttributes"] == ["locale"], "an officer cannot change their own e-mail"
     assert client["EnableTokenRevocation"] is True
     assert client["ClientName"] == "tipline-local-console"
     assert "ClientSecret" not in client

@@ -638,10 +638,10 @@ def test_an_evidence_link_still_opens_weeks_after_the_tip_was_closed_held_and_re
     ):
         status, answer = call(lambda_context, "PATCH", tip_path, who, body=change)
         assert status == 200, answer
-    assert retention_sweeper.handler(daily, lambda_context) == {"deleted": 0}
+    assert retention_sweeper.handler(daily, lambda_context)["deleted"] == 0
 
     with clock.use(lambda: start + 8 * DAY_SECONDS):  # a week and a day on, well inside retention
-        assert retention_sweeper.handler(daily, lambda_context) == {"deleted": 0}
+        assert retention_sweeper.handler(daily, lambda_context)["deleted"] == 0
         _expire_noncurrent_versions(_bucket(evidence))
         path = f"{tip_path}/attachments/{record.attachment_id}"
         status, link = call(lambda_context, "GET", path, officer, {"reason": "court file"})
@@ -697,7 +697,7 @@ def test_evidence_cannot_be_replaced_or_removed_before_its_retention_ends(
     assert opened() == content
 
     with clock.use(lambda: retention_ends + DAY_SECONDS):
-        assert retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context) == {"deleted": 1}
+        assert retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context)["deleted"] == 1
     assert _objects(evidence) == [], "at the end of retention the sweeper removes every version"
 
 
