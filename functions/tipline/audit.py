@@ -3,7 +3,7 @@
 Records live in their own table (``AuditTable``), under their tip (``AUDIT#<tip_id>``) or, for an
 advisory's creation and cancellation, under the advisory (``AUDIT#ADVISORY#<advisory_id>``), and are
 indexed per unit, so a transfer shows in both units' trails (tipline.adapters.store.records.AuditTrail).
-No function role may update or delete there; the officer API only puts and queries, and every change
+No role may update or delete there; the officer API (and tipline-ops) only put and query, and every change
 of the table reaches the write-once archive through its stream (``archive_change``), so even an
 overwrite by put leaves the original in the archive and raises an alarm. Records expire after their
 own retention (``audit_retention_days``), longer than the tips they cover.
