@@ -229,15 +229,20 @@ def test_an_idle_contact_with_no_tip_left_expires_and_followers_and_recent_ones_
 
     long_ago = now_ms() - 400 * DAY_SECONDS * 1000
     idle = _close(_open_tip(stack, lambda_context, "911", long_ago), long_ago + 1000)
-    deliver(
-        lambda_context, text_event("Liên hệ", user_id="911", ts=long_ago + 2000)
-    )  # a contact-thread answer
+    answer = text_event("Liên hệ", user_id="911", ts=long_ago + 2000)  # a contact-thread answer
+    deliver(lambda_context, answer, at_ms=long_ago + 2000)
     follower_tip = _close(_open_tip(stack, lambda_context, "912", long_ago + 5), long_ago + 1000)
-    deliver(lambda_context, zalo_body("follow", demo_oa(), user_id="912", ts=long_ago + 10))
+    deliver(
+        lambda_context, zalo_body("follow", demo_oa(), user_id="912", ts=long_ago + 10), at_ms=long_ago + 10
+    )
     recent = _close(_open_tip(stack, lambda_context, "913", long_ago + 20), long_ago + 1000)
     deliver(lambda_context, text_event("còn nữa", user_id="913", ts=now_ms()))  # wrote again today
     drain(stack, "RepliesQueue")
     assert _items(stack, f"CONTACT#{idle.pseudonym}")
+
+    assert [i for i in _items(stack, f"CONTACT#{idle.pseudonym}") if i["sk"]["S"].startswith("MSG#")]
+    following = table().get_contact(follower_tip.pseudonym)
+    assert following is not None and following.follower, "the follow event was stored"
 
     swept = retention_sweeper.handler(load_event("schedule/daily.json"), lambda_context)
     assert swept == {"deleted": 3, "contacts_forgotten": 1}
