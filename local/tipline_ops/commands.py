@@ -226,7 +226,9 @@ def rotate_oa_secret(args: argparse.Namespace) -> int:
         stored = secrets.secret_json(secret_id, cache_seconds=0)
     except Exception as exc:
         raise BadInput(f"app {args.app_id} has no secrets yet: use register-oa --secrets-file") from exc
-    secrets.put_secret_json(secret_id, {**stored, **{k: str(v) for k, v in change.items()}})
+    secrets.put_secret_json(
+        secret_id, {**stored, **{k: str(v) for k, v in change.items()}}, settings.kms_key_id
+    )
     seconds = int(settings.secret_cache_seconds)
     kept = names - set(change)
     print(
