@@ -145,6 +145,21 @@ async function officerWorksATip(viewport: { width: number; height: number }, suf
   await page.getByRole("button", { name: "Thêm nhãn" }).click();
   await page.locator(".labels .label", { hasText: "lừa đảo" }).waitFor();
   await screen(page, `tip${suffix}`, true);
+
+  // A sender who harasses the line: blocked on the tip, found among the unit's blocks, lifted there.
+  const blockReason = `tin rác lặp lại ${randomUUID().slice(0, 6)}`;
+  await page.getByText("Chặn người gửi").click();
+  await page.getByLabel("Lý do chặn (VD: quấy rối, tin rác lặp lại)").fill(blockReason);
+  await page.getByRole("button", { name: "Chặn", exact: true }).click();
+  await page.getByText("Người gửi này đang bị chặn.").waitFor();
+  await page.locator("nav").getByRole("link", { name: "Chặn", exact: true }).click();
+  const blockRow = page.locator(".block-row", { hasText: blockReason });
+  await blockRow.waitFor();
+  await screen(page, `blocks${suffix}`);
+  await blockRow.getByLabel("Lý do bỏ chặn").fill("đã xác minh, không phải quấy rối");
+  await blockRow.getByRole("button", { name: "Bỏ chặn" }).click();
+  await page.getByText(/^Đã bỏ chặn/).waitFor();
+  await expect.poll(() => page.locator(".block-row", { hasText: blockReason }).count()).toBe(0);
   await signOut(officer);
   return { code, tipId };
 }

@@ -10,6 +10,7 @@ import { dropPrefetched, prefetchInbox } from "./lib/prefetch";
 import { href, parseRoute, type Route } from "./lib/router";
 import { AdvisoryList, AdvisoryView, Compose } from "./screens/Advisories";
 import { Audit } from "./screens/Audit";
+import { Blocks } from "./screens/Blocks";
 import { Inbox } from "./screens/Inbox";
 import { type LocalIdentity, SignIn } from "./screens/SignIn";
 import { Stats } from "./screens/Stats";
@@ -205,6 +206,7 @@ export function App() {
     [{ name: "inbox" }, "nav_inbox"],
     [{ name: "stats" }, "nav_stats"],
     [{ name: "advisories" }, "nav_advisories"],
+    [{ name: "blocks" }, "nav_blocks"],
     ...(commander ? ([[{ name: "audit" }, "nav_audit"]] as [Route, Key][]) : []),
   ];
   return (
@@ -249,6 +251,7 @@ export function App() {
         {route.name === "advisories" && <AdvisoryList />}
         {route.name === "compose" && <Compose />}
         {route.name === "advisory" && <AdvisoryView key={route.advisoryId} advisoryId={route.advisoryId} />}
+        {route.name === "blocks" && <Blocks />}
         {route.name === "audit" && (commander ? <Audit key={route.tipId ?? ""} tipId={route.tipId} /> : <Inbox />)}
       </main>
     </Ctx.Provider>

@@ -34,6 +34,7 @@ describe("routes", () => {
       { name: "advisory", advisoryId: "x1" },
       { name: "audit" },
       { name: "audit", tipId: "t1" },
+      { name: "blocks" },
     ] as const) {
       expect(parseRoute(href(route))).toEqual(route);
     }

@@ -18,6 +18,7 @@ export type AdvisoryInput = Schemas["AdvisoryInput"];
 export type RunReport = Schemas["RunReport"];
 export type OaReport = Schemas["OaReport"];
 export type AuditRecord = Schemas["AuditRecord"];
+export type Block = Schemas["Block"];
 export type Category = Schemas["Category"];
 export type TipChanges = Schemas["TipChanges"];
 

@@ -7,7 +7,8 @@ export type Route =
   | { name: "advisories" }
   | { name: "compose" }
   | { name: "advisory"; advisoryId: string }
-  | { name: "audit"; tipId?: string };
+  | { name: "audit"; tipId?: string }
+  | { name: "blocks" };
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, "");
@@ -22,6 +23,8 @@ export function parseRoute(hash: string): Route {
       return second ? { name: "advisory", advisoryId: second } : { name: "advisories" };
     case "audit":
       return second ? { name: "audit", tipId: second } : { name: "audit" };
+    case "blocks":
+      return { name: "blocks" };
     default:
       return { name: "inbox" };
   }
@@ -43,5 +46,7 @@ export function href(route: Route): string {
       return `#/advisories/${encodeURIComponent(route.advisoryId)}`;
     case "audit":
       return route.tipId ? `#/audit/${encodeURIComponent(route.tipId)}` : "#/audit";
+    case "blocks":
+      return "#/blocks";
   }
 }
