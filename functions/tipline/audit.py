@@ -26,6 +26,7 @@ TTL_PRINCIPAL = "dynamodb.amazonaws.com"  # the stream's userIdentity of an item
 class AuditRecord(BaseModel):
     tip_id: str | None = None
     advisory_id: str | None = None
+    oa_id: str | None = None  # an OA disabled or enabled by operations (AUDIT#OA#<oa_id>)
     unit_id: str
     actor: str
     action: str
@@ -35,8 +36,8 @@ class AuditRecord(BaseModel):
 
     @model_validator(mode="after")
     def _one_subject(self) -> AuditRecord:
-        if (self.tip_id is None) == (self.advisory_id is None):
-            raise ValueError("an audit record covers either a tip or an advisory")
+        if [self.tip_id, self.advisory_id, self.oa_id].count(None) != 2:
+            raise ValueError("an audit record covers one tip, one advisory or one OA")
         return self
 
 
@@ -44,7 +45,13 @@ def write_audit(table: Table, record: AuditRecord) -> str:
     values = record.model_dump(exclude_none=True)
     if record.tip_id is not None:
         return table.append_tip_audit(record.tip_id, record.unit_id, record.at_ms, values)
+    if record.oa_id is not None:
+        return table.append_oa_audit(record.oa_id, record.unit_id, record.at_ms, values)
     return table.append_advisory_audit(str(record.advisory_id), record.unit_id, record.at_ms, values)
+
+
+def oa_trail(table: Table, oa_id: str) -> list[AuditRecord]:
+    return [AuditRecord.model_validate(item) for item in table.oa_audit(oa_id)]
 
 
 def tip_trail(table: Table, tip_id: str) -> list[AuditRecord]:

@@ -68,6 +68,10 @@ class Settings(BaseModel):
     )
     fanout_queue_url: str = ""
     fetch_queue_url: str = ""
+    # Dead-letter queues the reply sender and the fetcher park a message in themselves, with its
+    # reason and OA as message attributes (tipline-ops dlq-inspect shows them).
+    replies_dead_letter_url: str = ""
+    fetch_dead_letter_url: str = ""
     media_bucket: str = ""
     # Evidence fetching (tipline.evidence). Host suffixes of Zalo's media CDN: chat media and files
     # are served from *.zdn.vn (photo-stal-*.zdn.vn, f*-zpcloud.zdn.vn), *.zadn.vn and *.zalo.me.

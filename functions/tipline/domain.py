@@ -51,6 +51,13 @@ class OaAccount(_Record):
     unit_name: str = ""
     parent_unit_id: str | None = None
     menu: dict[str, str] = Field(default_factory=dict)
+    # `tipline-ops disable-oa`: its webhooks are refused (200, nothing stored) and its replies and
+    # advisories are held with a reason, until `enable-oa`. The registry entry and data stay.
+    disabled: bool = False
+
+
+# Why a disabled OA's reply or advisory was not sent (parked reply, skipped advisory recipient).
+OA_DISABLED = "oa_disabled"
 
 
 class OfficerBlock(_Record):

@@ -147,6 +147,11 @@ def audit_pk(tip_id: str) -> str:
     return f"AUDIT#{tip_id}"
 
 
+def oa_audit_pk(oa_id: str) -> str:
+    """An OA's audit trail (disabled and enabled by operations)."""
+    return f"AUDIT#OA#{oa_id}"
+
+
 def advisory_audit_pk(advisory_id: str) -> str:
     """An advisory's audit trail (its creation and cancellation)."""
     return f"AUDIT#ADVISORY#{advisory_id}"

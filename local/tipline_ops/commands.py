@@ -156,6 +156,7 @@ def register_many(path: str) -> int:
                 unit_name=values["unit_name"] or (existing.unit_name if existing else ""),
                 parent_unit_id=values["parent_unit_id"] or (existing.parent_unit_id if existing else None),
                 menu=existing.menu if existing else {},
+                disabled=existing.disabled if existing else False,
             )
         )
         counts["updated" if existing else "registered"] += 1
@@ -192,6 +193,7 @@ def register_oa(args: argparse.Namespace) -> int:
         if args.parent_unit_id is not None
         else (existing.parent_unit_id if existing else None),
         menu=existing.menu if existing else {},
+        disabled=existing.disabled if existing else False,  # only disable-oa/enable-oa change it
     )
     if app_secrets is not None:
         secrets.put_secret_json(secret_id, app_secrets, settings.kms_key_id)

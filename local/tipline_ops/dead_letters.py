@@ -95,7 +95,7 @@ def _row(message: dict[str, Any], now_ms: int) -> dict[str, Any]:
     last = int(attributes.get("ApproximateFirstReceiveTimestamp", sent))
     return {
         "message_id": message["MessageId"],
-        "oa_id": _body_field(message, "oa_id") or "-",
+        "oa_id": _attribute(message, "oa_id", r"[0-9]{1,32}") or _body_field(message, "oa_id") or "-",
         "receives": int(attributes.get("ApproximateReceiveCount", 0)),
         "redrives": redrives_of(message),
         "first_seen_s_ago": max(0, now_ms - sent) // 1000,
@@ -121,11 +121,20 @@ def dead_letter_queue_url(queue: str) -> str:
 
 
 def _reason(message: dict[str, Any]) -> str:
-    """The reason a producer recorded (message attribute, or the body's own 'reason' field)."""
-    attribute = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
+    """The reason its consumer recorded when it parked it (message attribute), or the body's own
+    'reason' field (a spilled event's)."""
+    attribute = _attribute(message, "reason", r"[^\x00-\x1f]{1,200}")
     if attribute:
-        return str(attribute)[:64]
-    return (_body_field(message, "reason", r"[^\x00-\x1f]{1,200}") or "-")[:64]
+        return attribute[:REASON_CHARS]
+    return (_body_field(message, "reason", r"[^\x00-\x1f]{1,200}") or "-")[:REASON_CHARS]
+
+
+REASON_CHARS = 120
+
+
+def _attribute(message: dict[str, Any], name: str, pattern: str) -> str | None:
+    value = message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+    return value if isinstance(value, str) and re.fullmatch(pattern, value) else None
 
 
 def _body_field(message: dict[str, Any], name: str, pattern: str = r"[\w.:-]{1,64}") -> str | None:

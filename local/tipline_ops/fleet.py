@@ -1,8 +1,12 @@
 """`tipline-ops status`: the fleet of OAs on one screen (or CSV/JSON), for the on-call engineer.
 
-Per OA: its unit, the last hour it had an accepted event (the webhook's OaEvents metric, last 7
-days), its token's state and expiry, whether its app's secrets are stored, and the alarms in ALARM
-that name it (its `watch-oa` silence alarm). Ids, states and times only: never a token or secret.
+Per OA: its unit, whether operations disabled it, the last hour it had an accepted event (the
+webhook's OaEvents metric, last 7 days), its token's state and expiry, whether its app's secrets are
+stored, and the alarms in ALARM that name it (its `watch-oa` silence alarm). Ids, states and times
+only: never a token or secret.
+
+`disable-oa` / `enable-oa` set the flag on the OA's registry entry that the webhook's gate and the
+reply and advisory senders read with the entry (cached REGISTRY_CACHE_SECONDS per container).
 """
 
 from __future__ import annotations
@@ -18,13 +22,25 @@ from typing import Any
 import boto3
 from tipline import clock, wiring
 from tipline.adapters import secrets
+from tipline.audit import AuditRecord, write_audit
 from tipline.config import get_settings
 from tipline.observability import NAMESPACE, SERVICE
 from tipline.tokens.store import health
 
-from tipline_ops.commands import oa_alarm_name
+from tipline_ops.commands import _ZALO_ID, BadInput, oa_alarm_name
 
-COLUMNS = ["oa_id", "unit_id", "app_id", "last_event", "token", "token_expires", "secrets", "alarms"]
+COLUMNS = [
+    "oa_id",
+    "unit_id",
+    "app_id",
+    "state",
+    "last_event",
+    "token",
+    "token_expires",
+    "secrets",
+    "alarms",
+]
+OPS_ACTOR = "ops"
 LAST_EVENT_DAYS = 7
 
 
@@ -88,6 +104,7 @@ def rows() -> list[dict[str, str]]:
                 "oa_id": account.oa_id,
                 "unit_id": account.unit_id,
                 "app_id": account.app_id,
+                "state": "DISABLED" if account.disabled else "active",
                 "last_event": _when(events.get(account.oa_id)),
                 "token": str(token["state"]),
                 "token_expires": _when(token.get("expires_at_ms")),
@@ -126,10 +143,59 @@ def status(args: argparse.Namespace) -> int:
     return 1 if attention else 0
 
 
+def set_disabled(args: argparse.Namespace) -> int:
+    """disable-oa / enable-oa: flip the OA's flag, audited (actor ops, with the reason)."""
+    disable = args.command == "disable-oa"
+    if not _ZALO_ID.match(args.oa):
+        raise BadInput("--oa must be Zalo's numeric OA id")
+    reason = (args.reason or "").strip()
+    if not 3 <= len(reason) <= 500:
+        raise BadInput("--reason is required (3 to 500 characters): it goes to the audit trail")
+    table = wiring.table()
+    account = table.get_oa(args.oa)
+    if account is None:
+        raise BadInput(f"OA {args.oa} is not registered")
+    if account.disabled == disable:
+        print(f"OA {args.oa} is already {'disabled' if disable else 'enabled'}; nothing changed")
+        return 0
+    action = "oa_disabled" if disable else "oa_enabled"
+    at_ms = clock.now_ms()
+    write_audit(
+        table,
+        AuditRecord(
+            oa_id=args.oa, unit_id=account.unit_id, actor=OPS_ACTOR, action=action, reason=reason, at_ms=at_ms
+        ),
+    )
+    table.put_oa(account.model_copy(update={"disabled": disable}))
+    seconds = int(get_settings().registry_cache_seconds)
+    if disable:
+        print(
+            f"OA {args.oa} disabled (unit {account.unit_id}). Within {seconds} s (warm functions cache the"
+            " registry entry that long) its webhooks are answered 200 'this OA is disabled' and nothing"
+            " is stored (metric WebhookOaDisabled); its replies are held in the replies DLQ (reason"
+            " oa_disabled) and its advisory recipients skipped (oa_disabled). Undo: enable-oa."
+        )
+    else:
+        print(
+            f"OA {args.oa} enabled (unit {account.unit_id}); takes effect within {seconds} s. Replies held"
+            " meanwhile are in the replies DLQ: `dlq-inspect --queue replies`, then"
+            " `redrive --queue replies` sends them (inside Zalo's 7-day window)."
+        )
+    return 0
+
+
 def register(subcommands: Any) -> None:
     command = subcommands.add_parser(
-        "status", help="every OA: unit, last event, token state and expiry, secrets, alarms"
+        "status", help="every OA: unit, state, last event, token state and expiry, secrets, alarms"
     )
     command.add_argument("--sort", choices=COLUMNS, default="unit_id")
     command.add_argument("--format", choices=["table", "csv", "json"], default="table")
     command.set_defaults(run=status)
+
+    for name, what in (("disable-oa", "stop"), ("enable-oa", "resume")):
+        command = subcommands.add_parser(
+            name, help=f"{what} one OA's intake and sending (its registry entry and data stay)"
+        )
+        command.add_argument("--oa", required=True, help="Zalo OA id")
+        command.add_argument("--reason", required=True, help="why (for the audit trail)")
+        command.set_defaults(run=set_disabled)

@@ -390,8 +390,23 @@ def test_a_poison_message_goes_to_the_dead_letter_queue_without_delaying_other_c
         if not messages:
             break
         assert {m["MessageId"] for m in messages} <= {junk["MessageId"], ghost["MessageId"]}
-    dead = receive(stack, "RepliesDeadLetterQueue")
-    assert {m["MessageId"] for m in dead} == {junk["MessageId"], ghost["MessageId"]}
+    # On its last receive the sender parks each in the DLQ itself, saying why and for which OA.
+    dead = sqs.receive_message(
+        QueueUrl=stack.queue_urls["RepliesDeadLetterQueue"],
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+    )["Messages"]
+    parked = {
+        m["Body"]: (
+            m["MessageAttributes"]["reason"]["StringValue"],
+            m.get("MessageAttributes", {}).get("oa_id", {}).get("StringValue"),
+        )
+        for m in dead
+    }
+    assert parked == {
+        "{not json": ("the message is not a queued reply", None),
+        json.dumps(missing): ("the reply's thread entry does not exist", demo_oa().oa_id),
+    }
     assert receive(stack, "RepliesQueue") == []
     lines = [json.loads(line) for line in captured_logs.getvalue().splitlines() if line.startswith("{")]
     poison = [line for line in lines if line.get("message") == "poison reply message"]

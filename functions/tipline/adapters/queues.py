@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tipline.adapters import aws
@@ -19,6 +21,44 @@ def send(queue_url: str, body: str, group_id: str | None = None, dedup_id: str |
     except (ClientError, BotoCoreError) as exc:
         raise DependencyUnavailable("sqs send_message failed") from exc
     return response["MessageId"]
+
+
+# Message attributes of a parked message (tipline-ops dlq-inspect reads them): ids and reasons only.
+PARK_REASON = "reason"
+PARK_OA = "oa_id"
+PARK_REASON_CHARS = 200
+
+
+def park(
+    dead_letter_url: str,
+    body: str,
+    reason: str,
+    oa_id: str | None,
+    group_id: str | None,
+    dedup_id: str,
+    kept: Mapping[str, str] | None = None,
+) -> None:
+    """Put a message its consumer gives up on into the dead-letter queue itself, saying why and for
+    which OA (what SQS's own move after maxReceiveCount cannot say). The body is kept as it was, and
+    so are its ``kept`` attributes (a redrive's count, so a message that came back stays parked)."""
+    if not dead_letter_url:
+        raise DependencyUnavailable("no dead-letter queue is configured to park the message")
+    attributes = {name: {"DataType": "String", "StringValue": value} for name, value in (kept or {}).items()}
+    attributes[PARK_REASON] = {"DataType": "String", "StringValue": reason[:PARK_REASON_CHARS] or "-"}
+    if oa_id:
+        attributes[PARK_OA] = {"DataType": "String", "StringValue": oa_id}
+    kwargs: dict[str, object] = {
+        "QueueUrl": dead_letter_url,
+        "MessageBody": body,
+        "MessageAttributes": attributes,
+    }
+    if dead_letter_url.endswith(".fifo"):
+        kwargs["MessageGroupId"] = group_id or dedup_id
+        kwargs["MessageDeduplicationId"] = f"parked-{dedup_id}"[:128]
+    try:
+        aws.sqs().send_message(**kwargs)  # type: ignore[arg-type]
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyUnavailable("sqs send_message to the dead-letter queue failed") from exc
 
 
 def send_batch(queue_url: str, bodies: list[str]) -> int:

@@ -276,6 +276,13 @@ def deliver(deliverer: Deliverer, message: FanoutMessage, now_ms: int) -> Outcom
             if batch.claim(pseudonym, {"status": "failed", "reason": "the advisory was cancelled"}):
                 batch.outcome.failed += 1
         return _finish(batch)
+    account = table.get_oa(message.oa_id, cache_seconds=deliverer.settings.registry_cache_seconds)
+    if account is not None and account.disabled:  # tipline-ops disable-oa: each recipient says why
+        for pseudonym in todo:
+            if batch.claim(pseudonym, {"status": manage.SKIPPED, "reason": Skip.OA_DISABLED.value}):
+                batch.outcome.skipped += 1
+        logger.warning("advisory recipients skipped: their OA is disabled", oa_id=message.oa_id)
+        return _finish(batch)
     contacts = {contact.pseudonym: contact for contact in table.get_contacts(todo)}
     sends: list[tuple[Contact, Channel]] = []
     promotions: list[Contact] = []

@@ -51,6 +51,7 @@ class Skip(StrEnum):
     BLOCKED = "blocked"
     WINDOW_CLOSED = "window_closed"  # opted in without following, silent for 7 days: no channel
     NO_CHANNEL = "no_channel"  # anonymous, or no Zalo id to address
+    OA_DISABLED = "oa_disabled"  # the OA was disabled by operations (tipline-ops disable-oa)
 
 
 class Channel(StrEnum):

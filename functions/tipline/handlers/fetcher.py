@@ -20,11 +20,35 @@ from tipline.domain import FetchFailure
 from tipline.evidence.model import FetchJob
 from tipline.evidence.policy import decide
 from tipline.evidence.service import Fetcher, RetryLater, fetch_attachment
-from tipline.handlers.sqs import receive_count
+from tipline.handlers.sqs import receive_count, string_attributes
 from tipline.observability import logger, metrics
 
 # Report every failed record, even when all failed: each one already carries its own backoff.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# The fetch queue's maxReceiveCount (template.yaml; a template test keeps them equal): on its last
+# receive a failing job is parked in the DLQ by the fetcher itself, with its reason and OA.
+MAX_RECEIVES = 8
+
+
+def _parked(record: SQSRecord, job: FetchJob, reason: str) -> bool:
+    """Park the job in the DLQ with its reason; False if that failed (then SQS moves it later)."""
+    try:
+        queues.park(
+            get_settings().fetch_dead_letter_url,
+            record.body,
+            reason,
+            job.oa_id,
+            None,
+            record.message_id,
+            kept=string_attributes(record),
+        )
+    except Exception:
+        logger.warning("could not park the fetch job", attachment_id=job.attachment_id)
+        return False
+    logger.warning(
+        "fetch job parked in the dead-letter queue", attachment_id=job.attachment_id, reason=reason
+    )
+    return True
 
 
 def _record_handler(record: SQSRecord) -> None:
@@ -34,12 +58,17 @@ def _record_handler(record: SQSRecord) -> None:
     try:
         fetch_attachment(Fetcher(wiring.table(), settings), job, attempt, now_ms=clock.now_ms())
     except RetryLater as retry:
+        if attempt >= MAX_RECEIVES and _parked(record, job, f"retried {attempt} times: {retry}"):
+            return
         queues.change_visibility(settings.fetch_queue_url, record.receipt_handle, retry.delay_seconds)
         raise
-    except Exception:
-        # An AWS fault: back off too, then SQS's maxReceiveCount moves it to the DLQ.
+    except Exception as fault:
+        # An AWS fault: back off too; on the last receive the job is parked with its reason.
         delay = decide(FetchFailure.NETWORK, attempt, attempt + 1).delay_seconds
         logger.exception("attachment fetch failed", tip_id=job.tip_id, attachment_id=job.attachment_id)
+        reason = f"{type(fault).__name__} (see the fetcher's log)"
+        if attempt >= MAX_RECEIVES and _parked(record, job, reason):
+            return
         try:
             queues.change_visibility(settings.fetch_queue_url, record.receipt_handle, delay)
         except Exception:

@@ -50,6 +50,8 @@ def _record_handler(record: SQSRecord) -> None:
     if admitted.event is None or admitted.oa is None:
         if admitted.kind == "stale":
             metrics.add_metric(name="WebhookStale", unit=MetricUnit.Count, value=1)
+        if admitted.kind == "disabled":
+            metrics.add_metric(name="WebhookOaDisabled", unit=MetricUnit.Count, value=1)
         logger.info("spilled event not applied", kind=admitted.kind, message_id=record.message_id)
         return
     outcome = accept(wiring.intake(), admitted.event, admitted.oa, now_ms=clock.now_ms(), takeover=True)

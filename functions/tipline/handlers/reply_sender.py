@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tipline import wiring
 from tipline.config import get_settings
-from tipline.handlers.sqs import receive_count
+from tipline.handlers.sqs import receive_count, string_attributes
 from tipline.observability import logger, metrics
 from tipline.replies.batch import QueuedMessage, process
 from tipline.replies.delivery import Sender
@@ -26,6 +26,7 @@ def _message(record: SQSRecord) -> QueuedMessage:
         receipt_handle=record.receipt_handle,
         group_id=record.attributes.message_group_id,
         receive_count=receive_count(record),
+        attributes=string_attributes(record),
     )
 
 

@@ -62,6 +62,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return response(200, {"status": "ok"})
     if admitted.kind == "stale":
         return _refuse_stale(admitted)
+    if admitted.kind == "disabled":
+        return _refuse_disabled(admitted)
     if admitted.event is None or admitted.oa is None:
         _count("WebhookIgnored")
         logger.info("event ignored", event_name=admitted.event_name)
@@ -98,6 +100,15 @@ def _refuse_stale(admitted: gate.Admitted) -> dict[str, Any]:
     oa_id = admitted.oa.oa_id if admitted.oa else None
     logger.warning("stale event refused", event_name=admitted.event_name, oa_id=oa_id, age_ms=admitted.age_ms)
     return response(200, {"status": "refused", "reason": "event too old or stamped in the future"})
+
+
+def _refuse_disabled(admitted: gate.Admitted) -> dict[str, Any]:
+    """An event of an OA that operations disabled (`tipline-ops disable-oa`): nothing is stored.
+    200, so Zalo does not retry it; counted so the dashboard shows what was refused."""
+    _count("WebhookOaDisabled")
+    oa_id = admitted.oa.oa_id if admitted.oa else None
+    logger.info("event of a disabled OA refused", event_name=admitted.event_name, oa_id=oa_id)
+    return response(200, {"status": "refused", "reason": "this OA is disabled"})
 
 
 def _spill(

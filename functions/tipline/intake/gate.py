@@ -46,7 +46,7 @@ class Admitted:
     """A request that passed the gate. ``event`` is None for probes, deliberately ignored events and
     stale ones (kind "stale": too old, or stamped too far ahead; ``age_ms`` says by how much)."""
 
-    kind: str  # "event", "probe", "ignored" or "stale"
+    kind: str  # "event", "probe", "ignored", "stale" or "disabled" (the OA is disabled)
     oa: OaAccount | None = None
     event: ZaloEvent | None = None
     event_name: str = ""
@@ -125,6 +125,8 @@ def admit(
             raise Rejected(401, UNAUTHORISED)
 
     name = str(payload.get("event_name", ""))[:64]
+    if oa.disabled:  # read with the registry entry above: no further call
+        return Admitted(kind="disabled", oa=oa, event_name=name)
     age = age_ms(timestamp, received_ms)
     if age is not None and not is_fresh(age):
         return Admitted(kind="stale", oa=oa, event_name=name, age_ms=age)

@@ -25,9 +25,9 @@ Metrics are added on the invoking thread only (Powertools' metric set is not thr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -36,10 +36,13 @@ from tipline.adapters import queues
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus, QueuedReply
 from tipline.observability import logger, metrics
-from tipline.replies.delivery import Poison, RetryLater, Sender, deliver, parse
+from tipline.replies.delivery import Park, Poison, RetryLater, Sender, deliver, parse
 from tipline.retry import backoff_seconds
 
 MAX_WORKERS = 10  # a batch holds at most 10 messages, so at most 10 groups
+# replies.fifo's maxReceiveCount (template.yaml; a template test keeps them equal): on its last
+# receive a failing message is parked in the DLQ by the sender itself, with its reason and OA.
+MAX_RECEIVES = 8
 
 _METRIC = {
     DeliveryStatus.SENT: "RepliesSent",
@@ -56,6 +59,7 @@ class QueuedMessage:
     receipt_handle: str
     group_id: str | None = None
     receive_count: int = 1
+    attributes: Mapping[str, str] = field(default_factory=dict)  # string message attributes
 
 
 @dataclass(frozen=True)
@@ -72,25 +76,60 @@ def _postpone(record: QueuedMessage, seconds: int) -> None:
         logger.warning("could not change a reply's visibility", message_id=record.message_id)
 
 
+def _park(record: QueuedMessage, oa_id: str | None, reason: str, delay_seconds: int) -> _Outcome:
+    """Into the DLQ with its reason (then acknowledged); if that fails, retried as before."""
+    try:
+        queues.park(
+            get_settings().replies_dead_letter_url,
+            record.body,
+            reason,
+            oa_id,
+            group_id=record.group_id,
+            dedup_id=record.message_id,
+            kept=record.attributes,
+        )
+    except Exception:
+        logger.warning(
+            "could not park a reply; SQS moves it after maxReceiveCount", message_id=record.message_id
+        )
+        _postpone(record, delay_seconds)
+        return _Outcome(record.message_id, ok=False)
+    logger.warning(
+        "reply parked in the dead-letter queue", message_id=record.message_id, oa_id=oa_id, reason=reason
+    )
+    return _Outcome(record.message_id, ok=True, metric="RepliesParked")
+
+
 def _one(sender: Sender, record: QueuedMessage, reply: QueuedReply | Poison) -> _Outcome:
-    """Deliver one record; on failure, set its visibility and report it failed."""
+    """Deliver one record; on failure, set its visibility and report it failed. On its last receive
+    (MAX_RECEIVES), or when its OA is disabled, it is parked in the DLQ with the reason instead."""
     attempt = max(1, record.receive_count)
+    last = attempt >= MAX_RECEIVES
+    oa_id = None if isinstance(reply, Poison) else reply.oa_id
     try:
         if isinstance(reply, Poison):
             raise reply
         status = deliver(sender, reply, attempt, now_ms=clock.now_ms())
+    except Park as park:
+        return _park(record, oa_id, park.reason, 0)
     except RetryLater as retry:
+        if last:
+            return _park(record, oa_id, retry.reason, retry.delay_seconds)
         _postpone(record, retry.delay_seconds)
         return _Outcome(record.message_id, ok=False, metric="RepliesDeferred")
     except Poison as poison:
         logger.error(
             "poison reply message", message_id=record.message_id, reason=str(poison), receives=attempt
         )
+        if last:
+            return _park(record, oa_id, str(poison), 0)
         _postpone(record, 0)
         return _Outcome(record.message_id, ok=False)
-    except Exception:
-        # An AWS fault (DynamoDB, KMS, Secrets Manager): back off too; after maxReceiveCount, the DLQ.
+    except Exception as fault:
+        # An AWS fault (DynamoDB, KMS, Secrets Manager): back off too; on the last receive, the DLQ.
         logger.exception("reply delivery failed", message_id=record.message_id, receives=attempt)
+        if last:
+            return _park(record, oa_id, f"{type(fault).__name__} (see the sender's log)", 0)
         _postpone(record, backoff_seconds(attempt))
         return _Outcome(record.message_id, ok=False)
     return _Outcome(record.message_id, ok=True, metric=_METRIC.get(status) if status else None)

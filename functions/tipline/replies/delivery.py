@@ -44,7 +44,15 @@ from dataclasses import dataclass, field
 from tipline.adapters import envelope, zalo
 from tipline.adapters.table import Table
 from tipline.config import Settings
-from tipline.domain import Contact, DeliveryStatus, Direction, QueuedReply, ThreadEntry, sealing_context
+from tipline.domain import (
+    OA_DISABLED,
+    Contact,
+    DeliveryStatus,
+    Direction,
+    QueuedReply,
+    ThreadEntry,
+    sealing_context,
+)
 from tipline.errors import DecryptionFailed, TiplineError
 from tipline.keys import thread_pk
 from tipline.observability import logger
@@ -68,6 +76,14 @@ class RetryLater(TiplineError):
 
 class Poison(TiplineError):
     """The message can never be delivered as it is: it goes to the dead-letter queue."""
+
+
+class Park(TiplineError):
+    """Hold the message in the dead-letter queue now, with this reason (its OA is disabled)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class SentPointers:
@@ -148,6 +164,21 @@ def _window_reason(last_interaction_ms: int) -> str:
     )
 
 
+def _hold_if_disabled(sender: Sender, reply: QueuedReply, pk: str) -> None:
+    """A reply of an OA operations disabled is held (Park): the officer sees why on the entry."""
+    account = sender.table.get_oa(reply.oa_id, cache_seconds=sender.settings.registry_cache_seconds)
+    if account is None or not account.disabled:
+        return
+    sender.table.set_delivery(
+        pk,
+        reply.entry_key,
+        DeliveryStatus.DEFERRED,
+        reason="held: the OA is disabled by operations; sent after it is enabled again",
+    )
+    logger.warning("reply held: its OA is disabled", reply_id=reply.reply_id, oa_id=reply.oa_id)
+    raise Park(OA_DISABLED)
+
+
 def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> DeliveryStatus | None:
     """Send one reply; returns the status recorded, None if it was handled before (raises RetryLater
     or Poison)."""
@@ -164,6 +195,7 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
     if entry.status in DONE:
         logger.info("reply already handled", reply_id=reply.reply_id, status=str(entry.status))
         return None
+    _hold_if_disabled(sender, reply, pk)
 
     def fail(reason: str) -> DeliveryStatus:
         sender.table.set_delivery(pk, reply.entry_key, DeliveryStatus.FAILED, reason=reason)

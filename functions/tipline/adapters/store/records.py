@@ -67,6 +67,12 @@ class AuditTrail(DynamoGateway):
     ) -> str:
         return self._append_audit(keys.advisory_audit_pk(advisory_id), unit_id, at_ms, values)
 
+    def append_oa_audit(self, oa_id: str, unit_id: str, at_ms: int, values: Mapping[str, Any]) -> str:
+        return self._append_audit(keys.oa_audit_pk(oa_id), unit_id, at_ms, values)
+
+    def oa_audit(self, oa_id: str) -> list[dict[str, Any]]:
+        return list(self._audit().query_partition(keys.oa_audit_pk(oa_id)))
+
     def tip_audit(self, tip_id: str) -> list[dict[str, Any]]:
         return list(self._audit().query_partition(keys.audit_pk(tip_id)))
 
