@@ -15,7 +15,7 @@ import sys
 
 from botocore import exceptions as aws
 
-from tipline_ops import advisories, commands, dead_letters, fleet, tokens
+from tipline_ops import advisories, commands, dead_letters, fleet, people, tokens
 
 LOCAL_STACK_URL = f"http://127.0.0.1:{os.environ.get('TIPLINE_PORT', '3000')}"
 # Exit status 1 for an AWS problem (region, credentials, session, permissions): one line, no traceback.
@@ -66,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     tokens.register(subcommands)
     advisories.register(subcommands)
     fleet.register(subcommands)
+    people.register(subcommands)
     return root
 
 

@@ -74,6 +74,10 @@ def load_stack_env(stack: str) -> None:
         fanout = advisory["Environment"]["Variables"].get("FANOUT_QUEUE_URL")
         if fanout:
             os.environ["FANOUT_QUEUE_URL"] = fanout
+    outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    pool = {o["OutputKey"]: o["OutputValue"] for o in outputs}.get("OfficerUserPoolId")
+    if pool:  # add-officer / add-commander
+        os.environ["OFFICER_USER_POOL_ID"] = pool
     get_settings.cache_clear()
     wiring.table.cache_clear()
 

@@ -12,7 +12,9 @@ import base64
 import hashlib
 import json
 import re
+import secrets as secrets_module
 import sys
+import urllib.parse
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -161,24 +163,78 @@ def store_tokens(args: argparse.Namespace) -> int:
 def exchange_code(args: argparse.Namespace) -> int:
     """Exchange an OA admin's authorization code (PKCE) for the OA's first tokens, and store them."""
     app_id, app_secret = _oa(args.oa)
-    code = args.code.strip()
-    if not code or len(code) > 2048 or any(c.isspace() for c in code):
-        raise BadInput("--code must be the authorization code from the redirect (no spaces)")
+    code = _checked_code(args.code)
     verifier = _read_secret_line(args.code_verifier_file, "--code-verifier-file")
     if not _VERIFIER.match(verifier):
         raise BadInput("the code verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)")
+    return _exchange_and_store(args.oa, app_id, app_secret, code, verifier, "exchange-code")
+
+
+def _checked_code(value: str) -> str:
+    code = value.strip()
+    if not code or len(code) > 2048 or any(c.isspace() for c in code):
+        raise BadInput("the authorization code must be the code from the redirect (no spaces)")
+    return code
+
+
+def _exchange_and_store(oa_id: str, app_id: str, app_secret: str, code: str, verifier: str, what: str) -> int:
     try:
         pair = zalo.exchange_code(app_id, app_secret, code, verifier)
     except zalo.OAuthRefused as exc:
         raise BadInput(f"{exc.reason}; ask the OA admin to authorise the app again") from exc
     except zalo.ZaloError as exc:
-        print(f"tipline-ops exchange-code: {exc.reason}; nothing stored, try again", file=sys.stderr)
+        print(f"tipline-ops {what}: {exc.reason}; nothing stored, try again", file=sys.stderr)
         return 1
-    token = wiring.token_store().save(args.oa, pair)
-    print(
-        f"OA {args.oa}: first tokens stored (version {token.version}, expires {_when(token.expires_at_ms)})"
-    )
+    token = wiring.token_store().save(oa_id, pair)
+    print(f"OA {oa_id}: first tokens stored (version {token.version}, expires {_when(token.expires_at_ms)})")
     return 0
+
+
+# Zalo's OAuth v4 page where an OA admin grants the app access to the OA (PKCE, S256).
+PERMISSION_PATH = "/v4/oa/permission"
+
+
+def authorisation_link(app_id: str, redirect_uri: str, challenge: str, state: str) -> str:
+    query = urllib.parse.urlencode(
+        {"app_id": app_id, "redirect_uri": redirect_uri, "code_challenge": challenge, "state": state}
+    )
+    return f"{get_settings().zalo_oauth_base_url.rstrip('/')}{PERMISSION_PATH}?{query}"
+
+
+def _code_from(pasted: str, oa_id: str, state: str) -> str:
+    """The code from what the admin pasted: the code itself, or the whole redirect URL (whose
+    state and OA must be this session's)."""
+    text = pasted.strip()
+    if not text.startswith(("http://", "https://")):
+        return _checked_code(text)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(text).query)
+    if query.get("state", [state])[0] != state:
+        raise BadInput("the redirect's state is not this session's: use the link printed above")
+    if query.get("oa_id", [oa_id])[0] != oa_id:
+        raise BadInput(f"the redirect is for another OA, not {oa_id}: its admin must open the link")
+    codes = query.get("code", [])
+    if not codes:
+        raise BadInput("the redirect URL has no code= (was access denied?)")
+    return _checked_code(codes[0])
+
+
+def connect_oa(args: argparse.Namespace) -> int:
+    """Print the OAuth v4 link (PKCE) for the OA's admin, take the code back, store the tokens."""
+    app_id, app_secret = _oa(args.oa)
+    if not args.redirect_uri.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise BadInput("--redirect-uri must be the app's callback URL registered with Zalo (https)")
+    verifier = secrets_module.token_urlsafe(48)  # 64 characters; kept in this process only
+    state = secrets_module.token_urlsafe(12)
+    print(f"1. The admin of OA {args.oa}, signed in to Zalo, opens:")
+    print(f"   {authorisation_link(app_id, args.redirect_uri, code_challenge(verifier), state)}")
+    print("2. After they allow the app, Zalo sends them to the redirect URI with ?code=...")
+    print("3. Paste the code, or the whole redirect URL, here (within 10 minutes):", flush=True)
+    pasted = sys.stdin.readline()
+    if not pasted.strip():
+        raise BadInput("no code pasted; nothing stored (run connect-oa again for a new link)")
+    return _exchange_and_store(
+        args.oa, app_id, app_secret, _code_from(pasted, args.oa, state), verifier, "connect-oa"
+    )
 
 
 def _read_secret_line(path: str | None, what: str) -> str:
@@ -267,6 +323,15 @@ def register(subcommands: Any) -> None:
         "--code-verifier-file", help="file holding the PKCE code verifier (default: read one line from stdin)"
     )
     command.set_defaults(run=exchange_code)
+
+    command = subcommands.add_parser(
+        "connect-oa", help="an OA's first tokens: the OAuth v4 link (PKCE) for its admin, then the code"
+    )
+    command.add_argument("--oa", required=True, help="Zalo OA id (registered)")
+    command.add_argument(
+        "--redirect-uri", required=True, help="the app's callback URL, as set in the Zalo developer console"
+    )
+    command.set_defaults(run=connect_oa)
 
     command = subcommands.add_parser("token-health", help="each OA's token expiry, refreshes and failures")
     command.add_argument("--oa", help="one OA (default: every registered OA)")

@@ -157,6 +157,7 @@ def test_advisories_reach_followers_and_those_who_wrote_nhan_tin_and_nobody_else
         Skip.BLOCKED: 0,  # nobody here blocked the OA (blocks: issue 14, item 2)
         Skip.WINDOW_CLOSED: 1,  # opted_in_long_ago
         Skip.NO_CHANNEL: 0,
+        Skip.OA_DISABLED: 0,
     }
     assert report["targeted"] == len(users)
     assert (report["sent"], report["pending"], report["deferred"], report["failed"]) == (7, 0, 0, {})

@@ -414,6 +414,29 @@ def test_a_cdn_error_is_retried_and_then_not_retrieved(
     assert (record.status, record.reason) == (AttachmentStatus.PENDING, Failure.CDN_ERROR.value)
 
 
+def test_an_aws_fault_on_the_last_receive_parks_the_job_in_the_dlq_with_its_reason_and_oa(
+    evidence: Provisioned, cdn: Cdn, lambda_context: Any
+) -> None:
+    from fixtures.webhook import Fault
+
+    cdn.media["image-ok"] = SAMPLES["image"][0]
+    _send(lambda_context, "image", f"{cdn.url}/media/image-ok")
+    [job] = _peek(evidence)
+    with Fault(aws.s3(), "PutObject", "InternalError"):
+        result = _run_fetcher(evidence, lambda_context, receive_count=fetcher.MAX_RECEIVES)
+    assert result["batchItemFailures"] == []  # parked, so the poller deletes it from the fetch queue
+    dead = boto3.client("sqs").receive_message(
+        QueueUrl=evidence.queue_urls["FetchDeadLetterQueue"], MessageAttributeNames=["All"]
+    )["Messages"]
+    assert [m["Body"] for m in dead] == [job["Body"]]
+    attributes = {k: v["StringValue"] for k, v in dead[0]["MessageAttributes"].items()}
+    assert attributes == {
+        "reason": "DependencyUnavailable: s3 put_object failed (see the fetcher's log)",
+        "oa_id": demo_oa().oa_id,
+    }
+    assert _receive(evidence) == []
+
+
 # -- confidentiality ------------------------------------------------------------------------------
 def test_no_media_bytes_or_links_in_logs_table_or_queue(
     evidence: Provisioned, cdn: Cdn, lambda_context: Any, captured_logs: io.StringIO

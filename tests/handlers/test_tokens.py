@@ -204,6 +204,7 @@ def test_replies_keep_flowing_after_the_scheduled_refresh(
 
 # -- tipline-ops ---------------------------------------------------------------------------------
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    capsys.readouterr()  # the handlers' log and metric lines so far
     code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
@@ -316,6 +317,9 @@ def test_redrive_moves_dead_letters_back_and_they_are_sent_once(
     )
     entry = outbound(stack)[0]
     assert entry.status == DeliveryStatus.DEFERRED and entry.reason and "503" in entry.reason
+    status, out, _ = run(["dlq-inspect", "--queue", "replies", "--json"], capsys)
+    [shown] = json.loads(out)["messages"]  # parked by the sender itself: why, and which OA
+    assert "503" in shown["reason"] and shown["oa_id"] == demo_oa().oa_id
     zalo_sim.sim.clear_faults()
     status, out, _ = run(["redrive", "--queue", "replies"], capsys)
     assert status == 0 and "1 message(s) moved back" in out

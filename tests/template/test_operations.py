@@ -350,3 +350,21 @@ def test_a_burst_of_401s_raises_an_alarm_within_minutes(template: dict[str, Any]
     assert alarm["Namespace"] == "ZaloTipline" and alarm["Statistic"] == "Sum"
     assert alarm["Period"] * alarm["EvaluationPeriods"] <= 300 and alarm["Threshold"] <= 5
     assert alarm["AlarmDescription"].endswith('"A wrong or rotated OA secret key"')
+
+
+@pytest.mark.parametrize(
+    ("queue", "consumer_limit"),
+    [("RepliesQueue", "tipline.replies.batch"), ("FetchQueue", "tipline.handlers.fetcher")],
+)
+def test_the_consumers_park_on_their_queues_last_receive(
+    template: dict[str, Any], queue: str, consumer_limit: str
+) -> None:
+    """The sender and the fetcher park a failing message with its reason on the receive after which
+    SQS would move it without one: their MAX_RECEIVES is the queue's maxReceiveCount."""
+    import importlib
+
+    policy = template["Resources"][queue]["Properties"]["RedrivePolicy"]
+    assert policy["maxReceiveCount"] == importlib.import_module(consumer_limit).MAX_RECEIVES
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    dead_letter = policy["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert dead_letter in {v.get("Ref") for v in variables.values() if isinstance(v, dict)}

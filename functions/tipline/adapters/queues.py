@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tipline.adapters import aws
-from tipline.errors import DependencyUnavailable
+from tipline.errors import DependencyUnavailable, TiplineError
 
 
 def send(queue_url: str, body: str, group_id: str | None = None, dedup_id: str | None = None) -> str:
@@ -27,6 +27,13 @@ def send(queue_url: str, body: str, group_id: str | None = None, dedup_id: str |
 PARK_REASON = "reason"
 PARK_OA = "oa_id"
 PARK_REASON_CHARS = 200
+
+
+def fault_reason(fault: Exception, where: str) -> str:
+    """A parked message's reason for an unexpected fault: our own errors say what failed (ids-free
+    wording); anything else is named by its class only (its text could carry a value)."""
+    what = f"{type(fault).__name__}: {fault}" if isinstance(fault, TiplineError) else type(fault).__name__
+    return f"{what} (see the {where}'s log)"
 
 
 def park(

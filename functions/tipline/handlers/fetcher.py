@@ -66,7 +66,7 @@ def _record_handler(record: SQSRecord) -> None:
         # An AWS fault: back off too; on the last receive the job is parked with its reason.
         delay = decide(FetchFailure.NETWORK, attempt, attempt + 1).delay_seconds
         logger.exception("attachment fetch failed", tip_id=job.tip_id, attachment_id=job.attachment_id)
-        reason = f"{type(fault).__name__} (see the fetcher's log)"
+        reason = queues.fault_reason(fault, "fetcher")
         if attempt >= MAX_RECEIVES and _parked(record, job, reason):
             return
         try:

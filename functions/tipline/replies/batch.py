@@ -129,7 +129,7 @@ def _one(sender: Sender, record: QueuedMessage, reply: QueuedReply | Poison) -> 
         # An AWS fault (DynamoDB, KMS, Secrets Manager): back off too; on the last receive, the DLQ.
         logger.exception("reply delivery failed", message_id=record.message_id, receives=attempt)
         if last:
-            return _park(record, oa_id, f"{type(fault).__name__} (see the sender's log)", 0)
+            return _park(record, oa_id, queues.fault_reason(fault, "sender"), 0)
         _postpone(record, backoff_seconds(attempt))
         return _Outcome(record.message_id, ok=False)
     return _Outcome(record.message_id, ok=True, metric=_METRIC.get(status) if status else None)
