@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 TEST_ARGS ?=
-# samconfig.toml environment of `make deploy`, `make deploy-edge` and `make console-publish`
+# samconfig.toml environment of `make deploy-edge` and `make console-publish` (`make deploy` asks)
 ENV ?= dev
 # The SAM CLI would otherwise send usage metrics to AWS; builds and checks here stay offline.
 export SAM_CLI_TELEMETRY := 0
@@ -22,7 +22,7 @@ PYENV_312 := $(if $(PY312_RUNS),,$(shell command -v pyenv >/dev/null 2>&1 && pye
 PYENV_NOW := $(if $(PYENV_312),$(shell pyenv version-name 2>/dev/null | cut -d: -f1),)
 SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(if $(PYENV_NOW),$(PYENV_NOW):)$(PYENV_312),)
 
-.PHONY: help dev test lint format validate build deploy deploy-edge console-publish bench lock events clean demo loadtest rehearse redrive \
+.PHONY: help dev test lint format validate build deploy deploy-to deployed-tag release deploy-edge console-publish bench lock events clean demo loadtest rehearse redrive \
 	console console-api console-test console-screenshots chromium
 
 # The officer console (console/): Node.js 20.19+ and npm build it; Debian's Chromium runs its browser tests.
@@ -120,9 +120,32 @@ validate: $(VENV)/.ready $(SAM_VENV)/.ready $(CHECKOV_VENV)/.ready ## sam valida
 build: $(SAM_VENV)/.ready ## sam build (no container): python3.12 on arm64
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --parallel --cached
 
-deploy: build ## sam build, sam deploy --guided --config-env ENV (dev), then build and publish the console
+# `make deploy` asks which samconfig.toml environment (dev or prod) unless ENV=... is given.
+DEPLOY_ENVS := dev prod
+deploy: ## asks dev/prod (or ENV=...): sam build, sam deploy --guided --config-env ENV, a deployed-ENV-* tag, the console
+	@env="$(if $(filter command line environment,$(origin ENV)),$(ENV))"; \
+	if [ -z "$$env" ]; then read -r -p "Environment to deploy ($(DEPLOY_ENVS)): " env; fi; \
+	case " $(DEPLOY_ENVS) " in *" $$env "*) ;; *) \
+	  echo "make deploy: the environment must be one of: $(DEPLOY_ENVS) (samconfig.toml), not '$$env'"; exit 2;; esac; \
+	$(MAKE) --no-print-directory deploy-to ENV=$$env
+
+deploy-to: build
 	$(SAM_VENV)/bin/sam deploy --guided --config-env $(ENV)
+	@$(MAKE) --no-print-directory deployed-tag ENV=$(ENV)
 	@$(MAKE) --no-print-directory console-publish ENV=$(ENV)
+
+# Rollback points (docs/operations.md section 8): `make release` tags what is about to ship, and every
+# successful deploy tags the commit it deployed (deployed-ENV-UTCtime). Both refuse uncommitted work.
+STAMP = $(shell date -u +%Y%m%dT%H%MZ)
+release: ## tag HEAD as release-<UTC time> (refuses uncommitted changes); push it with git push --tags
+	@git diff --quiet HEAD || { echo "make release: commit or discard your changes first"; exit 2; }
+	git tag -a release-$(STAMP) -m "release $(STAMP)"
+	@echo "tagged release-$(STAMP) at $$(git rev-parse --short HEAD)"
+
+deployed-tag:
+	@if git diff --quiet HEAD; then git tag -a deployed-$(ENV)-$(STAMP) -m "deployed to $(ENV)" && \
+	  echo "tagged deployed-$(ENV)-$(STAMP): roll back to the one before it (git tag -l 'deployed-$(ENV)-*')"; \
+	else echo "make deploy: uncommitted changes were deployed, so no deployed-$(ENV)-* tag (commit first)"; fi
 
 deploy-edge: $(SAM_VENV)/.ready ## the console's WAF web ACL, in us-east-1 (before the first deploy of ENV)
 	$(SAM_VENV)/bin/sam deploy --template-file edge/waf.yaml --stack-name tipline-$(ENV)-edge \
