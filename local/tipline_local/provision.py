@@ -77,7 +77,7 @@ def provision(endpoint_url: str, parameters: dict[str, str] | None = None) -> Pr
         "AWS::URLSuffix": "amazonaws.com",
         "AWS::StackName": f"tipline-{params['Stage']}",
     }
-    resolver = Resolver({**params, **pseudo}, refs={}, attributes={})
+    resolver = Resolver({**params, **pseudo}, refs={}, attributes={}, conditions=template.get("Conditions"))
     result = Provisioned(template=template, resolver=resolver)
     resources = template.get("Resources", {})
     # Dead-letter queues first: a queue's redrive policy needs its DLQ's ARN.

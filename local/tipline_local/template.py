@@ -86,10 +86,17 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 class Resolver:
     """Resolves Ref / Fn::GetAtt / Fn::Sub / Fn::Join with values the local stack knows."""
 
-    def __init__(self, parameters: dict[str, str], refs: dict[str, str], attributes: dict[str, str]) -> None:
+    def __init__(
+        self,
+        parameters: dict[str, str],
+        refs: dict[str, str],
+        attributes: dict[str, str],
+        conditions: dict[str, Any] | None = None,
+    ) -> None:
         self.parameters = parameters
         self.refs = refs
         self.attributes = attributes
+        self.conditions = conditions or {}  # the template's Conditions, for Fn::If
 
     def ref(self, name: str) -> str:
         if name in self.parameters:
@@ -112,11 +119,30 @@ class Resolver:
             if fn == "Fn::Join":
                 separator, parts = arg
                 return separator.join(str(self.resolve(part)) for part in parts)
+            if fn == "Fn::If" and self.conditions:
+                name, when_true, when_false = arg
+                return self.resolve(when_true if self.holds({"Condition": name}) else when_false)
         if isinstance(value, dict):
             return {key: self.resolve(item) for key, item in value.items()}
         if isinstance(value, list):
             return [self.resolve(item) for item in value]
         return value
+
+    def holds(self, expression: Any) -> Any:
+        """A condition expression (Fn::Not/Equals/And/Or, Condition) as CloudFormation evaluates it."""
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((fn, arg),) = expression.items()
+            if fn == "Fn::Not":
+                return not self.holds(arg[0])
+            if fn == "Fn::Equals":
+                return str(self.holds(arg[0])) == str(self.holds(arg[1]))
+            if fn == "Fn::And":
+                return all(self.holds(a) for a in arg)
+            if fn == "Fn::Or":
+                return any(self.holds(a) for a in arg)
+            if fn == "Condition":
+                return bool(self.holds(self.conditions[arg]))
+        return self.resolve(expression)
 
     def _sub(self, name: str, extra: dict[str, Any]) -> str:
         if name in extra:

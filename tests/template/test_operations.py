@@ -368,3 +368,49 @@ def test_the_consumers_park_on_their_queues_last_receive(
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     dead_letter = policy["deadLetterTargetArn"]["Fn::GetAtt"][0]
     assert dead_letter in {v.get("Ref") for v in variables.values() if isinstance(v, dict)}
+
+
+@pytest.mark.parametrize("restored", ["", "tipline-prod-table-restored"])
+def test_restored_table_name_points_every_function_and_role_at_the_restored_table(
+    template: dict[str, Any], restored: str
+) -> None:
+    """PITR recovery (docs/operations.md section 7): RestoredTableName swaps the table every function
+    uses and every role's table statements name, and nothing else; empty, the live table as before."""
+    from tipline_local.template import Resolver, functions, parameter_defaults
+
+    live = "tipline-prod-TiplineTable-LIVE"
+    arn = "arn:aws:dynamodb:ap-southeast-1:123456789012:table/"
+    resolver = Resolver(
+        {
+            **parameter_defaults(template),
+            "Stage": "prod",
+            "RestoredTableName": restored,
+            "AWS::Partition": "aws",
+            "AWS::Region": "ap-southeast-1",
+            "AWS::AccountId": "123456789012",
+            "AWS::StackName": "tipline-prod",
+        },
+        refs={"TiplineTable": live},
+        attributes={"TiplineTable.Arn": arn + live},
+        conditions=template["Conditions"],
+    )
+    expected = restored or live
+    for name, properties in functions(template).items():
+        variables = properties.get("Environment", {}).get("Variables", {})
+        if "TABLE_NAME" in variables:
+            assert resolver.resolve(variables["TABLE_NAME"]) == expected, name
+    named: set[str] = set()
+    for logical, resource in template["Resources"].items():
+        text = json.dumps(resource)
+        if resource["Type"] not in ("AWS::IAM::Role", "AWS::Serverless::Function") or "TiplineTable" not in text:
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            statements = policy.get("PolicyDocument", policy).get("Statement", [])
+            for statement in statements:
+                if "TiplineTable" not in json.dumps(statement):
+                    continue
+                resources = resolver.resolve(statement["Resource"])
+                for value in resources if isinstance(resources, list) else [resources]:
+                    assert value.startswith(arn + expected), (logical, statement.get("Sid"), value)
+                    named.add(logical)
+    assert len(named) >= 10  # the functions that use the table, and the operator role

@@ -147,12 +147,18 @@ OWNED_ITEMS = {
 }
 
 
+def _names_table(resource: Any, table: str) -> bool:
+    """The table's ARN (or an index of it); under Fn::If, either branch (the live table, or the one
+    restored from it that RestoredTableName names during a PITR recovery)."""
+    if isinstance(resource, dict) and "Fn::If" in resource:
+        return any(_names_table(branch, table) for branch in resource["Fn::If"][1:])
+    sub = str(resource.get("Fn::Sub", "")) if isinstance(resource, dict) else ""
+    restored = table == "TiplineTable" and ":table/${RestoredTableName}" in sub
+    return resource == {"Fn::GetAtt": [table, "Arn"]} or sub.startswith(f"${{{table}.Arn}}") or restored
+
+
 def _on_table(statement: dict[str, Any], table: str) -> bool:
-    return any(
-        resource == {"Fn::GetAtt": [table, "Arn"]}
-        or (isinstance(resource, dict) and str(resource.get("Fn::Sub", "")).startswith(f"${{{table}.Arn}}"))
-        for resource in _resources(statement)
-    )
+    return any(_names_table(resource, table) for resource in _resources(statement))
 
 
 def _leading_keys(statement: dict[str, Any]) -> set[str] | None:

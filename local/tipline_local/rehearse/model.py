@@ -111,19 +111,10 @@ def condition_holds(template: dict[str, Any], name: str, resolver: Resolver) -> 
 
 
 def _evaluate(template: dict[str, Any], expression: Any, resolver: Resolver) -> Any:
-    if isinstance(expression, dict) and len(expression) == 1:
-        ((fn, arg),) = expression.items()
-        if fn == "Fn::Not":
-            return not _evaluate(template, arg[0], resolver)
-        if fn == "Fn::Equals":
-            return str(_evaluate(template, arg[0], resolver)) == str(_evaluate(template, arg[1], resolver))
-        if fn == "Fn::And":
-            return all(_evaluate(template, a, resolver) for a in arg)
-        if fn == "Fn::Or":
-            return any(_evaluate(template, a, resolver) for a in arg)
-        if fn == "Condition":
-            return condition_holds(template, arg, resolver)
-    return resolver.resolve(expression)
+    conditions = Resolver(
+        resolver.parameters, resolver.refs, resolver.attributes, template.get("Conditions", {})
+    )
+    return conditions.holds(expression)
 
 
 def broken_rules(
