@@ -163,7 +163,13 @@ def set_disabled(args: argparse.Namespace) -> int:
     write_audit(
         table,
         AuditRecord(
-            oa_id=args.oa, unit_id=account.unit_id, actor=OPS_ACTOR, action=action, reason=reason, at_ms=at_ms
+            oa_id=args.oa,
+            unit_id=account.unit_id,
+            actor=OPS_ACTOR,
+            action=action,
+            reason=reason,
+            at_ms=at_ms,
+            details={"oa_id": args.oa},  # the console's audit list shows details
         ),
     )
     table.put_oa(account.model_copy(update={"disabled": disable}))

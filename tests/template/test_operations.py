@@ -402,7 +402,10 @@ def test_restored_table_name_points_every_function_and_role_at_the_restored_tabl
     named: set[str] = set()
     for logical, resource in template["Resources"].items():
         text = json.dumps(resource)
-        if resource["Type"] not in ("AWS::IAM::Role", "AWS::Serverless::Function") or "TiplineTable" not in text:
+        if (
+            resource["Type"] not in ("AWS::IAM::Role", "AWS::Serverless::Function")
+            or "TiplineTable" not in text
+        ):
             continue
         for policy in resource["Properties"].get("Policies", []):
             statements = policy.get("PolicyDocument", policy).get("Statement", [])

@@ -349,6 +349,8 @@ export interface components {
             details: {
                 [key: string]: string;
             };
+            /** Oa Id */
+            oa_id?: string | null;
             /** Reason */
             reason: string;
             /** Tip Id */
