@@ -156,7 +156,10 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
                 "receiptHandle": m["ReceiptHandle"],
                 "body": m["Body"],
                 "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
+                "messageAttributes": {  # Lambda's shape: stringValue, dataType
+                    name: {"stringValue": value.get("StringValue"), "dataType": value.get("DataType")}
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,

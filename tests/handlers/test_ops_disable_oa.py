@@ -78,10 +78,17 @@ def test_a_disabled_oa_refuses_its_webhooks_holds_its_replies_and_resumes_when_e
     states = {row["oa_id"]: row["state"] for row in json.loads(out)["oas"]}
     assert states[oa.oa_id] == "DISABLED" and states[other.oa_id] == "active"
 
+    # Redriven while still disabled, it is held again, keeping its redrive count: the next redrive
+    # parks it instead of looping.
+    assert "1 message(s) moved back" in run(["redrive", "--queue", "replies"], capsys)[1]
+    poller.drain()
+    code, out, _ = run(["redrive", "--queue", "replies"], capsys)
+    assert code == 0 and "0 message(s) moved back" in out and "1 parked" in out
+
     code, out, _ = run(["enable-oa", "--oa", oa.oa_id, "--reason", "cleared"], capsys)
     assert code == 0 and "redrive --queue replies" in out
     assert [r.action for r in oa_trail(wiring.table(), oa.oa_id)] == ["oa_disabled", "oa_enabled"]
-    code, out, _ = run(["redrive", "--queue", "replies"], capsys)
+    code, out, _ = run(["redrive", "--queue", "replies", "--include-returned"], capsys)
     assert code == 0 and "1 message(s) moved back" in out and "parked" not in out
     poller.drain()
     assert [s for s in zalo.cs_sent(USER) if s["oa_id"] == oa.oa_id]
