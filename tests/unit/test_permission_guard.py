@@ -54,13 +54,11 @@ def test_a_transaction_is_held_item_by_item_to_each_items_own_action(dynamodb: o
             {"ConditionCheck": {**update, "Key": _put("TIP#2")["Item"]}},
         ]
         guard.check(dynamodb, "TransactWriteItems", {"TransactItems": refused})  # type: ignore[arg-type]
-    assert (
-        guard.violations
-        == {
-            "tipline.handlers.webhook calls dynamodb:PutItem on TiplineTable keys OA#": 1,  # the registry is not its own
-            "tipline.handlers.webhook calls dynamodb:ConditionCheckItem on TiplineTable keys TIP#": 1,  # not granted
-        }
-    )
+    assert guard.violations == {
+        # the registry is not the webhook's to write; ConditionCheckItem is not granted to it
+        "tipline.handlers.webhook calls dynamodb:PutItem on TiplineTable keys OA#": 1,
+        "tipline.handlers.webhook calls dynamodb:ConditionCheckItem on TiplineTable keys TIP#": 1,
+    }
 
 
 def test_dynamodb_index_queries_need_the_index_in_the_resource() -> None:
