@@ -7,9 +7,11 @@ model; this test keeps the budget from creeping back.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
-from fixtures.webhook import SAMPLES_RECEIVED_MS, demo_oa, items_with_prefix
+import pytest
+from fixtures.webhook import SAMPLES_RECEIVED_MS, deliver, demo_oa, items_with_prefix, now_ms, text_event
 from tipline.handlers import webhook
 from tipline_local import webhook_calls
 
@@ -32,3 +34,42 @@ def test_a_duplicate_delivery_is_answered_from_its_claim_alone(stack: Any, lambd
         webhook.handler, lambda_context, demo_oa(), citizens=1, start_ms=SAMPLES_RECEIVED_MS
     )
     assert per_kind["duplicate"] == [[("dynamodb", "PutItem")]]
+
+
+def _data_key(sealed: bytes) -> bytes:
+    """The KMS-encrypted data key inside a sealed value (envelope format version 1)."""
+    version, length = struct.unpack_from(">BH", sealed)
+    assert version == 1, "the stored format is unchanged: every reader opens it"
+    return sealed[3 : 3 + length]
+
+
+def test_one_data_key_per_context_per_event_each_value_bound_to_its_own(
+    stack: Any, lambda_context: Any
+) -> None:
+    from tipline.adapters import envelope
+    from tipline.config import get_settings
+    from tipline.errors import DecryptionFailed
+
+    oa = demo_oa()
+    assert (
+        deliver(lambda_context, text_event("báo tin: CANARY-KEYS", oa=oa), at_ms=now_ms())["statusCode"]
+        == 200
+    )
+    [contact] = items_with_prefix(stack, "CONTACT#", "META")
+    [tip] = items_with_prefix(stack, "TIP#", "META")
+    entries = {e["direction"]["S"]: e for e in items_with_prefix(stack, "TIP#", "MSG#")}
+    message, ack = bytes(entries["in"]["sealed"]["B"]), bytes(entries["out"]["sealed"]["B"])
+    user_id = bytes(contact["user_id_sealed"]["B"])
+    # The message and its acknowledgement share the event's key for the tip, each with its own nonce;
+    # the citizen's Zalo id has a key of its own (its context opens for fewer roles).
+    assert _data_key(message) == _data_key(ack) != _data_key(user_id)
+    assert message[3 + len(_data_key(message)) :][:12] != ack[3 + len(_data_key(ack)) :][:12]
+    key_id = get_settings().kms_key_id
+    tip_context = {"oa_id": oa.oa_id, "tip_id": tip["tip_id"]["S"]}
+    contact_context = {"oa_id": oa.oa_id, "contact": contact["pseudonym"]["S"]}
+    assert b"CANARY-KEYS" in envelope.open_sealed(key_id, message, tip_context)
+    assert b"CANARY-KEYS" not in envelope.open_sealed(key_id, ack, tip_context)
+    envelope.open_sealed(key_id, user_id, contact_context)
+    for blob, context in ((message, contact_context), (user_id, tip_context)):
+        with pytest.raises(DecryptionFailed):
+            envelope.open_sealed(key_id, blob, context)
