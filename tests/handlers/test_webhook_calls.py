@@ -11,9 +11,20 @@ import struct
 from typing import Any
 
 import pytest
-from fixtures.webhook import SAMPLES_RECEIVED_MS, deliver, demo_oa, items_with_prefix, now_ms, text_event
+from fixtures.webhook import (
+    SAMPLES_RECEIVED_MS,
+    Fault,
+    deliver,
+    demo_oa,
+    drain,
+    items_with_prefix,
+    now_ms,
+    run_spill_consumer,
+    text_event,
+)
 from tipline.handlers import webhook
 from tipline_local import webhook_calls
+from tipline_local.samples import zalo_body
 
 
 def test_each_event_kind_stays_within_its_aws_call_budget(stack: Any, lambda_context: Any) -> None:
@@ -73,3 +84,68 @@ def test_one_data_key_per_context_per_event_each_value_bound_to_its_own(
     for blob, context in ((message, contact_context), (user_id, tip_context)):
         with pytest.raises(DecryptionFailed):
             envelope.open_sealed(key_id, blob, context)
+
+
+@pytest.mark.parametrize("follow_up", [False, True], ids=["new tip", "follow-up"])
+def test_a_fetch_job_that_cannot_be_queued_is_queued_when_the_spilled_event_completes(
+    stack: Any, lambda_context: Any, follow_up: bool
+) -> None:
+    """The claim is done with the message's last write only when nothing is left to queue after it."""
+    from tipline.adapters import aws
+
+    oa, at = demo_oa(), now_ms()
+    if follow_up:
+        deliver(lambda_context, text_event("báo tin", user_id="515", oa=oa, ts=at - 1000), at_ms=at)
+    image = zalo_body("user_send_image", oa, user_id="515", ts=at, msg_id="image-1")
+    fetches = lambda params: params["QueueUrl"].endswith("-fetch")  # noqa: E731
+    with Fault(
+        aws.sqs(), "SendMessageBatch", "AWS.SimpleQueueService.ServiceUnavailable", when=fetches
+    ) as fault:
+        assert deliver(lambda_context, image, at_ms=at)["statusCode"] == 200
+    assert fault.hits == 1 and drain(stack, "FetchQueue") == []
+    assert run_spill_consumer(stack, lambda_context)["batchItemFailures"] == []
+    assert len(drain(stack, "FetchQueue")) == 1
+    inbound = [e for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "in"]
+    assert len(inbound) == (2 if follow_up else 1)
+
+
+def test_a_new_citizen_whose_contact_appears_meanwhile_is_stored_step_by_step_and_counted(
+    stack: Any, lambda_context: Any
+) -> None:
+    """Another event of the same citizen creates the contact between this one's contact write and its
+    transaction: the transaction writes nothing, and the message is stored step by step, counted in
+    the citizen's burst window on the contact the other event created."""
+    from tipline import wiring
+    from tipline.adapters import aws
+    from tipline.domain import Contact
+    from tipline.intake.pseudonym import pseudonym
+
+    oa, at = demo_oa(), now_ms()
+    handle = pseudonym(wiring.pepper(), oa.oa_id, "616")
+    rival = Contact(pseudonym=handle, oa_id=oa.oa_id, unit_id=oa.unit_id, last_interaction_ms=at - 1)
+    created: list[bool] = []
+
+    def other_event_first(**_: Any) -> None:
+        if not created:
+            created.append(wiring.table().create_contact(rival, burst_start_ms=at))
+
+    client = aws.dynamodb()
+    client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems", other_event_first, "rival"
+    )
+    try:
+        assert (
+            deliver(lambda_context, text_event("báo tin", user_id="616", oa=oa, ts=at), at_ms=at)[
+                "statusCode"
+            ]
+            == 200
+        )
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", unique_id="rival")
+    assert created == [True]
+    assert drain(stack, "IntakeSpillQueue") == [], "completed at once, not spilled"
+    [contact] = items_with_prefix(stack, "CONTACT#", "META")
+    assert contact["burst_count"]["N"] == "2" and contact["last_interaction_ms"]["N"] == str(at)
+    [tip] = items_with_prefix(stack, "TIP#", "META")
+    assert tip["message_count"]["N"] == "1" and contact["open_tip_id"]["S"] == tip["tip_id"]["S"]
+    assert len(drain(stack, "RepliesQueue")) == 1

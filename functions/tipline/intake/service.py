@@ -175,6 +175,19 @@ def _store_contact(intake: Intake, contact: Contact, burst_start_ms: int | None 
     return contact
 
 
+def _store_sender(intake: Intake, contact: Contact, now_ms: int, window_ms: int) -> tuple[Contact, int]:
+    """Store the contact of a citizen's first message (the first of its burst window). When another
+    event of the citizen stored it first, the message is counted on the stored one instead (and
+    that one is returned, as it was)."""
+    if intake.table.create_contact(contact, burst_start_ms=now_ms):
+        logger.info("contact created", oa_id=contact.oa_id, contact=contact.pseudonym[:12])
+        return contact, 1
+    touched = intake.table.touch_contact(contact.pseudonym, contact.last_interaction_ms, now_ms, window_ms)
+    if touched is None:
+        raise Conflict("contact vanished during a concurrent change")
+    return touched
+
+
 def _ensure_contact(
     intake: Intake, run: _Run, oa: OaAccount, user_id: str, at_ms: int, anonymous: bool
 ) -> Contact:
@@ -249,6 +262,14 @@ class _Message:
     urgent: bool
     grouped: bool
     acknowledge: bool
+    attachments: list[str]  # their types: fetch jobs are queued after the message is stored
+
+    def finish_with(self, intake: Intake, run: _Run, operations: list[dict[str, Any]]) -> list[Any] | None:
+        """The message's last writes: with the claim done, unless fetch jobs are still to be queued
+        (a failure to queue them spills the event, and its retry must not find it done)."""
+        if self.attachments:
+            return intake.table.transact(operations)
+        return _finish_with(intake, run, operations)
 
 
 def _on_message(
@@ -269,7 +290,7 @@ def _on_message(
     if touched is None:  # a citizen not seen before
         contact, count, stored = _new_contact(intake, run, oa, event.sender.id, at_ms, anonymous), 1, False
         if only_text and _is_command(text):  # its answer acts on the stored contact
-            contact, stored = _store_contact(intake, contact, burst_start_ms=now_ms), True
+            (contact, count), stored = _store_sender(intake, contact, now_ms, window_ms), True
     else:
         (contact, count), stored = touched, True
         if contact.zalo_blocked:
@@ -297,18 +318,18 @@ def _on_message(
         urgent=bool(text) and keywords.is_urgent(text, intake.settings.urgent_keywords),
         grouped=grouped,
         acknowledge=not anonymous and not grouped,
+        attachments=[] if isinstance(event, SubmitInfoEvent) else [a.type for a in event.message.attachments],
     )
     placed = _store_at_once(intake, run, oa, message)
     if placed is None:  # a retry, a race or a tip that changed: step by step
         if not message.stored:
             message = replace(
-                message, contact=_store_contact(intake, contact, burst_start_ms=now_ms), stored=True
+                message, contact=_store_sender(intake, contact, now_ms, window_ms)[0], stored=True
             )
         placed = _store_step_by_step(intake, run, oa, message)
     tip, opened = placed
-    if not isinstance(event, SubmitInfoEvent) and event.message.attachments:  # evidence: ids only
-        entry = _inbound_entry(intake, run, oa, message, tip)
-        queue_fetches(intake.settings, entry, [attachment.type for attachment in event.message.attachments])
+    if message.attachments:  # evidence: ids only
+        queue_fetches(intake.settings, _inbound_entry(intake, run, oa, message, tip), message.attachments)
     logger.info(
         "tip message stored", tip_id=tip.tip_id, oa_id=oa.oa_id, kind=event.event_name, urgent=message.urgent
     )
@@ -479,7 +500,7 @@ def _store_at_once(intake: Intake, run: _Run, oa: OaAccount, message: _Message) 
             operations.append(table.new_entry_op(ack))
             cancelled = table.transact(operations)
         else:
-            cancelled = _finish_with(intake, run, operations)
+            cancelled = message.finish_with(intake, run, operations)
         if cancelled is None:
             break
         failed = [index for index, reason in enumerate(cancelled) if reason is not None]
@@ -495,7 +516,9 @@ def _store_at_once(intake: Intake, run: _Run, oa: OaAccount, message: _Message) 
         _alert_urgent(intake, tip)
     if ack is not None:
         send_queued(intake.settings.replies_queue_url, ack, reply_id)
-        _finish_with(intake, run, [table.enqueued_op(thread_pk(ack.tip_id, ack.pseudonym), ack.entry_key)])
+        message.finish_with(
+            intake, run, [table.enqueued_op(thread_pk(ack.tip_id, ack.pseudonym), ack.entry_key)]
+        )
     return tip, opened
 
 
