@@ -10,7 +10,8 @@ Kinds (each event of a kind comes from its own citizen, in a warm container):
 - ``new_tip``: a citizen's first text (new contact, new tip, acknowledgement);
 - ``follow_up``: the same citizen's next text a few seconds later (joins the open tip; inside the
   acknowledgement quiet period, so no acknowledgement);
-- ``follow``: a follow, then an unfollow, by that citizen (a known contact);
+- ``follow``: a follow by a citizen who never wrote (a new contact: most followers), then a follow
+  and an unfollow by the citizen of the tip (a known contact);
 - ``receipt``: ``user_received_message`` then ``user_seen_message`` of the acknowledgement sent to
   them (its receipt pointer stored as the sender would);
 - ``duplicate``: Zalo delivering the first text again after it was processed.
@@ -53,7 +54,7 @@ FLOORS: dict[str, list[tuple[str, str]]] = {
         ("dynamodb", "store sealed message"),
         ("kms", "one data key"),
     ],
-    "follow": [("dynamodb", "claim event"), ("dynamodb", "update contact")],
+    "follow": [("dynamodb", "claim event"), ("dynamodb", "update contact")],  # a known contact's
     "receipt": [("dynamodb", "claim event"), ("dynamodb", "find the sent message"), ("dynamodb", "mark it")],
     "duplicate": [("dynamodb", "claim event")],
 }
@@ -183,8 +184,13 @@ def run(
                 "user_send_text", oa, user_id=user, ts=at + 5000, text=text, msg_id=f"next-{index}"
             )
             per_kind["follow_up"].append(log.during(deliver(second, at + 5000)))
-            for offset, name in ((6000, "follow"), (7000, "unfollow")):
-                body = zalo_body(name, oa, user_id=user, ts=at + offset)
+            follower = str(2 * 10**17 + index)
+            for who, offset, name in (
+                (follower, 5500, "follow"),
+                (user, 6000, "follow"),
+                (user, 7000, "unfollow"),
+            ):
+                body = zalo_body(name, oa, user_id=who, ts=at + offset)
                 per_kind["follow"].append(log.during(deliver(body, at + offset)))
             sent_ack(user, f"zalo-ack-{index}")
             received = zalo_body("user_received_message", oa, user_id=user, ts=at + 8000)

@@ -47,6 +47,27 @@ def test_a_duplicate_delivery_is_answered_from_its_claim_alone(stack: Any, lambd
     assert per_kind["duplicate"] == [[("dynamodb", "PutItem")]]
 
 
+def test_every_follow_fits_the_budget_a_new_follower_included(stack: Any, lambda_context: Any) -> None:
+    per_kind = webhook_calls.run(
+        webhook.handler, lambda_context, demo_oa(), citizens=1, start_ms=SAMPLES_RECEIVED_MS
+    )
+    new_follower, known_follow, unfollow = per_kind["follow"]
+    # Claimed and applied together; a citizen not seen before needs their Zalo id sealed first.
+    assert new_follower == [
+        ("dynamodb", "TransactWriteItems"),
+        ("kms", "GenerateDataKey"),
+        ("dynamodb", "TransactWriteItems"),
+    ]
+    assert known_follow == unfollow == [("dynamodb", "TransactWriteItems")]
+    contacts = items_with_prefix(stack, "CONTACT#", "META")
+    followers = [c for c in contacts if c["follower"]["BOOL"]]
+    unfollowed = [c for c in contacts if not c["follower"]["BOOL"] and int(c["follower_at_ms"]["N"]) > 0]
+    assert (len(contacts), len(followers), len(unfollowed)) == (3, 1, 1)  # with the warm-up's contact
+    assert "user_id_sealed" in followers[0]
+    claims = items_with_prefix(stack, "EVENT#", "META")
+    assert {claim["state"]["S"] for claim in claims} == {"done"}
+
+
 def _data_key(sealed: bytes) -> bytes:
     """The KMS-encrypted data key inside a sealed value (envelope format version 1)."""
     version, length = struct.unpack_from(">BH", sealed)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tipline.adapters import alerts, envelope
+from tipline.adapters.store.claims import claim_state
 from tipline.adapters.table import Table
 from tipline.config import Settings
 from tipline.domain import (
@@ -102,12 +103,16 @@ def accept(intake: Intake, event: ZaloEvent, oa: OaAccount, now_ms: int, takeove
     it but could not finish.
     """
     key = dedupe_key(intake, event, oa.oa_id)
+    run = _Run(key=key, keys=envelope.EventKeys(intake.settings.kms_key_id))
+    if isinstance(event, FollowEvent) and not takeover:
+        settled = _follow_at_once(intake, event, oa, run, now_ms)
+        if settled is not None:
+            return settled
     state = intake.table.claim_event(key, now_ms)
     if state == "done":
         return Outcome.DUPLICATE
     if state == "claimed" and not takeover:
         raise ClaimedElsewhere
-    run = _Run(key=key, keys=envelope.EventKeys(intake.settings.kms_key_id))
     outcome = handle_event(intake, event, oa, run, now_ms)
     if not run.finished:
         intake.table.finish_event(key)
@@ -206,33 +211,47 @@ def _zalo_block_over(intake: Intake, contact: Contact) -> None:
         logger.info("zalo block cleared", contact=contact.pseudonym[:12])
 
 
-def _on_follow(intake: Intake, event: FollowEvent, oa: OaAccount, run: _Run) -> None:
-    """A follow or unfollow: in the usual case one transaction sets the contact's follower fact and
-    choice (and, for a follow, its interaction and the end of Zalo's block) with the claim done."""
+def _follow_at_once(
+    intake: Intake, event: FollowEvent, oa: OaAccount, run: _Run, now_ms: int
+) -> Outcome | None:
+    """A follow or unfollow claimed and applied in one transaction: one call for a known citizen;
+    for a citizen not seen before (most followers never wrote) a data key to seal their Zalo id and
+    a second transaction that creates the contact. DUPLICATE (or ClaimedElsewhere) when the event
+    was claimed before; None when a later event already set some of it or the contact appeared
+    meanwhile: nothing was written, and the event takes the usual way (claim, then _on_follow)."""
     follow = event.event_name == "follow"
     at_ms = event.timestamp_ms
     handle = pseudonym(intake.pepper, oa.oa_id, event.follower.id)
-    operation = intake.table.subscription_op(handle, at_ms, follower=follow, interaction=follow)
-    cancelled = _finish_with(intake, run, [operation])
-    if cancelled is None:
-        return
-    if cancelled[0] == {}:  # no contact yet: create it as this event leaves it
-        contact = _new_contact(intake, run, oa, event.follower.id, at_ms, anonymous=False)
-        contact = contact.model_copy(
+    claim = intake.table.claimed_done_op(run.key, now_ms)
+    update = intake.table.subscription_op(handle, at_ms, follower=follow, interaction=follow)
+    cancelled = intake.table.transact([claim, update])
+    if cancelled is not None and cancelled[0] is None and cancelled[1] == {}:  # no contact yet
+        contact = _new_contact(intake, run, oa, event.follower.id, at_ms, anonymous=False).model_copy(
             update={"follower": follow, "follower_at_ms": at_ms, "choice_at_ms": at_ms}
         )
-        if _finish_with(intake, run, [intake.table.create_contact_op(contact)]) is None:
+        cancelled = intake.table.transact([claim, intake.table.create_contact_op(contact)])
+        if cancelled is None:
             logger.info("contact created", oa_id=oa.oa_id, contact=handle[:12])
-            return
-    # A later event already set some of it (events arrive out of order), or the contact appeared
-    # meanwhile: each fact on its own, ordered by its own stamp.
-    contact = _ensure_contact(intake, run, oa, event.follower.id, at_ms, anonymous=False)
-    if follow:
-        subscription.followed(intake.table, contact.pseudonym, at_ms)
-        intake.table.record_interaction(contact.pseudonym, at_ms)
+    if cancelled is None:
+        return Outcome.CONTACT_UPDATED
+    earlier = cancelled[0]
+    if not earlier:
+        return None
+    if claim_state(earlier) == "done":
+        return Outcome.DUPLICATE
+    raise ClaimedElsewhere
+
+
+def _on_follow(intake: Intake, event: FollowEvent, oa: OaAccount, run: _Run) -> None:
+    """A follow or unfollow step by step, each fact ordered by its own stamp (events arrive out of
+    order): for what _follow_at_once leaves, and for the spill consumer."""
+    contact = _ensure_contact(intake, run, oa, event.follower.id, event.timestamp_ms, anonymous=False)
+    if event.event_name == "follow":
+        subscription.followed(intake.table, contact.pseudonym, event.timestamp_ms)
+        intake.table.record_interaction(contact.pseudonym, event.timestamp_ms)
         _zalo_block_over(intake, contact)
     else:
-        subscription.unfollowed(intake.table, contact.pseudonym, at_ms)
+        subscription.unfollowed(intake.table, contact.pseudonym, event.timestamp_ms)
 
 
 # -- messages ---------------------------------------------------------------------------------
