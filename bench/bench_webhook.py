@@ -5,6 +5,12 @@
    network), against a floor of what any verifier must do per event: signature check, JSON parse
    and one AES-256-GCM seal of the body.
 2. Cold import of the handler module in a fresh interpreter, against `import boto3` plus one client.
+3. AWS calls before the answer per event kind (issue 18), the real handler against the emulated
+   stack (moto, in process), printed as `webhook calls: new_tip=N follow_up=N ...`; and their
+   modelled latency: each call costs a draw from a lognormal per service (figures and sources in
+   tipline_local/webhook_calls.py: DynamoDB p50 5 / p99 25 ms, KMS 8/30, SQS 10/40, a transaction
+   two DynamoDB calls' worth), simulated, not slept, seeded, against the same model applied to the
+   least each kind must do (webhook_calls.FLOORS).
 
 Each prints `bench NAME: ours=... floor=... ratio=... better=lower`.
 """
@@ -30,11 +36,18 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "local")]
 
 EVENTS = 400
 IMPORT_RUNS = 9
+KIND_CITIZENS = 50  # each gives one new tip, one follow-up, two follow events, two receipts, one duplicate
+DRAWS_PER_EVENT = 200  # latency draws per counted event (simulated time costs nothing)
+SEED = 18
 
 
 class _Raw(BytesIO):
     def stream(self, **_: Any) -> Any:
         yield self.read()
+
+
+class _Refused(Exception):
+    """A DynamoDB error answer (its code)."""
 
 
 class InMemoryAws:
@@ -53,10 +66,16 @@ class InMemoryAws:
         target = request.headers.get("X-Amz-Target", b"")
         operation = (target.decode() if isinstance(target, bytes) else target).split(".")[-1]
         body = json.loads(request.body or b"{}")
-        answer = getattr(self, operation, lambda _body: {})(body)
+        try:
+            answer, status = getattr(self, operation, lambda _body: {})(body), 200
+        except _Refused as refused:
+            answer, status = (
+                {"__type": f"com.amazonaws.dynamodb.v20120810#{refused}", "message": str(refused)},
+                400,
+            )
         return AWSResponse(
             request.url,
-            200,
+            status,
             {"Content-Type": "application/x-amz-json-1.0"},
             _Raw(json.dumps(answer).encode()),
         )
@@ -86,6 +105,10 @@ class InMemoryAws:
     def UpdateItem(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("ReturnValues") == "UPDATED_NEW":  # the burst counter: a citizen's first message
             return {"Attributes": {"burst_count": {"N": "1"}}}
+        if body["Key"]["pk"]["S"].startswith("CONTACT#") and "attribute_exists(pk)" in body.get(
+            "ConditionExpression", ""
+        ):
+            raise _Refused("ConditionalCheckFailedException")  # every event is a new citizen's
         return {}
 
     def SendMessage(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -215,6 +238,70 @@ def bench_cold_import() -> None:
     )
 
 
+def bench_per_kind() -> None:
+    """Calls per event kind against the emulated stack, and their modelled latency."""
+    import logging
+    import random
+    import urllib.request
+
+    from tipline_local import emulator, webhook_calls
+    from tipline_local.accounts import demo_accounts, seed_accounts
+    from tipline_local.provision import REGION, provision
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "bench", 512, "bench"
+        invoked_function_arn = "arn:aws:lambda:ap-southeast-1:1:function:bench"
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the emulator's access log
+    with emulator.in_process() as endpoint:
+        request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(request).close()  # noqa: S310 - our own loopback emulator
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+            }
+        )
+        provisioned = provision(endpoint)
+        os.environ.update(provisioned.env("WebhookFunction"))
+        from tipline import wiring
+        from tipline.adapters import aws, secrets
+        from tipline.config import get_settings
+        from tipline.handlers import webhook
+        from tipline.intake import spill
+
+        get_settings.cache_clear()
+        aws.reset_clients()
+        secrets.forget()
+        spill._sealer.cache_clear()
+        wiring.table.cache_clear()
+        seed_accounts(demo_accounts(), provisioned.env("WebhookFunction")["APP_SECRET_PREFIX"])
+        with contextlib.redirect_stdout(io.StringIO()):
+            per_kind = webhook_calls.run(
+                webhook.handler, Context(), demo_accounts()[1], citizens=KIND_CITIZENS, start_ms=STAMPED_MS
+            )
+    means = webhook_calls.mean_calls(per_kind)
+    targets = " ".join(f"{kind}<={webhook_calls.TARGETS[kind]:.0f}" for kind in webhook_calls.KINDS)
+    print(f"  (AWS calls before the answer, mean per event of each kind, emulated stack; targets {targets})")
+    print(webhook_calls.calls_line(per_kind))
+    rng = random.Random(SEED)
+    for kind in webhook_calls.KINDS:
+        events = per_kind[kind]
+        ours = [webhook_calls.simulated_ms(calls, rng) for calls in events for _ in range(DRAWS_PER_EVENT)]
+        floor_calls = webhook_calls.FLOORS[kind]
+        floor = [webhook_calls.simulated_ms(floor_calls, rng) for _ in range(len(ours))]
+        for name, fraction in (("p50", 0.50), ("p99", 0.99)):
+            o, f = webhook_calls.percentile(ours, fraction), webhook_calls.percentile(floor, fraction)
+            print(
+                f"bench webhook_{kind}_{name}: ours={o:.1f} ms floor={f:.1f} ms ratio={o / f:.2f}"
+                f" better=lower (modelled; {means[kind]:.1f} calls vs {len(floor_calls)})"
+            )
+
+
 if __name__ == "__main__":
     bench_cold_import()
     bench_per_event()
+    bench_per_kind()

@@ -22,6 +22,7 @@ FAULTS = {
     "dynamodb throttled on PutItem": ("dynamodb", "PutItem", "ProvisionedThroughputExceededException"),
     "dynamodb throttled on UpdateItem": ("dynamodb", "UpdateItem", "ThrottlingException"),
     "dynamodb error on GetItem": ("dynamodb", "GetItem", "InternalServerError"),
+    "dynamodb transaction fails": ("dynamodb", "TransactWriteItems", "InternalServerError"),
     "sqs send fails": ("sqs", "SendMessage", "AWS.SimpleQueueService.ServiceUnavailable"),
     "kms throttled": ("kms", "GenerateDataKey", "ThrottlingException"),
 }

@@ -37,6 +37,30 @@ def test_calls_outside_any_handler_are_the_tests_own(dynamodb: object) -> None:
     assert (guard.checked, guard.violations) == (0, {})
 
 
+def test_a_transaction_is_held_item_by_item_to_each_items_own_action(dynamodb: object) -> None:
+    guard = PermissionGuard()
+    update = {
+        "TableName": TABLE,
+        "Key": {"pk": {"S": "EVENT#1"}, "sk": {"S": "META"}},
+        "UpdateExpression": "SET a = b",
+    }
+    allowed_items = [{"Put": _put("TIP#1")}, {"Put": _put("CODE#K")}, {"Update": update}]
+    with guard.running("tipline.handlers.webhook"):
+        guard.check(dynamodb, "TransactWriteItems", {"TransactItems": allowed_items})  # type: ignore[arg-type]
+        assert guard.violations == {}
+        refused = [
+            {"Put": _put("TIP#1")},
+            {"Put": _put("OA#1")},
+            {"ConditionCheck": {**update, "Key": _put("TIP#2")["Item"]}},
+        ]
+        guard.check(dynamodb, "TransactWriteItems", {"TransactItems": refused})  # type: ignore[arg-type]
+    assert guard.violations == {
+        # the registry is not the webhook's to write; ConditionCheckItem is not granted to it
+        "tipline.handlers.webhook calls dynamodb:PutItem on TiplineTable keys OA#": 1,
+        "tipline.handlers.webhook calls dynamodb:ConditionCheckItem on TiplineTable keys TIP#": 1,
+    }
+
+
 def test_dynamodb_index_queries_need_the_index_in_the_resource() -> None:
     scheduler = "tipline.handlers.advisory_scheduler"
     assert allowed(scheduler, "dynamodb:Query", {"TableName": TABLE, "IndexName": "gsi1"})

@@ -1,4 +1,5 @@
-"""Envelope encryption: a KMS data key per sealed value, AES-256-GCM, versioned format.
+"""Envelope encryption: a KMS data key per sealed value (or per context within one webhook event,
+:class:`EventKeys`), AES-256-GCM, versioned format.
 
 Stored format, version 1::
 
@@ -63,6 +64,29 @@ def seal_with(data_key: DataKey, plaintext: bytes, context: Mapping[str, str]) -
 def seal(key_id: str, plaintext: bytes, context: Mapping[str, str]) -> bytes:
     """Seal ``plaintext`` under a fresh data key bound to ``context`` (one KMS call)."""
     return seal_with(generate_data_key(key_id, context), plaintext, context)
+
+
+class EventKeys:
+    """The data keys of one webhook event: one KMS call per encryption context the event seals in.
+
+    Every value sealed in an event under the same context (a citizen's message and its
+    acknowledgement, both ``{oa_id, tip_id}``) shares one data key, each value with its own random
+    nonce and the context as its associated data; values of different contexts never share one (a
+    citizen's Zalo id, ``{oa_id, contact}``, opens for fewer roles than a tip's thread). The stored
+    format is version 1 unchanged, so every reader opens these as before. Lives for one event only:
+    nothing keeps the keys after it.
+    """
+
+    def __init__(self, key_id: str) -> None:
+        self._key_id = key_id
+        self._keys: dict[tuple[tuple[str, str], ...], DataKey] = {}
+
+    def seal(self, plaintext: bytes, context: Mapping[str, str]) -> bytes:
+        name = tuple(sorted(context.items()))
+        data_key = self._keys.get(name)
+        if data_key is None:
+            data_key = self._keys[name] = generate_data_key(self._key_id, context)
+        return seal_with(data_key, plaintext, context)
 
 
 def _split(blob: bytes) -> tuple[bytes, bytes, bytes]:

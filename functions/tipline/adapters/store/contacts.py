@@ -8,18 +8,27 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tipline import keys
-from tipline.adapters.store.gateway import DynamoGateway, key, to_item
+from tipline.adapters.store.gateway import DynamoGateway, from_item, key, to_item
 from tipline.domain import Contact, OfficerBlock
+from tipline.errors import DependencyUnavailable
 
 
-def contact_item(contact: Contact) -> dict[str, Any]:
+def contact_item(contact: Contact, burst_start_ms: int | None = None) -> dict[str, Any]:
     """A contact's stored attributes: its fields and its place in its OA's audience on gsi1 (a
-    contact's OA never changes, so the index keys are written once, with the contact)."""
+    contact's OA never changes, so the index keys are written once, with the contact).
+    ``burst_start_ms``: the contact is created by a message, the first of its burst window."""
+    burst = {"burst_start_ms": burst_start_ms, "burst_count": 1} if burst_start_ms is not None else {}
     return {
         **contact.model_dump(),
+        **burst,
         "gsi1pk": keys.audience_partition(contact.oa_id),
         "gsi1sk": contact.pseudonym,
     }
+
+
+# Attempts of touch_contact's single conditional write before it gives up (each lost race re-plans
+# from the item the failed condition returned).
+_TOUCH_ATTEMPTS = 4
 
 
 class ContactStore(DynamoGateway):
@@ -29,8 +38,107 @@ class ContactStore(DynamoGateway):
         values = self.get(keys.contact_pk(pseudonym))
         return Contact.model_validate(values) if values else None
 
-    def create_contact(self, contact: Contact) -> bool:
-        return self.put(keys.contact_pk(contact.pseudonym), keys.META, contact_item(contact), if_absent=True)
+    def create_contact(self, contact: Contact, burst_start_ms: int | None = None) -> bool:
+        item = contact_item(contact, burst_start_ms)
+        return self.put(keys.contact_pk(contact.pseudonym), keys.META, item, if_absent=True)
+
+    def create_contact_op(self, contact: Contact, burst_start_ms: int | None = None) -> dict[str, Any]:
+        """create_contact as part of a transaction."""
+        item = contact_item(contact, burst_start_ms)
+        return self.put_op(keys.contact_pk(contact.pseudonym), keys.META, item, if_absent=True)
+
+    def touch_contact(
+        self, pseudonym: str, at_ms: int, now_ms: int, window_ms: int
+    ) -> tuple[Contact, int] | None:
+        """A message from the contact, in one write: its last interaction moves forward (events arrive
+        out of order), Zalo's block is over (the citizen wrote: docs/intake.md, "Blocks"), and the
+        message is counted in the contact's burst window (a new window starts when the last one is
+        over). Returns the contact as it was before and the message's count in its window; None
+        when there is no contact. Each step keeps the semantics of record_interaction,
+        clear_zalo_block and count_message: the write is conditional on what it assumes of the
+        stored item, and a failed condition returns the item to plan the next attempt from."""
+        edge = now_ms - window_ms
+        forward, in_window = True, True  # the usual case: a later message within the window
+        for _ in range(_TOUCH_ATTEMPTS):
+            sets = ["zalo_blocked = :no"]
+            conditions = ["attribute_exists(pk)"]
+            values: dict[str, Any] = {":no": {"BOOL": False}, ":one": {"N": "1"}}
+            if forward:
+                sets.append("last_interaction_ms = :t")
+                conditions.append("last_interaction_ms < :t")
+                values[":t"] = {"N": str(at_ms)}
+            values[":edge"] = {"N": str(edge)}
+            if in_window:
+                add = " ADD burst_count :one"
+                conditions.append("burst_start_ms > :edge")
+            else:
+                add = ""
+                sets += ["burst_start_ms = :now", "burst_count = :one"]
+                conditions.append("(attribute_not_exists(burst_start_ms) OR burst_start_ms <= :edge)")
+                values[":now"] = {"N": str(now_ms)}
+            response, old = self._conditional_old(
+                "update_item",
+                Key=key(keys.contact_pk(pseudonym)),
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE blocked" + add,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
+            )
+            if old is None:
+                before = from_item(response.get("Attributes", {}))
+                count = int(before.get("burst_count", 0)) + 1 if in_window else 1
+                return Contact.model_validate(before), count
+            if not old:
+                return None
+            forward = int(old.get("last_interaction_ms", 0)) < at_ms
+            in_window = int(old.get("burst_start_ms", edge)) > edge
+        raise DependencyUnavailable("the contact changed under every attempt; retrying later")
+
+    def subscription_op(
+        self, pseudonym: str, at_ms: int, follower: bool, interaction: bool
+    ) -> dict[str, Any]:
+        """A follow (or an unfollow) in one conditional write, for a transaction: the follower fact
+        and the advisory choice as of ``at_ms`` and, for a follow, the interaction and the end of
+        Zalo's block. It holds only when no later event set any of them; otherwise the caller
+        applies them one by one (tipline.intake.subscription), each ordered on its own stamp."""
+        choice = "opted_out" if follower else "opted_in"
+        sets = ["follower = :follower", "follower_at_ms = :at", f"{choice} = :no", "choice_at_ms = :at"]
+        conditions = [
+            "attribute_exists(pk)",
+            "(attribute_not_exists(follower_at_ms) OR follower_at_ms <= :at)",
+            "(attribute_not_exists(choice_at_ms) OR choice_at_ms <= :at)",
+        ]
+        expression_tail = ""
+        if interaction:
+            sets += ["last_interaction_ms = :at", "zalo_blocked = :no"]
+            conditions.append("last_interaction_ms <= :at")
+            expression_tail = " REMOVE blocked"
+        return self.update_op(
+            keys.contact_pk(pseudonym),
+            keys.META,
+            "SET " + ", ".join(sets) + expression_tail,
+            {":follower": follower, ":at": at_ms, ":no": False},
+            condition=" AND ".join(conditions),
+        )
+
+    def point_contact_op(
+        self, pseudonym: str, tip_id: str, at_ms: int, expected: str | None
+    ) -> dict[str, Any]:
+        """point_contact_to_tip's conditional update, for a transaction (with contact_tip_link_op)."""
+        condition = "attribute_not_exists(open_tip_id)" if expected is None else "open_tip_id = :expected"
+        values: dict[str, Any] = {":tip": tip_id, ":at": at_ms}
+        if expected is not None:
+            values[":expected"] = expected
+        return self.update_op(
+            keys.contact_pk(pseudonym),
+            keys.META,
+            "SET open_tip_id = :tip, open_tip_at_ms = :at",
+            values,
+            condition=condition,
+        )
+
+    def contact_tip_link_op(self, pseudonym: str, tip_id: str) -> dict[str, Any]:
+        return self.put_op(keys.contact_pk(pseudonym), keys.contact_tip_sk(tip_id), {"tip_id": tip_id})
 
     def get_contacts(self, pseudonyms: Sequence[str]) -> list[Contact]:
         """The contacts that exist among ``pseudonyms`` (batched reads, any order)."""

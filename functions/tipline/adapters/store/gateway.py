@@ -17,6 +17,8 @@ from tipline.errors import DependencyUnavailable
 from tipline.keys import META
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+TRANSACTION_CANCELLED = "TransactionCanceledException"
+TRANSACT_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 BATCH_WRITE_ITEMS = 25  # and per BatchWriteItem
 DAILY_SLOT_DAYS = 3  # a daily allowance's counter outlives its day by this many days
@@ -77,6 +79,78 @@ class DynamoGateway:
         except ClientError:
             return False
         return True
+
+    def _conditional_old(self, operation: str, **kwargs: Any) -> tuple[Any, dict[str, Any] | None]:
+        """Run a conditional write that returns the item as it was when the condition failed
+        (ReturnValuesOnConditionCheckFailure=ALL_OLD), saving a read before or after the write.
+
+        Returns (the response, None) when the write happened, else (None, the item or {} if absent)."""
+        try:
+            return self._call(operation, ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs), None
+        except ClientError as exc:
+            old: Any = exc.response.get("Item")
+            return None, from_item(old) if old else {}
+
+    # -- transactions: several items that must change together, in one call ------------------------
+    def put_op(self, pk: str, sk: str, values: Mapping[str, Any], if_absent: bool = False) -> dict[str, Any]:
+        """A Put for :meth:`transact` (``if_absent``: only if no item has that key)."""
+        put: dict[str, Any] = {"TableName": self.name, "Item": to_item({**values, "pk": pk, "sk": sk})}
+        if if_absent:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+            put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return {"Put": put}
+
+    def update_op(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        values: Mapping[str, Any] | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """An Update for :meth:`transact`; ``values`` are plain Python values (serialised here)."""
+        update: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk), "UpdateExpression": expression}
+        if values:
+            update["ExpressionAttributeValues"] = {name: to_item({"v": v})["v"] for name, v in values.items()}
+        if condition:
+            update["ConditionExpression"] = condition
+            update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if names:
+            update["ExpressionAttributeNames"] = dict(names)
+        return {"Update": update}
+
+    def transact(self, operations: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None] | None:
+        """Apply ``operations`` (from put_op / update_op) all together or not at all (one
+        TransactWriteItems call; IAM authorises each item by its own action, PutItem or UpdateItem).
+
+        None when they were applied. Otherwise one entry per operation: None for an operation
+        that was not the cause, or the stored item ({} when absent) whose condition failed.
+        DependencyUnavailable for anything else, a conflict with another transaction included
+        (the caller's event is then spilled and completed later)."""
+        if len(operations) > TRANSACT_ITEMS:
+            raise ValueError("too many operations for one transaction")
+        try:
+            aws.dynamodb().transact_write_items(TransactItems=list(operations))  # type: ignore[arg-type]
+        except ClientError as exc:
+            error = exc.response.get("Error", {}).get("Code")
+            reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons", [])  # type: ignore[assignment]
+            codes = [reason.get("Code") for reason in reasons]
+            if error != TRANSACTION_CANCELLED or len(reasons) != len(operations):
+                raise DependencyUnavailable("dynamodb transact_write_items failed") from exc
+            if any(code not in ("None", "ConditionalCheckFailed", None) for code in codes):
+                raise DependencyUnavailable(
+                    f"dynamodb transaction cancelled: {sorted(set(map(str, codes)))}"
+                ) from exc
+            return [
+                (from_item(reason["Item"]) if reason.get("Item") else {})
+                if reason.get("Code") == "ConditionalCheckFailed"
+                else None
+                for reason in reasons
+            ]
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("dynamodb transact_write_items failed") from exc
+        return None
 
     def paginate(self, operation: str, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every item of a query or scan, page after page."""

@@ -33,6 +33,26 @@ class ThreadStore(DynamoGateway):
         pk = keys.thread_pk(entry.tip_id, entry.pseudonym)
         return self.put(pk, entry.entry_key, entry.model_dump(), if_absent=True)
 
+    def new_entry_op(self, entry: ThreadEntry) -> dict[str, Any]:
+        """put_entry_if_absent for a transaction."""
+        pk = keys.thread_pk(entry.tip_id, entry.pseudonym)
+        return self.put_op(pk, entry.entry_key, entry.model_dump(), if_absent=True)
+
+    def enqueued_op(self, pk: str, entry_key: str) -> dict[str, Any]:
+        """mark_enqueued for a transaction."""
+        return self.update_op(pk, entry_key, "SET enqueued = :true", {":true": True})
+
+    def mark_receipt_op(self, pk: str, entry_key: str, status: DeliveryStatus) -> dict[str, Any]:
+        """mark_receipt for a transaction."""
+        return self.update_op(
+            pk,
+            entry_key,
+            "SET #st = :st",
+            {":st": status.value, ":seen": DeliveryStatus.SEEN.value},
+            condition="attribute_exists(pk) AND #st <> :seen",
+            names={"#st": "status"},
+        )
+
     def get_entry(self, pk: str, entry_key: str) -> ThreadEntry | None:
         values = self.get(pk, entry_key)
         return ThreadEntry.model_validate(values) if values else None

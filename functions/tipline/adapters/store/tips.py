@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,6 +28,56 @@ class TipStore(DynamoGateway):
     def put_tip_if_absent(self, tip: Tip) -> bool:
         values = {**tip.model_dump(), **self.tip_index_fields(tip)}
         return self.put(keys.tip_pk(tip.tip_id), keys.META, values, if_absent=True)
+
+    def new_tip_op(self, tip: Tip, ack_id: str | None = None) -> dict[str, Any]:
+        """put_tip_if_absent for a transaction; ``ack_id``: the tip's first acknowledgement is
+        claimed with it (as claim_ack would, at the tip's ``last_ack_ms``)."""
+        values = {**tip.model_dump(), **self.tip_index_fields(tip)}
+        if ack_id is not None:
+            values["last_ack_id"] = ack_id
+        return self.put_op(keys.tip_pk(tip.tip_id), keys.META, values, if_absent=True)
+
+    def reserve_code_op(self, code: str, tip_id: str) -> dict[str, Any]:
+        return self.put_op(keys.code_pk(code), keys.META, {"tip_id": tip_id}, if_absent=True)
+
+    def join_tip_op(
+        self,
+        tip: Tip,
+        at_ms: int,
+        urgent: bool,
+        open_statuses: Sequence[str],
+        active_since_ms: int | None,
+        ack: tuple[str, int, int] | None,
+    ) -> dict[str, Any]:
+        """note_inbound for a transaction, holding only while the tip can still take the message:
+        open (one of ``open_statuses``) and, unless ``active_since_ms`` is None, active since then.
+        ``ack`` (reply id, now, quiet period in ms) also claims an acknowledgement as claim_ack does."""
+        last = max(tip.last_activity_ms, at_ms)
+        activity = keys.activity_sk(last, tip.tip_id)
+        sets = ["last_activity_ms = :last", "gsi1sk = :act", "gsi2sk = :act"]
+        values: dict[str, Any] = {":one": 1, ":last": last, ":act": activity}
+        statuses = {f":open{i}": status for i, status in enumerate(open_statuses)}
+        values.update(statuses)
+        conditions = ["attribute_exists(pk)", f"#st IN ({', '.join(statuses)})"]
+        if urgent:
+            sets.append("urgent = :true")
+            values[":true"] = True
+        if active_since_ms is not None:
+            conditions.append("last_activity_ms >= :since")
+            values[":since"] = active_since_ms
+        if ack is not None:
+            reply_id, now_ms, quiet_ms = ack
+            sets += ["last_ack_ms = :now", "last_ack_id = :reply"]
+            conditions.append("(last_ack_ms <= :edge OR last_ack_id = :reply)")
+            values.update({":now": now_ms, ":edge": now_ms - quiet_ms, ":reply": reply_id})
+        return self.update_op(
+            keys.tip_pk(tip.tip_id),
+            keys.META,
+            "ADD message_count :one SET " + ", ".join(sets),
+            values,
+            condition=" AND ".join(conditions),
+            names={"#st": "status"},
+        )
 
     def get_tip(self, tip_id: str) -> Tip | None:
         values = self.get(keys.tip_pk(tip_id))
