@@ -20,6 +20,16 @@ local stack depends on (moto 5.2):
   first copy was received and deleted. Two copies of one acknowledgement (the webhook and the
   spill consumer completing the same event) could both be delivered, and handled at once.
 
+and to moto's DynamoDB (moto 5.2):
+
+- Transactions that neither lose nor stall other writes. moto's TransactWriteItems deep-copies every
+  table it touches before it starts (the whole table, on every transaction: slower as the table
+  grows) and, when the transaction is cancelled, puts those copies back: every write another thread
+  made meanwhile is lost, and a copy taken while another thread writes fails with a 500. Here every
+  DynamoDB write (put, update, delete, transaction) runs under one lock, as a conditional write is
+  atomic on DynamoDB, and a cancelled transaction restores only the items it touched (and the
+  table's stream as it was), which is what DynamoDB guarantees.
+
 Only an emulator running in this process (or started by `python -m tipline_local.emulator`, which
 is what ``spawn_emulator`` runs) is corrected; an external one (AWS_ENDPOINT_URL) is what it is.
 """
@@ -50,13 +60,17 @@ _POLL_SECONDS = 0.05  # a long poll's retry when visible messages are all held b
 _SQS_LOCK = threading.RLock()
 
 
-def _serialised(method: Any) -> Any:
+def _under(lock: Any, method: Any) -> Any:
     @functools.wraps(method)
     def under_lock(*args: Any, **kwargs: Any) -> Any:
-        with _SQS_LOCK:
+        with lock:
             return method(*args, **kwargs)
 
     return under_lock
+
+
+def _serialised(method: Any) -> Any:
+    return _under(_SQS_LOCK, method)
 
 
 def correct_sqs() -> None:
@@ -122,6 +136,81 @@ def correct_sqs() -> None:
 
 fix_fifo_order_after_visibility_timeout = correct_sqs  # the name its first callers know
 
+_DYNAMODB_APPLIED = "_tipline_dynamodb_corrected"
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def correct_dynamodb() -> None:
+    """Patch moto's DynamoDB in this process (idempotent): see the module's docstring."""
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    if getattr(DynamoDBBackend, _DYNAMODB_APPLIED, False):
+        return
+
+    class _TablesKept:
+        """Stands in for the ``copy`` module inside moto's DynamoDB backend: a table is "copied" as
+        itself, so moto's own rollback puts back the same object and the items are restored here."""
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    setattr(models, "copy", _TablesKept)  # noqa: B010 - the name moto's backend module looks up
+    transact = DynamoDBBackend.transact_write_items
+
+    def touched(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any]]:
+        """(table, hash key, range key) of each item a transaction names."""
+        found = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = backend.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op.get("Key") or op.get("Item") or {}
+            if table.hash_key_attr not in key:
+                continue
+            range_attr = table.range_key_attr
+            range_key = DynamoType(key[range_attr]) if range_attr and range_attr in key else None
+            found.append((table, DynamoType(key[table.hash_key_attr]), range_key))
+        return found
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with _DYNAMODB_LOCK:
+            keys = touched(self, transact_items)
+            before = [
+                (t, h, r, copy.deepcopy(t.get_item(h, r) if r is not None or not t.range_key_attr else None))
+                for t, h, r in keys
+            ]
+            streams = {
+                id(t): (t, len(t.stream_shard.items)) for t, _, _ in keys if t.stream_shard is not None
+            }
+            try:
+                transact(self, transact_items)
+            except Exception:
+                for table, hash_key, range_key, item in reversed(before):
+                    if range_key is not None:
+                        table.items[hash_key].pop(range_key, None)
+                        if item is not None:
+                            table.items[hash_key][range_key] = item
+                    else:
+                        table.items.pop(hash_key, None)
+                        if item is not None:
+                            table.items[hash_key] = item
+                for table, length in streams.values():
+                    del table.stream_shard.items[length:]
+                raise
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    for name in ("put_item", "update_item", "delete_item"):
+        method = getattr(DynamoDBBackend, name)
+        setattr(DynamoDBBackend, name, _under(_DYNAMODB_LOCK, method))
+    setattr(DynamoDBBackend, _DYNAMODB_APPLIED, True)
+
 
 def free_port() -> int:
     """A loopback port free right now (another process may still take it before it is bound)."""
@@ -139,6 +228,7 @@ def start_in_process(port: int | None = None) -> tuple[ThreadedMotoServer, str]:
     from moto.server import ThreadedMotoServer
 
     correct_sqs()
+    correct_dynamodb()
     port = port or free_port()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
