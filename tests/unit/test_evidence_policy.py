@@ -12,6 +12,7 @@ import pytest
 from tipline.domain import FetchFailure as Failure
 from tipline.evidence import policy
 from tipline.evidence.policy import MiB
+from tipline.retry import backoff_seconds
 
 ALLOWED = ("zdn.vn", "zalo.me")
 
@@ -61,6 +62,9 @@ def test_a_local_host_needs_its_exact_port() -> None:
         ("10.1.2.3", "private"),
         ("240.0.0.1", "private"),
         ("0.0.0.0", "private"),  # noqa: S104
+        ("10.0.0.1%eth0", "private"),  # an IPv4 address never has a zone: the zone is dropped
+        ("10.0.0.1%a%b", "private"),
+        ("::2", "reserved"),
         ("100.64.0.1", "not global"),
     ],
 )
@@ -82,6 +86,7 @@ def test_a_public_address_mapped_into_ipv6_passes() -> None:
         (b"\x00\x00\x00\x18ftyp3g2a", "video/3gpp2"),
         (b"\x00\x00\x00\x18ftyp", "application/octet-stream"),  # too short to hold a brand
         (b"RIFF\x00\x00\x00\x00WAVEfmt ", "audio/wav"),
+        (b"RIFF\x00\x00\x00\x00WAVE", "audio/wav"),  # exactly 12 bytes
         (b"RIFF\x00\x00\x00\x00AVI LIST", "video/x-msvideo"),
         (b"RIFF\x00\x00\x00\x00RMID", "application/octet-stream"),
         (b"RIFF\x00\x00\x00\x00WEB", "application/octet-stream"),  # shorter than 12 bytes
@@ -96,6 +101,8 @@ def test_a_public_address_mapped_into_ipv6_passes() -> None:
         (b"\x1f\x8b\x08", "application/gzip"),
         (b"\x7fELF\x02", "application/x-executable"),
         (b"\xff\xf1\x50", "audio/aac"),  # ADTS
+        (b"\xff\xf1", "audio/aac"),  # two bytes are enough
+        (b"\xff\xfb", "audio/mpeg"),
         (b"\xff\xf9\x50", "audio/aac"),
         (b"\xff\xfb\x90", "audio/mpeg"),  # an MPEG audio frame
         (b"\xff\xe3\x90", "audio/mpeg"),
@@ -157,6 +164,9 @@ def test_transient_failures_are_retried_until_the_last_attempt_and_permanent_one
     assert first.retry and 15 <= first.delay_seconds <= 30
     second = policy.decide(Failure.TOO_SLOW, 2, 3, rng)
     assert second.retry and 30 <= second.delay_seconds <= 60
+    for attempt in (4, 5, 6):  # the caller's random source draws the jitter
+        decided = policy.decide(Failure.NETWORK, attempt, 9, random.Random(attempt))
+        assert decided.delay_seconds == backoff_seconds(attempt, rng=random.Random(attempt))
     assert policy.decide(Failure.NETWORK, 3, 3) == policy.Decision(retry=False, delay_seconds=0)
     for failure in policy.PERMANENT:
         assert policy.decide(failure, 1, 3) == policy.Decision(retry=False)
