@@ -11,6 +11,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -125,7 +126,11 @@ def test_outside_the_7_day_window_fails_for_the_officer_without_calling_zalo(
     assert len(messages) == 1 and not failed  # permanent: acknowledged, never retried
     entry = _ack_entry(stack)
     assert entry.status == DeliveryStatus.FAILED
-    assert entry.reason is not None and "7-day" in entry.reason and "write again" in entry.reason
+    wrote = datetime.fromtimestamp(eight_days_ago / 1000, timezone(timedelta(hours=7)))  # Vietnam time
+    assert entry.reason == (
+        f"outside Zalo's 7-day reply window: the citizen last wrote on {wrote:%d/%m/%Y %H:%M}; "
+        "the reply can be sent after they write again"
+    )
     assert not zalo_sim.calls_to("/v3.0/oa/message/cs")
     assert receive(stack, "RepliesQueue") == []
 
