@@ -148,17 +148,17 @@ def stage(name: str) -> Path:
     module = MODULES[name]
     where = STAGES / name
     where.mkdir(parents=True, exist_ok=True)
-    for link_name, target in {**LINKS, **{f: f for f in FILES}}.items():
+    for link_name, linked in {**LINKS, **{f: f for f in FILES}}.items():
         link = where / link_name
         if not link.is_symlink():
-            link.symlink_to(Path("../..") / target)
+            link.symlink_to(Path("../..") / linked)
     table = "\n".join(
         (
             "",
             "[tool.mutmut]",
             'source_paths = ["src/tipline"]',
             f"only_mutate = {_toml_list([f'src/tipline/{f}' for f in module.files])}",
-            f"also_copy = {_toml_list([*LINKS.keys() - {'src'}, *FILES])}",
+            f"also_copy = {_toml_list([*(n for n in LINKS if n != 'src'), *FILES])}",
             f"do_not_mutate_patterns = {_toml_list(NOT_MUTATED)}",
             f"pytest_add_cli_args_test_selection = {_toml_list(module.tests)}",
             "",
