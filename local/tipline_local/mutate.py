@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ROOT / ".mutate"
@@ -161,6 +162,7 @@ def stage(name: str) -> Path:
             f"also_copy = {_toml_list([*(n for n in LINKS if n != 'src'), *FILES])}",
             f"do_not_mutate_patterns = {_toml_list(NOT_MUTATED)}",
             f"pytest_add_cli_args_test_selection = {_toml_list(module.tests)}",
+            'pytest_add_cli_args = ["-p", "tipline_local.mutate"]',  # the hook below
             "",
         )
     )
@@ -183,6 +185,12 @@ def results(where: Path, name: str) -> dict[str, int | None]:
     if module.mutants:
         codes = {n: c for n, c in codes.items() if any(fnmatch.fnmatchcase(n, p) for p in module.mutants)}
     return codes
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """A pytest hook (the stages load this module as a plugin): a mutant's unit tests run before its
+    handler tests, so most mutants die in milliseconds instead of after a stack's provisioning."""
+    items.sort(key=lambda item: not str(item.nodeid).startswith("tests/unit/"))
 
 
 def main(argv: list[str] | None = None) -> int:
