@@ -15,7 +15,15 @@ from tipline.adapters.table import Table
 from tipline.config import Settings
 from tipline.domain import DEDUPE_MEMORY_SECONDS, OaAccount
 from tipline.errors import NotFound
-from tipline.intake.gate import FUTURE_SKEW_MS, STALE_AFTER_MS, Rejected, admit, age_ms, is_fresh
+from tipline.intake.gate import (
+    FUTURE_SKEW_MS,
+    STALE_AFTER_MS,
+    UNAUTHORISED,
+    Rejected,
+    admit,
+    age_ms,
+    is_fresh,
+)
 from tipline_local.accounts import demo_accounts
 from tipline_local.samples import zalo_body
 
@@ -94,6 +102,7 @@ def test_bodies_that_are_not_a_json_object_are_refused_with_their_reason(raw: by
     with pytest.raises(Rejected) as refused:
         admit(raw, "mac=x", cast(Table, Registry(OA)), settings, NOW_MS, verified=True)
     assert (refused.value.status, refused.value.reason, refused.value.fields) == (400, reason, [])
+    assert str(refused.value) == reason  # what a traceback shows
 
 
 @pytest.mark.parametrize(
@@ -177,3 +186,14 @@ def test_an_admitted_event_carries_its_oa_name_and_parsed_event() -> None:
         0,
     )
     assert admitted.event is not None and admitted.event.event_name == "user_send_text"
+
+
+@pytest.mark.parametrize("registered", [None, OA.model_copy(update={"app_id": "another-app"})])
+def test_an_unverified_event_of_an_unknown_oa_or_another_app_is_refused_before_any_secret_is_read(
+    registered: OaAccount | None,
+) -> None:
+    registry = Registry(*([registered] if registered else []))
+    with pytest.raises(Rejected) as refused:
+        admit(_body(), "mac=x", cast(Table, registry), SETTINGS, NOW_MS)
+    assert (refused.value.status, refused.value.reason) == (401, UNAUTHORISED)
+    assert registry.reads == [(OA.oa_id, SETTINGS.registry_cache_seconds)]  # through the registry cache
