@@ -15,6 +15,8 @@ module is below ``THRESHOLD``.
 
     python -m tipline_local.mutate                 # every module, one after the other
     python -m tipline_local.mutate signature gate  # some of them (make mutate MODULES="...")
+
+A later run tries again only what was not killed (rm -rf .mutate for a run from scratch).
 """
 
 from __future__ import annotations
@@ -215,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         where = stage(name)
         began = time.monotonic()
-        run = subprocess.run(
-            [str(mutmut), "run", "--max-children", str(WORKERS)], cwd=where, env=env, check=False
-        )
+        # After a first run, only the mutants not yet killed are tried again (with today's tests):
+        # mutmut keeps every verdict it has, and re-runs the mutants it is given by name.
+        again = [n for n, c in results(where, name).items() if c not in KILLED and n not in ACCEPTED]
+        command = [str(mutmut), "run", "--max-children", str(WORKERS), *(again or MODULES[name].mutants)]
+        run = subprocess.run(command, cwd=where, env=env, check=False)
         minutes = (time.monotonic() - began) / 60
         codes = results(where, name)
         killed = sum(1 for c in codes.values() if c in KILLED)
