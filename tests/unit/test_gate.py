@@ -165,6 +165,12 @@ def test_unknown_event_names_are_ignored_and_cut_to_64_characters() -> None:
     ignored = _admit(_body(event_name="x" * 100))
     assert (ignored.kind, ignored.oa, ignored.event, ignored.event_name) == ("ignored", OA, None, "x" * 64)
     assert _admit(_body(event_name=None)).event_name == "None"
+    unnamed = json.loads(_body())
+    del unnamed["event_name"]
+    assert (_admit(json.dumps(unnamed).encode()).kind, _admit(json.dumps(unnamed).encode()).event_name) == (
+        "ignored",
+        "",
+    )
 
 
 def test_a_known_event_that_breaks_the_schema_names_the_fields_not_the_values() -> None:
