@@ -488,3 +488,22 @@ def test_the_senders_concurrency_times_its_pace_stays_under_zalos_rate_limit() -
     [source] = [e["Properties"] for e in function["Events"].values() if e["Type"] == "SQS"]
     containers = source["ScalingConfig"]["MaximumConcurrency"]
     assert 0 < rate * containers * 60 <= 4000
+
+
+def test_a_citizens_id_is_opened_once_for_a_burst_of_replies(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    """Per reply one KMS call for its text; the citizen's user id only for the first of a burst."""
+    citizen_writes(zalo_sim, lambda_context, "báo tin", USER)  # an acknowledgement
+    citizen_writes(zalo_sim, lambda_context, "liên hệ", USER)  # and a menu answer, to the same citizen
+    opened: list[dict[str, str]] = []
+    probe = Fault(aws.kms(), "Decrypt", "never", when=lambda params: opened.append(params["EncryptionContext"]))
+    with probe:
+        for _ in range(2):
+            Poller(stack, lambda_context).once()
+    assert len(zalo_sim.cs_sent(USER)) == 2
+    # The menu answer's text is sealed under the contact's context, as is the user id: two opens,
+    # not three (the acknowledgement's text opens under its tip, the OA's token under its purpose).
+    contact_opens = [context for context in opened if set(context) == {"oa_id", "contact"}]
+    assert len(contact_opens) == 2, opened
+    assert len([context for context in opened if "tip_id" in context]) == 1
