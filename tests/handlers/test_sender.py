@@ -497,8 +497,7 @@ def test_a_citizens_id_is_opened_once_for_a_burst_of_replies(
     citizen_writes(zalo_sim, lambda_context, "báo tin", USER)  # an acknowledgement
     citizen_writes(zalo_sim, lambda_context, "liên hệ", USER)  # and a menu answer, to the same citizen
     opened: list[dict[str, str]] = []
-    probe = Fault(aws.kms(), "Decrypt", "never", when=lambda params: opened.append(params["EncryptionContext"]))
-    with probe:
+    with Fault(aws.kms(), "Decrypt", "never", when=lambda call: opened.append(call["EncryptionContext"])):
         for _ in range(2):
             Poller(stack, lambda_context).once()
     assert len(zalo_sim.cs_sent(USER)) == 2

@@ -123,7 +123,7 @@ def test_a_numeric_timestamp_is_accepted() -> None:
 
 def test_a_verified_event_of_an_oa_no_longer_registered_is_not_found() -> None:
     registry = Registry()
-    with pytest.raises(NotFound, match="^the event's OA is no longer registered$"):  # what ops read
+    with pytest.raises(NotFound, match=r"^the event's OA is no longer registered$"):  # what ops read
         _admit(_body(), registry=registry)
     assert registry.reads == [(OA.oa_id, SETTINGS.registry_cache_seconds)]
 
