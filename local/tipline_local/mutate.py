@@ -133,6 +133,11 @@ ACCEPTED: dict[str, str] = {
         "RetryLater's message: nobody reads it (the reason is written on the entry before it is raised)"
     ),
     "tipline.replies.delivery.xǁRetryLaterǁ__init____mutmut_2": "RetryLater.reason: likewise never read",
+    "tipline.replies.delivery.x__text__mutmut_2": (
+        "_text's Poison for erased content: unreachable, deliver() fails an erased reply before calling it"
+    ),
+    "tipline.replies.delivery.x__text__mutmut_3": "the same unreachable Poison's message",
+    "tipline.replies.delivery.x__text__mutmut_4": "the same unreachable Poison's message",
     "tipline.replies.delivery.xǁ_UserIdsǁget__mutmut_6": (
         "<= for < against time.monotonic(): differs only within one tick of the clock"
     ),
