@@ -190,11 +190,11 @@ def stage(name: str) -> Path:
             "",
         )
     )
-    config = (ROOT / "pyproject.toml").read_text() + table
-    target = where / "pyproject.toml"
-    if not target.exists() or target.read_text() != config:
-        target.write_text(config)
-        shutil.rmtree(where / "mutants", ignore_errors=True)  # results of another configuration
+    (where / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + table)
+    last = where / "mutmut-table.toml"
+    if not last.exists() or last.read_text() != table:  # another selection: its results do not hold
+        shutil.rmtree(where / "mutants", ignore_errors=True)
+        last.write_text(table)
     return where
 
 
