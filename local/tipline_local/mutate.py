@@ -142,7 +142,9 @@ ACCEPTED: dict[str, str] = {
         "a sealed reply that is not a JSON object: only a bug writes one; it reaches the DLQ either way"
         " (as Poison at once, or as an AttributeError after the backoff)"
     ),
-    "tipline.replies.delivery.x__text__mutmut_27": "a Poison's message: only logged, and log wording is not tested",
+    "tipline.replies.delivery.x__text__mutmut_27": (
+        "a Poison's message: only logged, and log wording is not tested"
+    ),
     "tipline.replies.delivery.x__text__mutmut_28": "a Poison's message: likewise",
     "tipline.replies.delivery.xǁ_UserIdsǁget__mutmut_6": (
         "<= for < against time.monotonic(): differs only within one tick of the clock"
