@@ -146,6 +146,8 @@ ACCEPTED: dict[str, str] = {
         "a Poison's message: only logged, and log wording is not tested"
     ),
     "tipline.replies.delivery.x__text__mutmut_28": "a Poison's message: likewise",
+    "tipline.replies.delivery.x__text__mutmut_29": "a Poison's message: likewise",
+    "tipline.replies.delivery.xǁ_UserIdsǁput__mutmut_5": "popitem(last=None) for last=False: both false",
     "tipline.replies.delivery.xǁ_UserIdsǁget__mutmut_6": (
         "<= for < against time.monotonic(): differs only within one tick of the clock"
     ),

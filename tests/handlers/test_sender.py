@@ -219,6 +219,25 @@ def test_an_expired_token_is_refreshed_once_and_the_reply_sent(
     assert _ack_entry(stack).status == DeliveryStatus.SENT
 
 
+def test_a_token_another_container_already_renewed_is_used_not_refreshed_again(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    from tipline.tokens.store import TokenStore
+    from tipline.wiring import token_store
+
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    oa_id = demo_oa().oa_id
+    seen = token_store().access_token(oa_id)  # this container holds the current token
+    TokenStore(table(), get_settings()).refresh(oa_id)  # another container renews it meanwhile
+    assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1
+    zalo_sim.sim.inject(error=-216, path_prefix="/v3.0/oa/message/cs")  # the held token is refused
+    messages, failed = Poller(stack, lambda_context).once()
+    assert len(messages) == 1 and not failed
+    assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1, "the renewed token is used, not spent again"
+    assert token_store().access_token(oa_id).version == seen.version + 1
+    assert _ack_entry(stack).status == DeliveryStatus.SENT
+
+
 def test_a_token_rejected_again_after_its_refresh_is_retried_later_not_refreshed_twice(
     stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
 ) -> None:
