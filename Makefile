@@ -22,7 +22,7 @@ PYENV_312 := $(if $(PY312_RUNS),,$(shell command -v pyenv >/dev/null 2>&1 && pye
 PYENV_NOW := $(if $(PYENV_312),$(shell pyenv version-name 2>/dev/null | cut -d: -f1),)
 SAM_ENV := $(if $(PYENV_312),PYENV_VERSION=$(if $(PYENV_NOW),$(PYENV_NOW):)$(PYENV_312),)
 
-.PHONY: help dev test lint format validate build deploy deploy-to deployed-tag release deploy-edge console-publish bench lock events clean demo loadtest rehearse redrive \
+.PHONY: help dev test lint format validate build deploy deploy-to deployed-tag release deploy-edge console-publish bench lock events clean demo mutate loadtest rehearse redrive \
 	console console-api console-test console-screenshots chromium
 
 # The officer console (console/): Node.js 20.19+ and npm build it; Debian's Chromium runs its browser tests.
@@ -167,6 +167,10 @@ rehearse: $(VENV)/.ready ## deploy rehearsal: the SAM-transformed template and e
 QUEUE ?= replies
 redrive: $(VENV)/.ready ## move a queue's dead-letter messages back (QUEUE=replies|intake-spill|fetch; --stack via OPS_ARGS)
 	$(BIN)/tipline-ops $(OPS_ARGS) redrive --queue $(QUEUE)
+
+MODULES ?=
+mutate: $(VENV)/.ready ## mutation testing of the core (mutmut; long): the score per module (MODULES="signature gate ..." for some)
+	$(BIN)/python -m tipline_local.mutate $(MODULES)
 
 bench: $(VENV)/.ready console/dist/index.html chromium ## run the benchmarks in bench/ (ratios against a floor measured in the same run)
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -11,6 +11,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -125,7 +126,11 @@ def test_outside_the_7_day_window_fails_for_the_officer_without_calling_zalo(
     assert len(messages) == 1 and not failed  # permanent: acknowledged, never retried
     entry = _ack_entry(stack)
     assert entry.status == DeliveryStatus.FAILED
-    assert entry.reason is not None and "7-day" in entry.reason and "write again" in entry.reason
+    wrote = datetime.fromtimestamp(eight_days_ago / 1000, timezone(timedelta(hours=7)))  # Vietnam time
+    assert entry.reason == (
+        f"outside Zalo's 7-day reply window: the citizen last wrote on {wrote:%d/%m/%Y %H:%M}; "
+        "the reply can be sent after they write again"
+    )
     assert not zalo_sim.calls_to("/v3.0/oa/message/cs")
     assert receive(stack, "RepliesQueue") == []
 
@@ -211,6 +216,25 @@ def test_an_expired_token_is_refreshed_once_and_the_reply_sent(
     assert len(messages) == 1 and not failed
     assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1
     assert len(zalo_sim.cs_sent(USER)) == 1
+    assert _ack_entry(stack).status == DeliveryStatus.SENT
+
+
+def test_a_token_another_container_already_renewed_is_used_not_refreshed_again(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    from tipline.tokens.store import TokenStore
+    from tipline.wiring import token_store
+
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    oa_id = demo_oa().oa_id
+    seen = token_store().access_token(oa_id)  # this container holds the current token
+    TokenStore(table(), get_settings()).refresh(oa_id)  # another container renews it meanwhile
+    assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1
+    zalo_sim.sim.inject(error=-216, path_prefix="/v3.0/oa/message/cs")  # the held token is refused
+    messages, failed = Poller(stack, lambda_context).once()
+    assert len(messages) == 1 and not failed
+    assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1, "the renewed token is used, not spent again"
+    assert token_store().access_token(oa_id).version == seen.version + 1
     assert _ack_entry(stack).status == DeliveryStatus.SENT
 
 
@@ -498,3 +522,21 @@ def test_the_senders_concurrency_times_its_pace_stays_under_zalos_rate_limit() -
     [source] = [e["Properties"] for e in function["Events"].values() if e["Type"] == "SQS"]
     containers = source["ScalingConfig"]["MaximumConcurrency"]
     assert 0 < rate * containers * 60 <= 4000
+
+
+def test_a_citizens_id_is_opened_once_for_a_burst_of_replies(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    """Per reply one KMS call for its text; the citizen's user id only for the first of a burst."""
+    citizen_writes(zalo_sim, lambda_context, "báo tin", USER)  # an acknowledgement
+    citizen_writes(zalo_sim, lambda_context, "liên hệ", USER)  # and a menu answer, to the same citizen
+    opened: list[dict[str, str]] = []
+    with Fault(aws.kms(), "Decrypt", "never", when=lambda call: opened.append(call["EncryptionContext"])):
+        for _ in range(2):
+            Poller(stack, lambda_context).once()
+    assert len(zalo_sim.cs_sent(USER)) == 2
+    # The menu answer's text is sealed under the contact's context, as is the user id: two opens,
+    # not three (the acknowledgement's text opens under its tip, the OA's token under its purpose).
+    contact_opens = [context for context in opened if set(context) == {"oa_id", "contact"}]
+    assert len(contact_opens) == 2, opened
+    assert len([context for context in opened if "tip_id" in context]) == 1

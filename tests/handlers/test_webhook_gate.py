@@ -153,13 +153,14 @@ def test_unknown_oa_ids_do_not_grow_the_registry_cache(lambda_context: Any) -> N
     assert len(wiring.table()._oa_cache) <= len(demo_accounts())
 
 
-def test_an_app_secret_that_is_not_json_answers_401_not_500(lambda_context: Any) -> None:
+@pytest.mark.parametrize("secret", ["not json", '["a list"]', '{"app_secret": "no oa_secret_key"}'])
+def test_an_app_secret_that_is_not_json_answers_401_not_500(lambda_context: Any, secret: str) -> None:
     oa = demo_oa()
     boto3.client("secretsmanager").put_secret_value(
-        SecretId=get_settings().app_secret_prefix + oa.app_id, SecretString="not json"
+        SecretId=get_settings().app_secret_prefix + oa.app_id, SecretString=secret
     )
     response = deliver(lambda_context, text_event("x"))
-    assert _status(response) == 401
+    assert (_status(response), _answer(response)) == (401, {"error": "missing or invalid signature"})
 
 
 def test_concurrent_invocations_never_turn_the_metrics_flush_into_a_500(lambda_context: Any) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fixtures.events import EVENTS
 from fixtures.zalo_signature import zalo_mac
-from tipline.intake.signature import signature_matches
+from tipline.intake.signature import header_value, signature_matches
 from tipline_local.accounts import demo_accounts
 
 SAMPLES = sorted(Path(EVENTS, "webhook").glob("*.json"))
@@ -61,3 +61,12 @@ def test_the_verifier_refuses_a_signature_over_anything_else() -> None:
         assert not signature_matches(zalo_mac(app_id, raw, ts, key), *good)
     assert not signature_matches(None, *good) and not signature_matches("", *good)
     assert not signature_matches("mac=" + hashlib.sha256(body).hexdigest(), *good)
+
+
+def test_the_projects_signer_writes_the_documented_header() -> None:
+    """The simulator and the samples sign with ``header_value``: it must write what Zalo sends."""
+    for oa in demo_accounts():
+        body, timestamp = b'{"event_name":"user_send_text"}', "1767225600000"
+        assert header_value(oa.app_id, body, timestamp, oa.oa_secret_key) == zalo_mac(
+            oa.app_id, body, timestamp, oa.oa_secret_key
+        )

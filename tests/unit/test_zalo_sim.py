@@ -677,7 +677,10 @@ def test_latency_for_every_call_and_as_a_fault(sim: ZaloSimulator) -> None:
         with pytest.raises(httpx.ReadTimeout):
             cs(client)
         sim.inject(latency=0.001)
-        assert cs(client)["error"] == 0  # a small latency slows the call, the call itself succeeds
+        # a small latency slows the call, the call itself succeeds (a patient client: the machine
+        # may be loaded, and 50 ms only bounds the calls that must time out)
+        with httpx.Client(base_url=running.url, timeout=10) as patient:
+            assert cs(patient)["error"] == 0
     with pytest.raises(ValueError, match="negative"):
         sim.set_latency(-1)
 

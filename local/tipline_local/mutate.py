@@ -1,0 +1,278 @@
+"""`make mutate`: mutation testing of the core with mutmut, and the score of each core module.
+
+Each module of ``MODULES`` is run on its own, in ``.mutate/<module>/`` (not in git): its files are
+mutated, and each mutant is tested by the tests of the module's selection that called the mutated
+function (mutmut records which test calls which function in a first, clean run). A selection holds
+unit and handler tests only, never the local stack or the browser, so a module takes minutes.
+
+mutmut names a mutant after its module, derived from the file's path with a leading ``src/`` taken
+off; our package lives in ``functions/``, so each stage links ``src`` to it (and the files the tests
+read beside it), and gets a ``pyproject.toml`` that is ours plus the module's ``[tool.mutmut]``.
+
+``ACCEPTED`` lists survivors that are equivalent or accepted; docs/testing.md gives the reason for
+each. A module's score is (killed + timeouts + accepted) / mutants, and the run fails when any
+module is below ``THRESHOLD``.
+
+    python -m tipline_local.mutate                 # every module, one after the other
+    python -m tipline_local.mutate signature gate  # some of them (make mutate MODULES="...")
+
+A later run tries again only what was not killed (rm -rf .mutate for a run from scratch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ROOT / ".mutate"
+LINKS = {"src": "functions", "tests": "tests", "local": "local", "events": "events", "docs": "docs"}
+FILES = ("template.yaml", "samconfig.toml")
+THRESHOLD = 0.90
+WORKERS = 2  # the machine has two cores, shared
+
+# Lines never mutated, in every module: log calls (what they say is checked by the confidentiality
+# tests, not their wording; see docs/testing.md).
+NOT_MUTATED = (r"^\s*logger\.(debug|info|warning|error|exception)\(",)
+
+
+@dataclass(frozen=True)
+class Module:
+    files: tuple[str, ...]  # under functions/tipline/
+    tests: tuple[str, ...]  # pytest arguments: the unit and handler tests that exercise it
+    mutants: tuple[str, ...] = ()  # only these (mutmut name patterns) of the files, when given
+
+
+MODULES: dict[str, Module] = {
+    "signature": Module(
+        ("intake/signature.py",),
+        ("tests/unit/test_signature.py", "tests/handlers/test_webhook_gate.py"),
+    ),
+    "gate": Module(
+        ("intake/gate.py",),
+        (
+            "tests/unit/test_gate.py",
+            "tests/handlers/test_webhook_gate.py",
+            *(
+                f"tests/handlers/test_webhook.py::{test}"  # its tests of the gate
+                for test in (
+                    "test_registration_probe_gets_200_and_changes_nothing",
+                    "test_each_rejection_stores_and_queues_nothing",
+                    "test_schema_errors_name_fields_but_never_echo_values",
+                    "test_bare_hex_signature_and_base64_body_are_accepted",
+                )
+            ),
+        ),
+    ),
+    "intake": Module(
+        ("intake/service.py", "intake/keywords.py", "intake/subscription.py"),
+        ("tests/handlers/test_webhook.py", "tests/handlers/test_blocks.py"),
+    ),
+    "scoping": Module(
+        ("access.py", "console/service.py"),
+        (
+            "tests/handlers/test_officer_authz.py",
+            "tests/handlers/test_officer_api.py",
+            "tests/handlers/test_thread_view.py",
+        ),
+    ),
+    "sender": Module(
+        ("zalo_rules.py", "replies/delivery.py"),
+        ("tests/unit/test_rules.py", "tests/unit/test_user_id_cache.py", "tests/handlers/test_sender.py"),
+    ),
+    "taxonomy": Module(  # Zalo's error codes sorted into retry, refresh, fail and alert
+        ("adapters/zalo.py",),
+        ("tests/unit/test_zalo_errors.py",),
+        ("tipline.adapters.zalo.x_classify__mutmut_*",),
+    ),
+    "advisories": Module(
+        ("advisories/model.py", "advisories/delivery.py", "advisories/followers.py"),
+        (
+            "tests/handlers/test_advisory_eligibility.py",
+            "tests/handlers/test_advisories.py",
+            "tests/handlers/test_advisory_control.py",
+        ),
+    ),
+    "tokens": Module(("tokens/store.py",), ("tests/handlers/test_tokens.py",)),
+    "evidence": Module(
+        ("evidence/policy.py",),
+        (
+            "tests/unit/test_evidence_policy.py",
+            *(
+                f"tests/handlers/test_evidence.py::{test}"  # its policy tests, not the fetcher's
+                for test in (
+                    "test_content_is_sniffed_from_its_first_bytes",
+                    "test_allowed_hosts_are_zalo_suffixes_and_explicit_local_entries",
+                    "test_non_public_addresses_are_refused",
+                    "test_public_addresses_pass",
+                    "test_backoff_grows_and_stops",
+                )
+            ),
+        ),
+    ),
+}
+
+# Survivors that no test can kill (equivalent mutants), with why; docs/testing.md lists them too.
+# mutmut numbers a function's mutants in order, so an edit of that function renumbers them: then
+# the run shows them as survivors again, and this list is brought up to date with `mutmut show`.
+ACCEPTED: dict[str, str] = {
+    "tipline.zalo_rules.x_vietnam__mutmut_3": (
+        "fromtimestamp(..., None): a naive local time, which astimezone() reads back as local: same instant"
+    ),
+    "tipline.zalo_rules.x_vietnam__mutmut_5": "fromtimestamp(...) without a zone: as above",
+    "tipline.replies.delivery.xǁRetryLaterǁ__init____mutmut_1": (
+        "RetryLater's message: nobody reads it (the reason is written on the entry before it is raised)"
+    ),
+    "tipline.replies.delivery.xǁRetryLaterǁ__init____mutmut_2": "RetryLater.reason: likewise never read",
+    "tipline.replies.delivery.x__text__mutmut_2": (
+        "_text's Poison for erased content: unreachable, deliver() fails an erased reply before calling it"
+    ),
+    "tipline.replies.delivery.x__text__mutmut_3": "the same unreachable Poison's message",
+    "tipline.replies.delivery.x__text__mutmut_4": "the same unreachable Poison's message",
+    "tipline.replies.delivery.x__text__mutmut_22": (
+        "a sealed reply that is not a JSON object: only a bug writes one; it reaches the DLQ either way"
+        " (as Poison at once, or as an AttributeError after the backoff)"
+    ),
+    "tipline.replies.delivery.x__text__mutmut_27": (
+        "a Poison's message: only logged, and log wording is not tested"
+    ),
+    "tipline.replies.delivery.x__text__mutmut_28": "a Poison's message: likewise",
+    "tipline.replies.delivery.x__text__mutmut_29": "a Poison's message: likewise",
+    "tipline.replies.delivery.xǁ_UserIdsǁput__mutmut_5": "popitem(last=None) for last=False: both false",
+    "tipline.replies.delivery.xǁ_UserIdsǁget__mutmut_6": (
+        "<= for < against time.monotonic(): differs only within one tick of the clock"
+    ),
+    "tipline.replies.delivery.xǁ_UserIdsǁget__mutmut_7": (
+        "an expired id is not dropped on read: memory only, put() still bounds the size"
+    ),
+    "tipline.intake.gate.x__registered_oa__mutmut_18": (
+        "the app secret read without settings.secret_cache_seconds: secret_json's default is the same 300 s"
+    ),
+    "tipline.evidence.policy.x_address_refused__mutmut_6": 'split("%") for split("%", 1): the same [0]',
+    "tipline.evidence.policy.x_address_refused__mutmut_9": 'split("%", 2) for split("%", 1): the same [0]',
+    "tipline.evidence.policy.x_address_refused__mutmut_25": (
+        '"unspecified" renamed: unreachable, every unspecified address (0.0.0.0, ::) is private first'
+    ),
+    "tipline.evidence.policy.x_address_refused__mutmut_26": '"unspecified" renamed: unreachable, as above',
+    "tipline.evidence.policy.x_host_allowed__mutmut_5": (
+        'rstrip("XX.XX") for rstrip("."): the host is lower-cased first, so it holds no "X"'
+    ),
+    "tipline.evidence.policy.x_host_allowed__mutmut_14": (
+        'strip("XX.XX") for strip("."): likewise lower-cased'
+    ),
+}
+
+KILLED = {1, 3, 36, 24, -24, 152, 255}  # mutmut's exit codes for a failing test and for a timeout
+
+
+def _toml_list(values: tuple[str, ...] | list[str]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def stage(name: str) -> Path:
+    """``.mutate/<name>/``: links to the checkout, and a pyproject.toml with the module's mutmut table."""
+    module = MODULES[name]
+    where = STAGES / name
+    where.mkdir(parents=True, exist_ok=True)
+    for link_name, linked in {**LINKS, **{f: f for f in FILES}}.items():
+        link = where / link_name
+        if not link.is_symlink():
+            link.symlink_to(Path("../..") / linked)
+    table = "\n".join(
+        (
+            "",
+            "[tool.mutmut]",
+            'source_paths = ["src/tipline"]',
+            f"only_mutate = {_toml_list([f'src/tipline/{f}' for f in module.files])}",
+            f"also_copy = {_toml_list([*(n for n in LINKS if n != 'src'), *FILES])}",
+            f"do_not_mutate_patterns = {_toml_list(NOT_MUTATED)}",
+            f"pytest_add_cli_args_test_selection = {_toml_list(module.tests)}",
+            'pytest_add_cli_args = ["-p", "tipline_local.mutate"]',  # the hook below
+            "",
+        )
+    )
+    (where / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + table)
+    last = where / "mutmut-table.toml"
+    if not last.exists() or last.read_text() != table:  # another selection: its results do not hold
+        shutil.rmtree(where / "mutants", ignore_errors=True)
+        last.write_text(table)
+    return where
+
+
+def results(where: Path, name: str) -> dict[str, int | None]:
+    """The module's mutants and their exit codes, from the ``.meta`` files mutmut writes."""
+    module = MODULES[name]
+    codes: dict[str, int | None] = {}
+    for file in module.files:
+        meta = where / "mutants" / "src" / "tipline" / (file + ".meta")
+        if meta.exists():
+            codes.update(json.loads(meta.read_text())["exit_code_by_key"])
+    if module.mutants:
+        codes = {n: c for n, c in codes.items() if any(fnmatch.fnmatchcase(n, p) for p in module.mutants)}
+    return codes
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """A pytest hook (the stages load this module as a plugin): a mutant's unit tests run before its
+    handler tests, so most mutants die in milliseconds instead of after a stack's provisioning."""
+    items.sort(key=lambda item: not str(item.nodeid).startswith("tests/unit/"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("modules", nargs="*", help=f"default: all of {', '.join(MODULES)}")
+    args = parser.parse_args(argv)
+    names: list[str] = args.modules or list(MODULES)
+    unknown = [m for m in names if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module {', '.join(unknown)}; the modules: {', '.join(MODULES)}")
+    mutmut = Path(sys.executable).with_name("mutmut")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    started = time.monotonic()
+    lines = [
+        f"{'module':<11} {'killed':>6} {'accepted':>8} {'survived':>8} {'mutants':>7} {'score':>6} {'min':>5}"
+    ]
+    survivors: list[tuple[str, str, int | None]] = []
+    failed = False
+    for name in names:
+        where = stage(name)
+        began = time.monotonic()
+        # After a first run, only the mutants not yet killed are tried again (with today's tests):
+        # mutmut keeps every verdict it has, and re-runs the mutants it is given by name.
+        again = [n for n, c in results(where, name).items() if c not in KILLED and n not in ACCEPTED]
+        command = [str(mutmut), "run", "--max-children", str(WORKERS), *(again or MODULES[name].mutants)]
+        run = subprocess.run(command, cwd=where, env=env, check=False)
+        minutes = (time.monotonic() - began) / 60
+        codes = results(where, name)
+        killed = sum(1 for c in codes.values() if c in KILLED)
+        accepted = sum(1 for n, c in codes.items() if c not in KILLED and n in ACCEPTED)
+        left = sorted((n, name, c) for n, c in codes.items() if c not in KILLED and n not in ACCEPTED)
+        survivors += left
+        score = (killed + accepted) / len(codes) if codes else 0.0
+        failed = failed or run.returncode != 0 or score < THRESHOLD
+        lines.append(
+            f"{name:<11} {killed:>6} {accepted:>8} {len(left):>8} {len(codes):>7} "
+            f"{score:>6.1%} {minutes:>5.1f}"
+            + ("" if run.returncode == 0 else f"  mutmut exited with {run.returncode}")
+            + ("" if score >= THRESHOLD else f"  below {THRESHOLD:.0%}")
+        )
+    total = (time.monotonic() - started) / 60
+    print(f"\nmutation score per module (mutmut, {WORKERS} workers, {total:.1f} min in all)")
+    print("\n".join(lines))
+    if survivors:
+        print("\nsurvivors (`cd .mutate/MODULE && ../../.venv/bin/mutmut show NAME` shows one):")
+        print("\n".join(f"  {module:<11} {name} (exit {code})" for name, module, code in survivors))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
