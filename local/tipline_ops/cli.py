@@ -70,8 +70,21 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _local_default(argv: list[str], commands_known: set[str]) -> list[str]:
+    """`--local COMMAND` as the runbooks write it: argparse would take the command for --local's
+    URL, so a bare --local before a command gets the default address."""
+    if "--local" in argv:
+        at = argv.index("--local")
+        if at + 1 < len(argv) and argv[at + 1] in commands_known:
+            return [*argv[: at + 1], LOCAL_STACK_URL, *argv[at + 1 :]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    root = parser()
+    subcommands = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    argv = _local_default(sys.argv[1:] if argv is None else argv, set(subcommands.choices))
+    args = root.parse_args(argv)
     try:
         if args.stack:
             commands.load_stack_env(args.stack)

@@ -543,6 +543,22 @@ def test_local_mode_without_a_running_stack_says_how_to_start_it(capsys: pytest.
     assert code == 2 and "loopback" in err
 
 
+def test_a_bare_local_before_the_command_means_the_default_address(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tipline-ops --local COMMAND`, as the runbooks write it: the command is not taken for a URL."""
+    from tipline_local.emulator import free_port
+    from tipline_ops import cli
+
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setattr(cli, "LOCAL_STACK_URL", url)
+    code, _, err = run(["--local", "export-stats"], capsys)
+    assert (code, err.strip()) == (
+        2,
+        f"tipline-ops export-stats: no local stack answers at {url}: start it with `make dev` (TIPLINE_PORT)",
+    )
+
+
 # ------------------------------------------------------------------------------ status (the fleet)
 def test_status_shows_every_oa_with_its_unit_last_event_token_secrets_and_alarms(
     stack: Provisioned, capsys: pytest.CaptureFixture[str]
