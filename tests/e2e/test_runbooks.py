@@ -21,13 +21,11 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fixtures.local_stack import OA, ROOT, StackProcess
 from tipline import clock
 from tipline.zalo_rules import VIETNAM
@@ -57,16 +55,6 @@ def runbook_commands() -> list[list[str]]:
         if argv and argv[0] not in ("COMMAND", "..."):  # the introduction's generic forms
             found.append(argv)
     return found
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[StackProcess]:
-    stack = StackProcess()
-    try:
-        yield stack
-    finally:
-        if stack.process.poll() is None:
-            stack.stop()
 
 
 class Operator:

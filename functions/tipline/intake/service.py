@@ -490,17 +490,12 @@ def _store_at_once(intake: Intake, run: _Run, oa: OaAccount, message: _Message) 
             ]
         else:
             code = tipcode.new_code()
-            tip = Tip(
-                tip_id=new_tip_id,
-                code=code,
-                oa_id=oa.oa_id,
-                unit_id=oa.unit_id,
-                pseudonym=contact.pseudonym,
-                created_at_ms=at_ms,
-                last_activity_ms=at_ms,
-                message_count=1,
-                urgent=message.urgent,
-                last_ack_ms=message.now_ms if message.acknowledge else 0,
+            tip = _new_tip(oa, contact, new_tip_id, code, at_ms).model_copy(
+                update={
+                    "message_count": 1,
+                    "urgent": message.urgent,
+                    "last_ack_ms": message.now_ms if message.acknowledge else 0,
+                }
             )
             opened, acknowledge = True, message.acknowledge
             pointed = contact.model_copy(update={"open_tip_id": new_tip_id, "open_tip_at_ms": at_ms})
@@ -572,6 +567,19 @@ def _open_or_join_tip(
     raise RuntimeError("could not settle the open tip")  # three lost races in a row
 
 
+def _new_tip(oa: OaAccount, contact: Contact, tip_id: str, code: str, at_ms: int) -> Tip:
+    """A tip the contact's message opens at ``at_ms``, in the OA's unit (not stored yet)."""
+    return Tip(
+        tip_id=tip_id,
+        code=code,
+        oa_id=oa.oa_id,
+        unit_id=oa.unit_id,
+        pseudonym=contact.pseudonym,
+        created_at_ms=at_ms,
+        last_activity_ms=at_ms,
+    )
+
+
 def _create_tip(intake: Intake, oa: OaAccount, contact: Contact, tip_id: str, at_ms: int) -> Tip:
     existing = intake.table.get_tip(tip_id)
     if existing is not None:
@@ -582,15 +590,7 @@ def _create_tip(intake: Intake, oa: OaAccount, contact: Contact, tip_id: str, at
             break
     else:
         raise RuntimeError("no free tip code")
-    tip = Tip(
-        tip_id=tip_id,
-        code=code,
-        oa_id=oa.oa_id,
-        unit_id=oa.unit_id,
-        pseudonym=contact.pseudonym,
-        created_at_ms=at_ms,
-        last_activity_ms=at_ms,
-    )
+    tip = _new_tip(oa, contact, tip_id, code, at_ms)
     if not intake.table.put_tip_if_absent(tip):
         intake.table.release_code(code)
         return _present(intake.table.get_tip(tip_id), "tip")
