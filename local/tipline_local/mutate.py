@@ -62,6 +62,7 @@ MODULES: dict[str, Module] = {
         (
             "tests/unit/test_gate.py",
             "tests/handlers/test_webhook_gate.py",
+            "tests/handlers/test_ops_disable_oa.py",  # a disabled OA's events refused at the gate
             *(
                 f"tests/handlers/test_webhook.py::{test}"  # its tests of the gate
                 for test in (
@@ -75,7 +76,12 @@ MODULES: dict[str, Module] = {
     ),
     "intake": Module(
         ("intake/service.py", "intake/keywords.py", "intake/subscription.py"),
-        ("tests/handlers/test_webhook.py", "tests/handlers/test_blocks.py"),
+        (
+            "tests/handlers/test_webhook.py",
+            "tests/handlers/test_webhook_calls.py",
+            "tests/handlers/test_faults.py",
+            "tests/handlers/test_blocks.py",
+        ),
     ),
     "scoping": Module(
         ("access.py", "console/service.py"),
@@ -100,6 +106,7 @@ MODULES: dict[str, Module] = {
             "tests/handlers/test_advisory_eligibility.py",
             "tests/handlers/test_advisories.py",
             "tests/handlers/test_advisory_control.py",
+            "tests/handlers/test_advisories_ops.py",  # the followers sync
         ),
     ),
     "tokens": Module(("tokens/store.py",), ("tests/handlers/test_tokens.py",)),
