@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from fixtures.officer import call, claims
+from fixtures.officer import call, claims, publish_advisory_now
 from fixtures.sender import Zalo, deliver_fanout_once, start_simulator
 from fixtures.webhook import deliver
 from tipline import clock
@@ -124,15 +124,7 @@ def test_advisories_reach_followers_and_those_who_wrote_nhan_tin_and_nobody_else
     _webhook(lambda_context, oa, users["late_follow"], "unfollow", unfollowed_at)
     _webhook(lambda_context, oa, users["late_follow"], "follow", unfollowed_at - 5000)
 
-    body = {
-        "title": "Cảnh báo lừa đảo",
-        "text": "Không chuyển tiền cho người lạ.",
-        "category": "scam",
-        "target": {"unit_ids": [oa.unit_id]},
-        "schedule": {"at_ms": clock.now_ms()},
-    }
-    status, created = call(lambda_context, "POST", "/v1/advisories", claims(oa.unit_id), body=body)
-    assert status == 201, created
+    created = publish_advisory_now(lambda_context, oa.unit_id, clock.now_ms())
     assert advisories.handler({}, lambda_context)["advisories"] == 1
     for _ in range(10):
         assert deliver_fanout_once(stack, lambda_context) == []  # nothing deferred: all fits now

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from fixtures.officer import call, claims
+from fixtures.officer import call, claims, publish_advisory_now
 from fixtures.sender import Poller, Zalo, citizen_writes, deliver_fanout_once, start_simulator
 from fixtures.webhook import deliver, demo_oa, items_with_prefix, text_event
 from tipline import clock, wiring
@@ -102,21 +102,11 @@ def test_a_disabled_oas_advisory_recipients_are_skipped_with_the_reason(
     zalo.sim.follow(oa.oa_id, USER)
     deliver(lambda_context, text_event("NHẬN TIN", user_id=USER, oa=oa), oa=oa)
     assert run(["disable-oa", "--oa", oa.oa_id, "--reason", "maintenance"], capsys)[0] == 0
-    body = {
-        "title": "Cảnh báo lừa đảo",
-        "text": "Không chuyển tiền cho người lạ.",
-        "category": "scam",
-        "target": {"unit_ids": [oa.unit_id]},
-        "schedule": {"at_ms": clock.now_ms()},
-    }
-    status, created = call(lambda_context, "POST", "/v1/advisories", claims(oa.unit_id), body=body)
-    assert status == 201, created
+    created = publish_advisory_now(lambda_context, oa.unit_id, clock.now_ms())
     assert advisory_scheduler.handler({}, lambda_context)["advisories"] == 1
     assert deliver_fanout_once(stack, lambda_context) == []
     assert not [s for s in zalo.sim.sent if s["user_id"] == USER]
-    status, shown = call(
-        lambda_context, "GET", f"/v1/advisories/{created['advisory_id']}", claims(oa.unit_id)
-    )
+    _, shown = call(lambda_context, "GET", f"/v1/advisories/{created['advisory_id']}", claims(oa.unit_id))
     ((report,),) = [run_["oas"] for run_ in shown["report"]]
     assert report["skipped"][Skip.OA_DISABLED] == 1
 
