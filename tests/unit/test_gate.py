@@ -194,6 +194,21 @@ def test_an_admitted_event_carries_its_oa_name_and_parsed_event() -> None:
     assert admitted.event is not None and admitted.event.event_name == "user_send_text"
 
 
+def test_a_disabled_oa_is_admitted_as_disabled_before_its_age_or_name_is_judged() -> None:
+    disabled = OA.model_copy(update={"disabled": True})
+    registry = Registry(disabled)
+    for body in (_body(), _body(ts=NOW_MS - STALE_AFTER_MS), _body(event_name="x" * 100)):
+        admitted = _admit(body, registry=registry)
+        name = json.loads(body)["event_name"][:64]
+        assert (admitted.kind, admitted.oa, admitted.event, admitted.event_name, admitted.age_ms) == (
+            "disabled",
+            disabled,
+            None,
+            name,
+            0,
+        )
+
+
 @pytest.mark.parametrize("registered", [None, OA.model_copy(update={"app_id": "another-app"})])
 def test_an_unverified_event_of_an_unknown_oa_or_another_app_is_refused_before_any_secret_is_read(
     registered: OaAccount | None,
