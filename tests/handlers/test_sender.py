@@ -207,6 +207,57 @@ def test_transient_errors_defer_with_backoff_then_send_once(
     assert entry.status == DeliveryStatus.SENT and entry.reason == "sent on attempt 2"
 
 
+def test_a_reply_deferred_on_every_receive_is_parked_with_its_last_reason(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    """Zalo keeps answering 503: on its last receive the reply goes to the DLQ, saying why."""
+    from tipline.replies.batch import MAX_RECEIVES
+
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    zalo_sim.sim.inject(status=503, count=MAX_RECEIVES, path_prefix="/v3.0/oa/message/cs")
+    poller = Poller(stack, lambda_context)
+    for receives in range(1, MAX_RECEIVES + 1):
+        messages, failed = poller.once()
+        assert len(messages) == 1, f"receive {receives}"
+        poller.release(failed)
+    assert not failed, "the last receive parks the reply and deletes it from the queue"
+    assert receive(stack, "RepliesQueue") == []
+    assert not zalo_sim.cs_sent()
+    entry = _ack_entry(stack)
+    assert (entry.status, entry.reason) == (
+        DeliveryStatus.DEFERRED,
+        f"Zalo answered HTTP 503; retrying (attempt {MAX_RECEIVES})",
+    )
+    [dead] = boto3.client("sqs").receive_message(
+        QueueUrl=stack.queue_urls["RepliesDeadLetterQueue"], MessageAttributeNames=["All"]
+    )["Messages"]
+    attributes = {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()}
+    assert attributes["reason"] == "Zalo answered HTTP 503; retrying"
+    assert attributes["oa_id"] == demo_oa().oa_id
+
+
+def test_a_reply_of_a_disabled_oa_is_parked_at_once_with_the_reason_and_not_sent(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    account = table().get_oa(demo_oa().oa_id)
+    assert account is not None
+    table().put_oa(account.model_copy(update={"disabled": True}))
+    messages, failed = Poller(stack, lambda_context).once()
+    assert len(messages) == 1 and not failed, "parked on its first receive, not retried"
+    assert not zalo_sim.cs_sent()
+    entry = _ack_entry(stack)
+    assert (entry.status, entry.reason) == (
+        DeliveryStatus.DEFERRED,
+        "held: the OA is disabled by operations; sent after it is enabled again",
+    )
+    [dead] = boto3.client("sqs").receive_message(
+        QueueUrl=stack.queue_urls["RepliesDeadLetterQueue"], MessageAttributeNames=["All"]
+    )["Messages"]
+    attributes = {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()}
+    assert (attributes["reason"], attributes["oa_id"]) == ("oa_disabled", demo_oa().oa_id)
+
+
 def test_an_expired_token_is_refreshed_once_and_the_reply_sent(
     stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
 ) -> None:
