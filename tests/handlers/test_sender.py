@@ -17,10 +17,11 @@ from typing import Any
 import boto3
 import pytest
 from fixtures.sender import Poller, Zalo, citizen_writes, citizens_write, outbound, simulated_zalo
-from fixtures.webhook import Fault, deliver, demo_oa, now_ms, receive
+from fixtures.webhook import Fault, deliver, demo_oa, now_ms, receive, sqs_event
 from tipline.adapters import aws, zalo
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus
+from tipline.keys import thread_pk
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
 from tipline_local.samples import zalo_body
@@ -46,7 +47,6 @@ def test_an_acknowledgement_reaches_the_citizen_once_and_receipts_mark_it(
     [entry] = outbound(stack)
     assert entry.status == DeliveryStatus.SENT and entry.zalo_message_id == sent[0]["message_id"]
     # The same message delivered again (at-least-once) is recognised and not sent twice.
-    from fixtures.webhook import sqs_event
     from tipline.handlers import reply_sender as sender
 
     again = sender.handler(sqs_event(messages, stack.resolver.attributes["RepliesQueue.Arn"]), lambda_context)
@@ -573,6 +573,43 @@ def test_the_senders_concurrency_times_its_pace_stays_under_zalos_rate_limit() -
     [source] = [e["Properties"] for e in function["Events"].values() if e["Type"] == "SQS"]
     containers = source["ScalingConfig"]["MaximumConcurrency"]
     assert 0 < rate * containers * 60 <= 4000
+
+
+def test_a_batch_reads_every_replys_entry_and_contact_in_one_call(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    """One consistent BatchGetItem for the whole batch (two replies of one citizen among them);
+    no reply reads its entry or contact again."""
+    users = citizens_write(zalo_sim, lambda_context, "báo tin", 600000000000000100, 3)
+    citizen_writes(zalo_sim, lambda_context, "liên hệ", users[0])  # a second reply to the first
+    reads: list[dict[str, Any]] = []
+    with Fault(aws.dynamodb(), "BatchGetItem", "never", when=reads.append):
+        messages, failed = Poller(stack, lambda_context).once()
+    assert len(messages) == 4 and not failed
+    assert len(zalo_sim.cs_sent()) == 4
+    [read] = reads
+    [(_, request)] = read["RequestItems"].items()
+    assert request["ConsistentRead"] is True
+    keys = {(k["pk"]["S"], k["sk"]["S"]) for k in request["Keys"]}
+    entries = {(thread_pk(e.tip_id, e.pseudonym), e.entry_key) for e in outbound(stack)}
+    assert entries <= keys and len(entries) == 4
+    assert len({pk for pk, _ in keys if pk.startswith("CONTACT#")}) == 3
+
+
+def test_the_same_reply_twice_in_one_batch_is_sent_once(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    """At-least-once: a reply's message may come twice in one batch. The second copy reads the entry
+    again (the batch read was taken by the first) and finds it sent."""
+    from tipline.handlers import reply_sender as sender
+
+    citizen_writes(zalo_sim, lambda_context, "báo tin", USER)
+    [message] = receive(stack, "RepliesQueue")
+    copy = {**message, "MessageId": f"{message['MessageId']}-again"}
+    event = sqs_event([message, copy], stack.resolver.attributes["RepliesQueue.Arn"])
+    assert sender.handler(event, lambda_context) == {"batchItemFailures": []}
+    assert len(zalo_sim.cs_sent(USER)) == 1
+    assert _ack_entry(stack).status == DeliveryStatus.SENT
 
 
 def test_a_citizens_id_is_opened_once_for_a_burst_of_replies(
