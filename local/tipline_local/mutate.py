@@ -228,6 +228,19 @@ def results(where: Path, name: str) -> dict[str, int | None]:
     return codes
 
 
+def pytest_sessionstart(session: Any) -> None:
+    """A pytest hook: mutmut runs several pytest sessions in one process (the stats run, the clean
+    run), and a log handler made in the first still writes to that session's captured stdout, closed
+    since. Logging then fails and prints the chained exception, which a confidentiality test reads
+    as a leak. Such handlers are given this session's stdout."""
+    import logging
+
+    for handler in logging.getLogger("tipline").handlers:
+        stream = getattr(handler, "stream", None)
+        if isinstance(handler, logging.StreamHandler) and stream is not None and stream.closed:
+            handler.setStream(sys.stdout)
+
+
 def pytest_collection_modifyitems(items: list[Any]) -> None:
     """A pytest hook (the stages load this module as a plugin): a mutant's unit tests run before its
     handler tests, so most mutants die in milliseconds instead of after a stack's provisioning."""
