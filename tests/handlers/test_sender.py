@@ -16,12 +16,12 @@ from typing import Any
 
 import boto3
 import pytest
-from fixtures.sender import Poller, Zalo, citizen_writes, citizens_write, outbound, simulated_zalo
+from fixtures.sender import Poller, Zalo, citizen_writes, citizens_write, entries, outbound, simulated_zalo
 from fixtures.webhook import Fault, deliver, demo_oa, now_ms, receive, sqs_event
 from tipline.adapters import aws, zalo
 from tipline.config import get_settings
 from tipline.domain import DeliveryStatus
-from tipline.keys import thread_pk
+from tipline.keys import META, contact_pk, thread_pk
 from tipline.wiring import table
 from tipline_local.provision import Provisioned
 from tipline_local.samples import zalo_body
@@ -46,6 +46,7 @@ def test_an_acknowledgement_reaches_the_citizen_once_and_receipts_mark_it(
     assert len(sent) == 1
     [entry] = outbound(stack)
     assert entry.status == DeliveryStatus.SENT and entry.zalo_message_id == sent[0]["message_id"]
+    assert entry.reason is None, "a reply sent on its first attempt needs no note"
     # The same message delivered again (at-least-once) is recognised and not sent twice.
     from tipline.handlers import reply_sender as sender
 
@@ -169,6 +170,105 @@ def test_permanent_refusals_are_recorded_with_a_reason_and_not_retried(
     contact = table().get_contact(entry.pseudonym)
     assert contact is not None and contact.zalo_blocked == (code == -217)
     assert contact.officer_block is None, "Zalo's answer is not an officer's block"
+
+
+def _contact_update(stack: Provisioned, pseudonym: str, **update: Any) -> None:
+    """Change the citizen's contact item as a withdrawal or Zalo's block would have left it."""
+    client = boto3.client("dynamodb")
+    name = stack.resolver.refs["TiplineTable"]
+    key = {"pk": {"S": contact_pk(pseudonym)}, "sk": {"S": META}}
+    if update.get("deleted"):
+        client.delete_item(TableName=name, Key=key)
+    else:
+        client.update_item(TableName=name, Key=key, UpdateExpression="REMOVE user_id_sealed")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("contact deleted", "the citizen's contact was erased (withdrawn); nothing can be sent"),
+        ("user id erased", "the citizen's contact was erased (withdrawn); nothing can be sent"),
+        ("text erased", "the reply's text was erased; nothing can be sent"),
+        ("blocked", "the citizen has blocked the OA; they can be answered after they write again"),
+        ("undecryptable", "the reply or the citizen's id could not be decrypted"),
+    ],
+)
+def test_a_reply_that_cannot_be_sent_fails_with_the_reason_an_officer_reads(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any, change: str, reason: str
+) -> None:
+    """Checked before any Zalo call: failed for good (acknowledged, not retried), the entry says why."""
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    entry = _ack_entry(stack)
+    if change == "contact deleted":
+        _contact_update(stack, entry.pseudonym, deleted=True)
+    elif change == "user id erased":
+        _contact_update(stack, entry.pseudonym)
+    elif change == "text erased":
+        table().erase_sealed(thread_pk(entry.tip_id, entry.pseudonym), entry.entry_key)
+    elif change == "blocked":
+        table().set_contact_flags(entry.pseudonym, zalo_blocked=True)
+    poller = Poller(stack, lambda_context)
+    if change == "undecryptable":
+        with Fault(aws.kms(), "Decrypt", "InvalidCiphertextException"):
+            messages, failed = poller.once()
+    else:
+        messages, failed = poller.once()
+    assert len(messages) == 1 and not failed
+    assert (_ack_entry(stack).status, _ack_entry(stack).reason) == (DeliveryStatus.FAILED, reason)
+    assert not zalo_sim.calls_to("/v3.0/oa/message/cs")
+
+
+def test_a_message_that_does_not_match_its_thread_entry_is_parked_with_why(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    """A queued reply naming another OA, or pointing at the citizen's own message, is never sent."""
+    from tipline.replies.batch import MAX_RECEIVES
+
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    [ack] = receive(stack, "RepliesQueue")
+    reply = json.loads(ack["Body"])
+    [inbound] = [e for e in entries(stack, (reply["tip_id"], reply["pseudonym"])) if e.direction == "in"]
+    wrong = {
+        "another oa": {**reply, "oa_id": demo_oa(2).oa_id},
+        "inbound entry": {**reply, "entry_key": inbound.entry_key},
+    }
+    sqs = boto3.client("sqs")
+    url = stack.queue_urls["RepliesQueue"]
+    for name, body in wrong.items():
+        sqs.send_message(
+            QueueUrl=url, MessageBody=json.dumps(body), MessageGroupId=name, MessageDeduplicationId=name
+        )
+    poller = Poller(stack, lambda_context)
+    poller.receipts[ack["MessageId"]] = ack["ReceiptHandle"]
+    poller.release({ack["MessageId"]})
+    for _ in range(MAX_RECEIVES + 1):
+        _, failed = poller.once()
+        poller.release(failed)
+    dead = sqs.receive_message(
+        QueueUrl=stack.queue_urls["RepliesDeadLetterQueue"],
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+    )["Messages"]
+    assert (
+        sorted(m["MessageAttributes"]["reason"]["StringValue"] for m in dead)
+        == ["the message does not match its thread entry"] * 2
+    )
+    assert [s["oa_id"] for s in zalo_sim.cs_sent(USER)] == [demo_oa().oa_id], "only the true reply"
+
+
+def test_a_token_that_cannot_be_refreshed_defers_the_reply_saying_so(
+    stack: Provisioned, zalo_sim: Zalo, lambda_context: Any
+) -> None:
+    citizen_writes(zalo_sim, lambda_context, "xin chào", USER)
+    zalo_sim.sim.inject(error=-216, path_prefix="/v3.0/oa/message/cs")
+    zalo_sim.sim.inject(status=503, path_prefix="/v4/oa/access_token")
+    messages, failed = Poller(stack, lambda_context).once()
+    assert failed == {messages[0]["MessageId"]}
+    entry = _ack_entry(stack)
+    assert (entry.status, entry.reason) == (
+        DeliveryStatus.DEFERRED,
+        f"the token of OA {demo_oa().oa_id} could not be refreshed (attempt 1)",
+    )
 
 
 @pytest.mark.parametrize(
@@ -423,7 +523,8 @@ def test_a_response_lost_after_zalo_accepted_is_resent_and_may_arrive_twice(
     _, failed = poller.once()
     assert failed
     entry = _ack_entry(stack)
-    assert entry.status == DeliveryStatus.DEFERRED and entry.reason and "twice" in entry.reason
+    assert entry.status == DeliveryStatus.DEFERRED and entry.reason
+    assert entry.reason.endswith(" (Zalo may have received it: the citizen could get it twice) (attempt 1)")
     warnings = [json.loads(line) for line in captured_logs.getvalue().splitlines() if "twice" in line]
     assert [(w["level"], w["message"], w["reply_id"]) for w in warnings] == [
         ("WARNING", "reply may reach the citizen twice", entry.entry_key.rsplit("#", 1)[-1])

@@ -225,7 +225,7 @@ def deliver(sender: Sender, reply: QueuedReply, attempt: int, now_ms: int) -> De
             logger.error("zalo refused the oa", oa_id=reply.oa_id, code=refused.code, reason=refused.reason)
         return fail(refused.reason)
     except (zalo.ZaloUnavailable, zalo.TokenRejected, TokenUnavailable) as busy:
-        reason = getattr(busy, "reason", None) or str(busy)
+        reason = str(busy)  # a ZaloError's message is its reason
         if isinstance(busy, zalo.ZaloUnavailable) and busy.maybe_delivered:
             # The known at-least-once edge: said at warning level, so a duplicate has a named cause.
             logger.warning("reply may reach the citizen twice", reply_id=reply.reply_id, cause=reason)
