@@ -238,7 +238,7 @@ def pytest_sessionstart(session: Any) -> None:
     for handler in logging.getLogger("tipline").handlers:
         stream = getattr(handler, "stream", None)
         if isinstance(handler, logging.StreamHandler) and stream is not None and stream.closed:
-            handler.setStream(sys.stdout)
+            handler.stream = sys.stdout  # not setStream(): it flushes the closed stream first
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
