@@ -137,9 +137,12 @@ ACCEPTED: dict[str, str] = {
     ),
     "tipline.zalo_rules.x_vietnam__mutmut_5": "fromtimestamp(...) without a zone: as above",
     "tipline.replies.delivery.xǁRetryLaterǁ__init____mutmut_1": (
-        "RetryLater's message: nobody reads it (the reason is written on the entry before it is raised)"
+        "RetryLater's message (str(exc)): nobody reads it; its .reason is what the DLQ gets"
     ),
-    "tipline.replies.delivery.xǁRetryLaterǁ__init____mutmut_2": "RetryLater.reason: likewise never read",
+    "tipline.replies.delivery.xǁParkǁ__init____mutmut_1": "Park's message: likewise, its .reason is read",
+    "tipline.replies.delivery.x__hold_if_disabled__mutmut_5": (
+        "the registry read without the cache's seconds: the same answer, read from the table each time"
+    ),
     "tipline.replies.delivery.x__text__mutmut_2": (
         "_text's Poison for erased content: unreachable, deliver() fails an erased reply before calling it"
     ),
