@@ -423,3 +423,118 @@ def test_concurrent_replies_are_all_counted_and_the_first_sets_the_wait(
     assert tip.first_reply_ms in {int(e["at_ms"]["N"]) for e in replies}
     assert len(replies) == 6
     assert len(drain(stack, "RepliesQueue")) == 6
+
+
+def test_each_refusal_says_why_and_changes_nothing(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    path = f"/v1/tips/{tip_id}"
+    refusals = [
+        (
+            "PATCH",
+            path,
+            claims(OWN),
+            {"status": "resolved"},
+            "a new tip can move to: in_progress, rejected, spam",
+        ),
+        (
+            "PATCH",
+            path,
+            claims(OWN),
+            {"legal_hold": True},
+            "only the provincial command can place or lift a legal hold",
+        ),
+        (
+            "POST",
+            f"{path}/transfer",
+            claims(OWN),
+            {"unit_id": "nowhere", "reason": "abc"},
+            "unknown unit nowhere",
+        ),
+        (
+            "POST",
+            f"{path}/transfer",
+            claims(OWN),
+            {"unit_id": OWN, "reason": "abc"},
+            "the tip already belongs to that unit",
+        ),
+    ]
+    before = wiring.table().get_tip(tip_id)
+    for method, route, who, body, reason in refusals:
+        assert call(lambda_context, method, route, who, body=body) == (409, {"message": reason})
+    assert wiring.table().get_tip(tip_id) == before
+
+
+def test_closing_a_tip_stamps_when_and_reopening_clears_it(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    path = f"/v1/tips/{tip_id}"
+
+    def closed_at() -> int | None:
+        tip = wiring.table().get_tip(tip_id)
+        assert tip is not None
+        return tip.closed_at_ms
+
+    assert call(lambda_context, "PATCH", path, claims(OWN), body={"status": "in_progress"})[0] == 200
+    assert closed_at() is None
+    before = clock.now_ms()
+    assert call(lambda_context, "PATCH", path, claims(OWN), body={"status": "resolved"})[0] == 200
+    stamped = closed_at()
+    assert stamped is not None and before <= stamped <= clock.now_ms()
+    assert call(lambda_context, "PATCH", path, claims(OWN), body={"status": "in_progress"})[0] == 200
+    assert closed_at() is None
+
+
+def test_notes_name_their_author_and_two_at_the_same_moment_are_both_kept(
+    stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tip_id = _tip(stack, lambda_context)
+    monkeypatch.setattr(clock, "now_ms", lambda: 1_900_000_000_000)  # both notes in the same millisecond
+    for n in (1, 2):
+        body = {"note": f"ghi chú {n}"}
+        assert (
+            call(lambda_context, "PATCH", f"/v1/tips/{tip_id}", claims(OWN, subject="officer-9"), body=body)[
+                0
+            ]
+            == 200
+        )
+    monkeypatch.undo()
+    detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem ghi chú"})[1]
+    notes = [(m["kind"], m["text"], m["author"]) for m in detail["messages"] if m["direction"] == "internal"]
+    assert sorted(notes) == [("note", "ghi chú 1", "officer-9"), ("note", "ghi chú 2", "officer-9")]
+
+
+def test_a_transfer_records_both_units_in_each_trail(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    body = {"unit_id": OTHER, "reason": "CSGT"}
+    assert call(lambda_context, "POST", f"/v1/tips/{tip_id}/transfer", claims(OWN), body=body)[0] == 200
+    moves = [r for r in _audits(stack) if r["action"]["S"] == "transfer" and r["tip_id"]["S"] == tip_id]
+    assert sorted(r["unit_id"]["S"] for r in moves) == sorted([OWN, OTHER])
+    for record in moves:
+        details = {k: v["S"] for k, v in record["details"]["M"].items()}
+        assert details == {"from_unit": OWN, "to_unit": OTHER}
+
+
+def test_a_transfer_racing_another_move_is_a_conflict_and_the_other_move_stands(
+    stack: Any, lambda_context: Any
+) -> None:
+    """Another officer moves the tip between this transfer's read and its write."""
+    tip_id = _tip(stack, lambda_context)
+    dynamodb = aws.dynamodb()
+    raced: list[str] = []
+
+    def move_first(params: dict[str, Any], **_: Any) -> None:
+        if not raced and "unit_id" in str(params.get("ExpressionAttributeNames", {})):
+            raced.append(tip_id)
+            stale = wiring.table().get_tip(tip_id)
+            assert stale is not None
+            wiring.table().update_tip(stale, {"unit_id": "province"}, expected_unit=stale.unit_id)
+
+    dynamodb.meta.events.register("provide-client-params.dynamodb.UpdateItem", move_first, unique_id="race")
+    try:
+        body = {"unit_id": OTHER, "reason": "CSGT"}
+        status, answer = call(lambda_context, "POST", f"/v1/tips/{tip_id}/transfer", claims(OWN), body=body)
+    finally:
+        dynamodb.meta.events.unregister("provide-client-params.dynamodb.UpdateItem", unique_id="race")
+    assert raced, "the competing move happened"
+    assert (status, answer) == (409, {"message": "the tip was deleted or moved to another unit meanwhile"})
+    moved = wiring.table().get_tip(tip_id)
+    assert moved is not None and moved.unit_id == "province"
