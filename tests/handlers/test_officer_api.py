@@ -538,3 +538,36 @@ def test_a_transfer_racing_another_move_is_a_conflict_and_the_other_move_stands(
     assert (status, answer) == (409, {"message": "the tip was deleted or moved to another unit meanwhile"})
     moved = wiring.table().get_tip(tip_id)
     assert moved is not None and moved.unit_id == "province"
+
+
+def test_triage_sets_and_clears_each_field_and_audits_what_changed(stack: Any, lambda_context: Any) -> None:
+    tip_id = _tip(stack, lambda_context)
+    path = f"/v1/tips/{tip_id}"
+    officer, commander = claims(OWN, subject="officer-3"), claims("province", "commander", subject="cmd-1")
+
+    def tip() -> Tip:
+        found = wiring.table().get_tip(tip_id)
+        assert found is not None
+        return found
+
+    body = {"status": "in_progress", "assignee": "officer-3", "labels": ["lừa đảo", "lừa đảo", "mạng"]}
+    status, summary = call(lambda_context, "PATCH", path, officer, body=body)
+    assert status == 200 and (summary["status"], summary["assignee"]) == ("in_progress", "officer-3")
+    assert (tip().assignee, tip().labels) == ("officer-3", ["lừa đảo", "mạng"])
+    [record] = [r for r in _audits(stack) if r["action"]["S"] == "triage"]
+    assert (record["actor"]["S"], record["reason"]["S"]) == ("officer-3", "triage")
+    assert {k: v["S"] for k, v in record["details"]["M"].items()} == {
+        "status": "in_progress",
+        "assignee": "officer-3",
+        "labels": "['lừa đảo', 'mạng']",
+    }
+    assert call(lambda_context, "PATCH", path, officer, body={"assignee": ""})[0] == 200
+    assert tip().assignee is None, '"" unassigns'
+
+    # Resolving sets the retention; a legal hold keeps the tip; lifting the hold restores it.
+    assert call(lambda_context, "PATCH", path, officer, body={"status": "resolved"})[0] == 200
+    assert tip().expires_at is not None
+    assert call(lambda_context, "PATCH", path, commander, body={"legal_hold": True})[0] == 200
+    assert (tip().legal_hold, tip().expires_at) == (True, None)
+    assert call(lambda_context, "PATCH", path, commander, body={"legal_hold": False})[0] == 200
+    assert tip().legal_hold is False and tip().expires_at is not None
