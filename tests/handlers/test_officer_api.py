@@ -571,3 +571,55 @@ def test_triage_sets_and_clears_each_field_and_audits_what_changed(stack: Any, l
     assert (tip().legal_hold, tip().expires_at) == (True, None)
     assert call(lambda_context, "PATCH", path, commander, body={"legal_hold": False})[0] == 200
     assert tip().legal_hold is False and tip().expires_at is not None
+
+
+@pytest.mark.parametrize(
+    ("contact_change", "reason"),
+    [
+        ("REMOVE user_id_sealed", "the citizen withdrew their data; they can no longer be contacted"),
+        ("SET anonymous = :yes", "the citizen wrote anonymously; Zalo does not let the OA answer them"),
+    ],
+)
+def test_a_reply_to_a_citizen_who_cannot_be_answered_is_refused_saying_why(
+    stack: Any, lambda_context: Any, contact_change: str, reason: str
+) -> None:
+    tip_id = _tip(stack, lambda_context)
+    tip = wiring.table().get_tip(tip_id)
+    assert tip is not None
+    values = {":yes": {"BOOL": True}} if ":yes" in contact_change else {}
+    aws.dynamodb().update_item(
+        TableName=stack.resolver.refs["TiplineTable"],
+        Key={"pk": {"S": f"CONTACT#{tip.pseudonym}"}, "sk": {"S": "META"}},
+        UpdateExpression=contact_change,
+        **({"ExpressionAttributeValues": values} if values else {}),
+    )
+    answer = call(lambda_context, "POST", f"/v1/tips/{tip_id}/replies", claims(OWN), body={"text": "Chào"})
+    assert answer == (409, {"message": reason})
+    assert drain(stack, "RepliesQueue") == []
+    assert not [r for r in _audits(stack) if r["action"]["S"] == "reply"]
+
+
+def test_a_reply_outside_the_window_names_the_last_interaction_and_a_sent_one_is_audited_by_id(
+    stack: Any, lambda_context: Any
+) -> None:
+    wrote_ms = 1_800_000_000_000  # 2027-01-15 08:00 UTC
+    with clock.use(lambda: wrote_ms / 1000):
+        tip_id = _tip(stack, lambda_context)
+    with clock.use(lambda: (wrote_ms + HOUR_MS) / 1000):
+        status, queued = call(
+            lambda_context, "POST", f"/v1/tips/{tip_id}/replies", claims(OWN), body={"text": "Chào"}
+        )
+    assert status == 202
+    [record] = [r for r in _audits(stack) if r["action"]["S"] == "reply"]
+    assert {k: v["S"] for k, v in record["details"]["M"].items()} == {"reply_id": queued["reply_id"]}
+    with clock.use(lambda: (wrote_ms + 8 * 24 * HOUR_MS) / 1000):
+        answer = call(
+            lambda_context, "POST", f"/v1/tips/{tip_id}/replies", claims(OWN), body={"text": "Chào"}
+        )
+    assert answer == (
+        409,
+        {
+            "message": "Zalo allows replies only within 7 days of the citizen's last message or follow; "
+            "the last interaction was 2027-01-15T08:00:00+00:00"
+        },
+    )
