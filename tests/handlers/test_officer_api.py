@@ -623,3 +623,24 @@ def test_a_reply_outside_the_window_names_the_last_interaction_and_a_sent_one_is
             "the last interaction was 2027-01-15T08:00:00+00:00"
         },
     )
+
+
+def test_a_tip_shows_an_officers_block_and_still_reads_when_its_contact_is_gone(
+    stack: Any, lambda_context: Any
+) -> None:
+    tip_id = _tip(stack, lambda_context)
+    citizen = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]["citizen"]
+    status, block = call(
+        lambda_context, "POST", f"/v1/contacts/{citizen}/block", claims(OWN), body={"reason": "tin rác"}
+    )
+    assert status == 200, block
+    sender = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]["sender"]
+    assert sender == {"citizen": citizen, "blocked_the_oa": False, "block": block}
+    tip = wiring.table().get_tip(tip_id)
+    assert tip is not None
+    aws.dynamodb().delete_item(
+        TableName=stack.resolver.refs["TiplineTable"],
+        Key={"pk": {"S": f"CONTACT#{tip.pseudonym}"}, "sk": {"S": "META"}},
+    )
+    status, detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})
+    assert status == 200 and detail["sender"] == {"citizen": citizen, "blocked_the_oa": False, "block": None}
