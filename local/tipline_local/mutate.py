@@ -164,6 +164,20 @@ ACCEPTED: dict[str, str] = {
     "tipline.replies.delivery.xǁ_UserIdsǁget__mutmut_7": (
         "an expired id is not dropped on read: memory only, put() still bounds the size"
     ),
+    "tipline.tokens.store.xǁTokenStoreǁrefresh__mutmut_53": (
+        "the failure's reason without getattr(exc, 'reason'): only Zalo errors carry one, equal to str(exc)"
+    ),
+    "tipline.tokens.store.xǁTokenStoreǁrefresh__mutmut_58": "likewise: a Zalo error's reason is its str()",
+    "tipline.tokens.store.xǁTokenStoreǁrefresh__mutmut_59": "likewise: a Zalo error's reason is its str()",
+    "tipline.tokens.store.xǁTokenStoreǁ_await_winner__mutmut_5": (
+        "a deadline 30 ms shorter: less than one 0.1 s poll of the waiting loop"
+    ),
+    "tipline.tokens.store.xǁTokenStoreǁ_await_winner__mutmut_7": (
+        "<= for < against time.monotonic(): at most one more poll"
+    ),
+    "tipline.tokens.store.x_health__mutmut_32": (
+        "3_600_001 ms an hour: moves the 'due' line by as many ms as hours of lead, under a second"
+    ),
     "tipline.intake.gate.x__registered_oa__mutmut_18": (
         "the app secret read without settings.secret_cache_seconds: secret_json's default is the same 300 s"
     ),
