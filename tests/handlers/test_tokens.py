@@ -714,14 +714,20 @@ def _leased_by_another(at: Frozen) -> None:
     assert table().take_token_lease(OA.oa_id, "other-container", at.ms, at.ms + 30_000)
 
 
-def test_a_waiter_gives_up_once_the_holders_lease_and_two_seconds_have_passed(
-    stack: Provisioned, zalo_sim: Zalo, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _waiting_on_another(monkeypatch: pytest.MonkeyPatch, waiting: Waiting) -> Frozen:
+    """A stored token whose refresh another container holds; this one's waits go to ``waiting``."""
     at = Frozen(T0_MS)
     _stored_at(at)
     _leased_by_another(at)
-    waiting = Waiting()
     monkeypatch.setattr(token_store_module, "time", waiting)
+    return at
+
+
+def test_a_waiter_gives_up_once_the_holders_lease_and_two_seconds_have_passed(
+    stack: Provisioned, zalo_sim: Zalo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waiting = Waiting()
+    at = _waiting_on_another(monkeypatch, waiting)
     with pytest.raises(TokenUnavailable, match=f"^another refresh of OA {OA.oa_id} did not finish$"):
         _store(at).refresh(OA.oa_id)
     assert 32 <= waiting.elapsed < 32.2  # the lease (30 s) and a grace of 2 s, then no more
@@ -731,17 +737,13 @@ def test_a_waiter_gives_up_once_the_holders_lease_and_two_seconds_have_passed(
 def test_a_waiter_reports_the_holders_failure_and_spends_nothing(
     stack: Provisioned, zalo_sim: Zalo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = Frozen(T0_MS)
-    _stored_at(at)
-    _leased_by_another(at)
-
     def holder_fails(sleeps: int) -> None:
         if sleeps == 3:
-            sets = {"last_failure": "Zalo refused the token request: invalid", "last_failure_ms": at.ms}
+            sets = {"last_failure": "Zalo refused the token request: invalid", "last_failure_ms": T0_MS}
             assert table().release_token_lease(OA.oa_id, "other-container", sets, {"failures": 1})
 
     waiting = Waiting(holder_fails)
-    monkeypatch.setattr(token_store_module, "time", waiting)
+    at = _waiting_on_another(monkeypatch, waiting)
     with pytest.raises(
         TokenUnavailable,
         match=f"^another refresh of OA {OA.oa_id} failed: Zalo refused the token request: invalid$",
@@ -753,10 +755,7 @@ def test_a_waiter_reports_the_holders_failure_and_spends_nothing(
 def test_a_waiter_whose_record_is_deleted_gives_up(
     stack: Provisioned, zalo_sim: Zalo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = Frozen(T0_MS)
-    _stored_at(at)
-    _leased_by_another(at)
-    monkeypatch.setattr(token_store_module, "time", Waiting(lambda n: _delete(token_pk(OA.oa_id))))
+    at = _waiting_on_another(monkeypatch, Waiting(lambda n: _delete(token_pk(OA.oa_id))))
     with pytest.raises(TokenUnavailable, match=f"^another refresh of OA {OA.oa_id} did not finish$"):
         _store(at).refresh(OA.oa_id)
 
