@@ -897,3 +897,28 @@ def test_a_waiter_whose_winner_stored_no_pair_says_no_token_is_stored(
     monkeypatch.setattr(token_store_module, "time", Waiting(cleared))
     with pytest.raises(TokenUnavailable, match=f"^no token stored for OA {OA.oa_id}$"):
         _store(at).refresh(OA.oa_id)
+
+
+def test_an_aws_fault_on_one_oa_does_not_stop_the_scheduled_pass_for_the_others(
+    stack: Provisioned, zalo_sim: Zalo, captured_logs: Any
+) -> None:
+    """KMS fails while the first OA's new pair is sealed: that OA counts as failed (and the log says
+    so, by id and error type), the next OA is still renewed."""
+    first, second = demo_oa(0), OA
+    at = Frozen(T0_MS)
+    store = _stored_at(at, first, second)
+    at.ms = T0_MS + ZALO_TTL_MS  # both due
+    sealing_first = {"oa_id": first.oa_id, "purpose": "oa-token"}
+
+    def of_first(params: dict[str, Any]) -> bool:
+        return params.get("EncryptionContext") == sealing_first
+
+    with Fault(aws.kms(), "GenerateDataKey", "KMSInternalException", when=of_first) as fault:
+        summary = refresh_due(store, [first.oa_id, second.oa_id])
+    assert fault.hits >= 1
+    assert summary == RefreshSummary(refreshed=1, fresh=0, failed=1, missing=0)
+    assert store.access_token(second.oa_id).expires_at_ms == at.ms + ZALO_TTL_MS
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines() if line.startswith("{")]
+    assert [
+        (line["oa_id"], line["error"]) for line in lines if line["message"] == "oa token refresh interrupted"
+    ] == [(first.oa_id, "DependencyUnavailable")]

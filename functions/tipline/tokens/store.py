@@ -311,8 +311,10 @@ def refresh_due(store: TokenStore, oa_ids: list[str]) -> RefreshSummary:
             try:
                 expires_at_ms = store.refresh(oa_id, seen_version=record.version).expires_at_ms
                 summary.refreshed += 1
-            except TokenUnavailable:
+            except DependencyUnavailable as exc:  # TokenUnavailable, or AWS failing for this OA
                 summary.failed += 1
+                if not isinstance(exc, TokenUnavailable):
+                    logger.error("oa token refresh interrupted", oa_id=oa_id, error=type(exc).__name__)
         left = max(0, (expires_at_ms - store._now_ms()) // 1000)
         expired += int(left == 0)
         metrics.add_metric(name="TokenSecondsToExpiry", unit=MetricUnit.Seconds, value=left)
