@@ -17,7 +17,7 @@ from fixtures.officer import call, claims, open_tip
 from fixtures.webhook import deliver, demo_oa, drain, items_with_prefix, now_ms, text_event
 from tipline import clock, wiring
 from tipline.adapters import aws
-from tipline.domain import Contact, QueuedReply, Tip
+from tipline.domain import Contact, DeliveryStatus, QueuedReply, Tip
 from tipline.errors import Conflict
 from tipline.intake.pseudonym import short_pseudonym
 from tipline_local.template import functions, load_template
@@ -644,3 +644,49 @@ def test_a_tip_shows_an_officers_block_and_still_reads_when_its_contact_is_gone(
     )
     status, detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})
     assert status == 200 and detail["sender"] == {"citizen": citizen, "blocked_the_oa": False, "block": None}
+
+
+def test_a_tips_detail_carries_what_the_console_shows_of_each_message_and_of_the_window(
+    stack: Any, lambda_context: Any
+) -> None:
+    wrote_ms = 1_800_000_000_000  # 2027-01-15 08:00 UTC
+    with clock.use(lambda: wrote_ms / 1000):
+        tip_id = _tip(stack, lambda_context)
+    officer, commander = claims(OWN, subject="officer-4"), claims("province", "commander")
+    with clock.use(lambda: (wrote_ms + HOUR_MS) / 1000):
+        body = {"text": "Chúng tôi đang xác minh."}
+        assert call(lambda_context, "POST", f"/v1/tips/{tip_id}/replies", officer, body=body)[0] == 202
+        assert (
+            call(lambda_context, "PATCH", f"/v1/tips/{tip_id}", commander, body={"legal_hold": True})[0]
+            == 200
+        )
+    tip = wiring.table().get_tip(tip_id)
+    assert tip is not None
+    officer_reply = next(e for e in wiring.table().thread(f"TIP#{tip_id}") if e.kind == "officer_reply")
+    wiring.table().set_delivery(f"TIP#{tip_id}", officer_reply.entry_key, DeliveryStatus.FAILED, reason="thử")
+
+    detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]
+    assert (detail["legal_hold"], detail["reply_refused"]) == (True, None)
+    assert detail["reply_until"] == "2027-01-22T08:00:00+00:00", "7 days after the citizen wrote"
+    inbound = next(m for m in detail["messages"] if m["direction"] == "in")
+    assert (inbound["at"], inbound["text"], inbound["delivery"], inbound["author"]) == (
+        "2027-01-15T08:00:00+00:00",
+        "có người lừa đảo",
+        None,
+        None,
+    )
+    reply = next(m for m in detail["messages"] if m["kind"] == "officer_reply")
+    assert (reply["at"], reply["author"], reply["delivery"], reply["reason"]) == (
+        "2027-01-15T09:00:00+00:00",
+        "officer-4",
+        "failed",
+        "thử",
+    )
+
+    aws.dynamodb().update_item(
+        TableName=stack.resolver.refs["TiplineTable"],
+        Key={"pk": {"S": f"CONTACT#{tip.pseudonym}"}, "sk": {"S": "META"}},
+        UpdateExpression="REMOVE user_id_sealed",
+    )
+    detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]
+    assert (detail["reply_refused"], detail["reply_until"]) == ("withdrawn", None)
