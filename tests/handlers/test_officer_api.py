@@ -569,6 +569,8 @@ def test_triage_sets_and_clears_each_field_and_audits_what_changed(stack: Any, l
     assert tip().expires_at is not None
     assert call(lambda_context, "PATCH", path, commander, body={"legal_hold": True})[0] == 200
     assert (tip().legal_hold, tip().expires_at) == (True, None)
+    holds = [r for r in _audits(stack) if r["action"]["S"] == "triage" and "legal_hold" in r["details"]["M"]]
+    assert [r["actor"]["S"] for r in holds] == ["cmd-1"], "the commander is named by their subject"
     assert call(lambda_context, "PATCH", path, commander, body={"legal_hold": False})[0] == 200
     assert tip().legal_hold is False and tip().expires_at is not None
 

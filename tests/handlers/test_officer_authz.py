@@ -187,6 +187,8 @@ GROUP_SHAPES: list[tuple[Any, str, int]] = [
     (["officer"], OWN, 200),  # a real list (other authorizers)
     ("[officer commander]", "", 200),
     ('["commander", "officer"]', OTHER, 200),
+    ("[officer,commander]", "", 200),  # commas without spaces
+    ("[commander,officer]", OTHER, 200),
     ("[officer]", OTHER, 404),
     ("[]", OWN, 401),
     ("[viewer]", OWN, 401),
@@ -209,4 +211,5 @@ def test_group_claims_in_every_shape(stack: Any, lambda_context: Any) -> None:
 def test_claims_without_a_subject_are_unauthenticated(stack: Any, lambda_context: Any) -> None:
     who = {"cognito:groups": "[commander]", "custom:unit_id": OWN}
     assert call(lambda_context, "GET", "/v1/tips", who)[0] == 401
+    assert call(lambda_context, "GET", "/v1/tips", {**who, "token_use": "id"})[0] == 401, "an ID token too"
     assert call(lambda_context, "GET", "/v1/tips", {})[0] == 401
