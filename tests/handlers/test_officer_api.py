@@ -20,6 +20,7 @@ from tipline.adapters import aws
 from tipline.domain import Contact, DeliveryStatus, QueuedReply, Tip
 from tipline.errors import Conflict
 from tipline.intake.pseudonym import short_pseudonym
+from tipline.keys import META, contact_pk, tip_pk
 from tipline_local.template import functions, load_template
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -33,6 +34,25 @@ _tip = open_tip
 
 def _audits(stack: Any) -> list[dict[str, Any]]:
     return items_with_prefix(stack, "AUDIT#", table="AuditTable")
+
+
+WROTE_MS = 1_800_000_000_000  # 2027-01-15 08:00 UTC: when the citizen of the dated tests wrote
+
+
+def _tip_written_at(stack: Any, context: Any, at_ms: int) -> str:
+    with clock.use(lambda: at_ms / 1000):
+        return _tip(stack, context)
+
+
+def _change_contact(stack: Any, tip_id: str, operation: str, **params: Any) -> None:
+    """A raw DynamoDB change of the tip's contact item, as a withdrawal or deletion leaves it."""
+    tip = wiring.table().get_tip(tip_id)
+    assert tip is not None
+    getattr(aws.dynamodb(), operation)(
+        TableName=stack.resolver.refs["TiplineTable"],
+        Key={"pk": {"S": contact_pk(tip.pseudonym)}, "sk": {"S": META}},
+        **params,
+    )
 
 
 def _routes(tip_id: str) -> list[tuple[str, str, dict[str, str] | None, dict[str, Any] | None]]:
@@ -586,12 +606,11 @@ def test_a_reply_to_a_citizen_who_cannot_be_answered_is_refused_saying_why(
     stack: Any, lambda_context: Any, contact_change: str, reason: str
 ) -> None:
     tip_id = _tip(stack, lambda_context)
-    tip = wiring.table().get_tip(tip_id)
-    assert tip is not None
     values = {":yes": {"BOOL": True}} if ":yes" in contact_change else {}
-    aws.dynamodb().update_item(
-        TableName=stack.resolver.refs["TiplineTable"],
-        Key={"pk": {"S": f"CONTACT#{tip.pseudonym}"}, "sk": {"S": "META"}},
+    _change_contact(
+        stack,
+        tip_id,
+        "update_item",
         UpdateExpression=contact_change,
         **({"ExpressionAttributeValues": values} if values else {}),
     )
@@ -604,9 +623,8 @@ def test_a_reply_to_a_citizen_who_cannot_be_answered_is_refused_saying_why(
 def test_a_reply_outside_the_window_names_the_last_interaction_and_a_sent_one_is_audited_by_id(
     stack: Any, lambda_context: Any
 ) -> None:
-    wrote_ms = 1_800_000_000_000  # 2027-01-15 08:00 UTC
-    with clock.use(lambda: wrote_ms / 1000):
-        tip_id = _tip(stack, lambda_context)
+    wrote_ms = WROTE_MS
+    tip_id = _tip_written_at(stack, lambda_context, wrote_ms)
     with clock.use(lambda: (wrote_ms + HOUR_MS) / 1000):
         status, queued = call(
             lambda_context, "POST", f"/v1/tips/{tip_id}/replies", claims(OWN), body={"text": "Chào"}
@@ -638,12 +656,7 @@ def test_a_tip_shows_an_officers_block_and_still_reads_when_its_contact_is_gone(
     assert status == 200, block
     sender = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]["sender"]
     assert sender == {"citizen": citizen, "blocked_the_oa": False, "block": block}
-    tip = wiring.table().get_tip(tip_id)
-    assert tip is not None
-    aws.dynamodb().delete_item(
-        TableName=stack.resolver.refs["TiplineTable"],
-        Key={"pk": {"S": f"CONTACT#{tip.pseudonym}"}, "sk": {"S": "META"}},
-    )
+    _change_contact(stack, tip_id, "delete_item")
     status, detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})
     assert status == 200 and detail["sender"] == {"citizen": citizen, "blocked_the_oa": False, "block": None}
 
@@ -651,9 +664,8 @@ def test_a_tip_shows_an_officers_block_and_still_reads_when_its_contact_is_gone(
 def test_a_tips_detail_carries_what_the_console_shows_of_each_message_and_of_the_window(
     stack: Any, lambda_context: Any
 ) -> None:
-    wrote_ms = 1_800_000_000_000  # 2027-01-15 08:00 UTC
-    with clock.use(lambda: wrote_ms / 1000):
-        tip_id = _tip(stack, lambda_context)
+    wrote_ms = WROTE_MS
+    tip_id = _tip_written_at(stack, lambda_context, wrote_ms)
     officer, commander = claims(OWN, subject="officer-4"), claims("province", "commander")
     with clock.use(lambda: (wrote_ms + HOUR_MS) / 1000):
         body = {"text": "Chúng tôi đang xác minh."}
@@ -662,10 +674,8 @@ def test_a_tips_detail_carries_what_the_console_shows_of_each_message_and_of_the
             call(lambda_context, "PATCH", f"/v1/tips/{tip_id}", commander, body={"legal_hold": True})[0]
             == 200
         )
-    tip = wiring.table().get_tip(tip_id)
-    assert tip is not None
-    officer_reply = next(e for e in wiring.table().thread(f"TIP#{tip_id}") if e.kind == "officer_reply")
-    wiring.table().set_delivery(f"TIP#{tip_id}", officer_reply.entry_key, DeliveryStatus.FAILED, reason="thử")
+    officer_reply = next(e for e in wiring.table().thread(tip_pk(tip_id)) if e.kind == "officer_reply")
+    wiring.table().set_delivery(tip_pk(tip_id), officer_reply.entry_key, DeliveryStatus.FAILED, reason="thử")
 
     detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]
     assert (detail["legal_hold"], detail["reply_refused"]) == (True, None)
@@ -685,10 +695,6 @@ def test_a_tips_detail_carries_what_the_console_shows_of_each_message_and_of_the
         "thử",
     )
 
-    aws.dynamodb().update_item(
-        TableName=stack.resolver.refs["TiplineTable"],
-        Key={"pk": {"S": f"CONTACT#{tip.pseudonym}"}, "sk": {"S": "META"}},
-        UpdateExpression="REMOVE user_id_sealed",
-    )
+    _change_contact(stack, tip_id, "update_item", UpdateExpression="REMOVE user_id_sealed")
     detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]
     assert (detail["reply_refused"], detail["reply_until"]) == ("withdrawn", None)
