@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from fixtures.officer import call, claims
+from fixtures.officer import call, claims, publish_advisory_now
 from fixtures.sender import deliver_fanout_once, release_fanout, start_simulator
 from tipline import clock, wiring
 from tipline.adapters import envelope
@@ -264,17 +264,7 @@ def _setup(stack: Provisioned, monkeypatch: pytest.MonkeyPatch, at: str) -> Any:
 
 
 def _create(context: Any, unit: str, at_ms: int, **extra: Any) -> str:
-    body = {
-        "title": "Cảnh báo",
-        "text": "Giả danh công an gọi điện",
-        "category": "scam",
-        "target": {"unit_ids": [unit]},
-        "schedule": {"at_ms": at_ms},
-        **extra,
-    }
-    status, created = call(context, "POST", "/v1/advisories", claims(unit), body=body)
-    assert status == 201, created
-    return str(created["advisory_id"])
+    return str(publish_advisory_now(context, unit, at_ms, **extra)["advisory_id"])
 
 
 def test_night_time_promotions_wait_for_six_and_receipts_reach_the_report(
