@@ -17,6 +17,7 @@ from fixtures.permission_guard import guarding
 from tipline.adapters import aws, secrets, zalo
 from tipline.config import get_settings
 from tipline.intake import spill
+from tipline.observability import metrics
 from tipline_local import emulator
 from tipline_local.accounts import demo_accounts, seed_accounts
 from tipline_local.provision import REGION, Provisioned, provision
@@ -29,6 +30,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 def reset_caches() -> None:
+    metrics.clear_metrics()  # what a test that calls the logic without a handler left unflushed
     get_settings.cache_clear()
     aws.reset_clients()
     secrets.forget()
