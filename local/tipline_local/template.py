@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader (libyaml's when PyYAML has it: ten times faster, and every test provisions)."""
 
 
 def _tag(name: str):  # type: ignore[no-untyped-def]
