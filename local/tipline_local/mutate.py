@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import json
 import os
 import shutil
@@ -74,13 +75,33 @@ MODULES: dict[str, Module] = {
             ),
         ),
     ),
-    "intake": Module(
+    "intake": Module(  # the decisions: dedupe, join, burst, urgent, answers (not the transactions' plumbing)
         ("intake/service.py", "intake/keywords.py"),
         (
             "tests/handlers/test_webhook.py",
             "tests/handlers/test_webhook_calls.py",
             "tests/handlers/test_faults.py",
             "tests/handlers/test_blocks.py",
+        ),
+        (
+            "tipline.intake.keywords.*",
+            *(
+                f"tipline.intake.service.x_{function}__mutmut_*"
+                for function in (
+                    "dedupe_key",  # dedupe
+                    "accept",
+                    "handle_event",
+                    "_on_message",  # routing: answers, burst, urgency
+                    "_in_a_flood",  # burst
+                    "_store_sender",
+                    "_is_command",  # answers
+                    "_answer_for",
+                    "_queue_contact_answer",
+                    "_joinable",  # join
+                    "_open_or_join_tip",
+                    "_alert_urgent",  # urgent
+                )
+            ),
         ),
     ),
     "scoping": Module(
@@ -109,10 +130,42 @@ MODULES: dict[str, Module] = {
             "intake/subscription.py",
         ),
         (
+            "tests/unit/test_advisory_rules.py",
             "tests/handlers/test_advisory_eligibility.py",
             "tests/handlers/test_advisories.py",
             "tests/handlers/test_advisory_control.py",
             "tests/handlers/test_advisories_ops.py",  # the followers sync
+        ),
+        (  # eligibility and delivery (not the schedule's parsing, nor the promotion's layout)
+            "tipline.intake.subscription.*",
+            *(
+                f"tipline.advisories.model.x_{function}__mutmut_*"
+                for function in (
+                    "skip_reason",
+                    "in_window",
+                    "promotion_hours",
+                    "next_promotion_start",
+                    "daily_quota",
+                    "vietnam_day",
+                )
+            ),
+            *(
+                f"tipline.advisories.delivery.x{function}__mutmut_*"
+                for function in (
+                    "__plan_one",
+                    "_deliver",
+                    "__not_done",
+                    "__fit_promotions",
+                    "__release_promotion",
+                    "__send_all",
+                    "__refused",
+                    "__busy_reason",
+                    "__retry_at",
+                    "__finish",
+                    "ǁ_Batchǁ*",
+                )
+            ),
+            "tipline.advisories.followers.x__walk__mutmut_*",  # each period walked
         ),
     ),
     "tokens": Module(("tokens/store.py",), ("tests/handlers/test_tokens.py",)),
@@ -285,6 +338,37 @@ def results(where: Path, name: str) -> dict[str, int | None]:
     return codes
 
 
+def _sources(name: str) -> dict[str, str]:
+    return {
+        file: hashlib.sha256((ROOT / "functions" / "tipline" / file).read_bytes()).hexdigest()
+        for file in MODULES[name].files
+    }
+
+
+def to_run(where: Path, name: str) -> list[str] | None:
+    """The mutants to try now: every one of a file changed since its verdicts (mutmut makes its
+    mutants again, numbered anew, so no earlier verdict holds), else only those not yet killed (with
+    today's tests: mutmut keeps every verdict it has, and runs again the mutants it is given by
+    name). An empty list: all of them (a first run); None: nothing to try."""
+    module = MODULES[name]
+    record = where / "verdict-sources.json"
+    before = json.loads(record.read_text()) if record.exists() else {}
+    now = _sources(name)
+    record.write_text(json.dumps(now, indent=1))  # mutmut mutates these sources first thing
+    changed = {file for file in module.files if before.get(file) != now[file]}
+    if changed == set(module.files):
+        return list(module.mutants)
+    prefixes = {"tipline." + file.removesuffix(".py").replace("/", ".") + "." for file in changed}
+    patterns = module.mutants or tuple(f"{prefix}*" for prefix in prefixes)
+    everything = [pattern for pattern in patterns if any(map(pattern.startswith, prefixes))]
+    again = [
+        n
+        for n, c in results(where, name).items()
+        if c not in KILLED and n not in ACCEPTED and not any(map(n.startswith, prefixes))
+    ]
+    return everything + again or None
+
+
 def pytest_sessionstart(session: Any) -> None:
     """A pytest hook: mutmut runs several pytest sessions in one process (the stats run, the clean
     run), and a log handler made in the first still writes to that session's captured stdout, closed
@@ -323,11 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         where = stage(name)
         began = time.monotonic()
-        # After a first run, only the mutants not yet killed are tried again (with today's tests):
-        # mutmut keeps every verdict it has, and re-runs the mutants it is given by name.
-        again = [n for n, c in results(where, name).items() if c not in KILLED and n not in ACCEPTED]
-        command = [str(mutmut), "run", "--max-children", str(WORKERS), *(again or MODULES[name].mutants)]
-        run = subprocess.run(command, cwd=where, env=env, check=False)
+        chosen = to_run(where, name)
+        command = [str(mutmut), "run", "--max-children", str(WORKERS), *(chosen or ())]
+        returncode = 0  # nothing to try: the verdicts stand
+        if chosen is not None:
+            returncode = subprocess.run(command, cwd=where, env=env, check=False).returncode
         minutes = (time.monotonic() - began) / 60
         codes = results(where, name)
         killed = sum(1 for c in codes.values() if c in KILLED)
@@ -335,11 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         left = sorted((n, name, c) for n, c in codes.items() if c not in KILLED and n not in ACCEPTED)
         survivors += left
         score = (killed + accepted) / len(codes) if codes else 0.0
-        failed = failed or run.returncode != 0 or score < THRESHOLD
+        failed = failed or returncode != 0 or score < THRESHOLD
         lines.append(
             f"{name:<11} {killed:>6} {accepted:>8} {len(left):>8} {len(codes):>7} "
             f"{score:>6.1%} {minutes:>5.1f}"
-            + ("" if run.returncode == 0 else f"  mutmut exited with {run.returncode}")
+            + ("" if returncode == 0 else f"  mutmut exited with {returncode}")
             + ("" if score >= THRESHOLD else f"  below {THRESHOLD:.0%}")
         )
     total = (time.monotonic() - started) / 60
