@@ -270,6 +270,9 @@ ACCEPTED: dict[str, str] = {
     "tipline.console.service.x__add_note__mutmut_45": "a 32-byte random note id for 8: as unique",
     "tipline.console.service.x__add_note__mutmut_46": "a 9-byte random note id for 8: as unique",
     "tipline.console.service.x_reply__mutmut_37": "a 32-byte random reply id for 10: as unique",
+    "tipline.console.service.x_reply__mutmut_82": (
+        "queue_reply reading the entry before writing it: a fresh random reply id has none, same outcome"
+    ),
     "tipline.console.service.x_reply__mutmut_38": "an 11-byte random reply id for 10: as unique",
     "tipline.intake.gate.x__registered_oa__mutmut_18": (
         "the app secret read without settings.secret_cache_seconds: secret_json's default is the same 300 s"

@@ -295,6 +295,10 @@ def test_a_blocked_citizen_is_still_heard_but_not_answered(stack: Any, lambda_co
     assert len(inbound) == 2, "stored, never hidden (tests/test_blocks.py: grouped, urgent ones alert)"
     assert len(items_with_prefix(stack, "TIP#", "META")) == 1, "grouped into the open tip"
     assert drain(stack, "RepliesQueue") == []
+    tip_id = call(lambda_context, "GET", "/v1/tips", claims(OWN))[1]["items"][0]["tip_id"]
+    detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]
+    shown = [(m["text"], m["grouped"]) for m in detail["messages"] if m["direction"] == "in"]
+    assert shown == [("có người lừa đảo", False), ("spam spam", True)], "the console marks what was grouped"
 
 
 def test_pages_follow_a_signed_cursor(stack: Any, lambda_context: Any) -> None:
@@ -698,3 +702,22 @@ def test_a_tips_detail_carries_what_the_console_shows_of_each_message_and_of_the
     _change_contact(stack, tip_id, "update_item", UpdateExpression="REMOVE user_id_sealed")
     detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]
     assert (detail["reply_refused"], detail["reply_until"]) == ("withdrawn", None)
+
+
+def test_an_officer_reply_is_queued_with_its_text_and_audited_as_an_officer_reply(
+    stack: Any, lambda_context: Any
+) -> None:
+    tip_id = _tip(stack, lambda_context)
+    drain(stack, "RepliesQueue")
+    status, queued = call(
+        lambda_context, "POST", f"/v1/tips/{tip_id}/replies", claims(OWN), body={"text": "Cảm ơn anh/chị"}
+    )
+    assert status == 202
+    [entry] = [e for e in wiring.table().thread(tip_pk(tip_id)) if e.kind == "officer_reply"]
+    assert queued == {"reply_id": queued["reply_id"], "entry": entry.entry_key, "status": "queued"}
+    [message] = drain(stack, "RepliesQueue")
+    assert QueuedReply.model_validate_json(message["Body"]).reply_id == queued["reply_id"]
+    detail = call(lambda_context, "GET", f"/v1/tips/{tip_id}", claims(OWN), {"reason": "xem"})[1]
+    assert [m["text"] for m in detail["messages"] if m["kind"] == "officer_reply"] == ["Cảm ơn anh/chị"]
+    [record] = [r for r in _audits(stack) if r["action"]["S"] == "reply"]
+    assert record["reason"]["S"] == "officer reply"

@@ -18,7 +18,7 @@ import pytest
 from fixtures.officer import call, claims, respond
 from fixtures.webhook import deliver, demo_oa, drain, items_with_prefix, now_ms
 from tipline.adapters import aws
-from tipline.evidence.model import FetchJob
+from tipline.evidence.model import AttachmentRecord, AttachmentStatus, FetchJob
 from tipline.keys import tip_pk
 from tipline.wiring import table
 from tipline_local.samples import SAMPLE_EVENTS, zalo_body
@@ -418,3 +418,51 @@ def test_every_v1_answer_carries_no_store_and_nosniff(stack: Any, lambda_context
     statuses = {status for *_, status in answers}
     assert {200, 202, 401, 404, 409, 422, 500} <= statuses, statuses
     assert ("GET", "/v1/openapi.json", "own unit/valid", 200) in answers
+
+
+def test_a_form_shows_its_fields_and_a_kept_attachment_shows_its_stored_copy_on_its_own_message(
+    stack: Any, lambda_context: Any
+) -> None:
+    base = now_ms()
+    bodies = [
+        zalo_body("user_send_image", demo_oa(), ts=base),
+        zalo_body("user_submit_info", demo_oa(), ts=base + 1),
+    ]
+    tip_id = _store(stack, lambda_context, bodies)
+    image_entry = next(e for e in table().thread(tip_pk(tip_id)) if e.kind == "user_send_image")
+    before = next(m for m in _read(lambda_context, tip_id)[1]["messages"] if m["kind"] == "user_send_image")
+    [view] = before["attachments"]
+    assert (view["evidence_status"], before["evidence"]) == (None, [])
+    record = AttachmentRecord(
+        tip_id=tip_id,
+        attachment_id=view["attachment_id"],
+        oa_id=demo_oa().oa_id,
+        entry_key=image_entry.entry_key,
+        index=0,
+        kind="image",
+        status=AttachmentStatus.RETRIEVED,
+        size=1234,
+        content_type="image/jpeg",
+        sha256="ab" * 32,
+    )
+    assert table().put_attachment_unless(tip_id, record.attachment_id, record.model_dump(), "retrieved")
+
+    status, detail = _read(lambda_context, tip_id)
+
+    assert status == 200, detail
+    by_kind = {m["kind"]: m for m in detail["messages"] if m["direction"] == "in"}
+    assert by_kind["user_send_image"]["evidence"] == [
+        {
+            "attachment_id": record.attachment_id,
+            "kind": "image",
+            "status": "retrieved",
+            "reason": None,
+            "content_type": "image/jpeg",
+            "size": 1234,
+            "sha256": "ab" * 32,
+        }
+    ]
+    assert by_kind["user_submit_info"]["evidence"] == []
+    assert by_kind["user_submit_info"]["info"] == zalo_body("user_submit_info", demo_oa())["info"]
+    assert by_kind["user_send_image"]["info"] is None
+    assert by_kind["user_send_image"]["attachments"][0]["evidence_status"] == "retrieved"
