@@ -23,6 +23,7 @@ from tipline.domain import DeliveryStatus
 from tipline.errors import DependencyUnavailable
 from tipline.handlers import token_refresh
 from tipline.keys import token_pk
+from tipline.observability import metrics
 from tipline.tokens import store as token_store_module
 from tipline.tokens.store import (
     RefreshSummary,
@@ -902,18 +903,17 @@ def test_a_waiter_whose_winner_stored_no_pair_says_no_token_is_stored(
 def test_an_aws_fault_on_one_oa_does_not_stop_the_scheduled_pass_for_the_others(
     stack: Provisioned, zalo_sim: Zalo, captured_logs: Any
 ) -> None:
-    """KMS fails while the first OA's new pair is sealed: that OA counts as failed (and the log says
+    """DynamoDB fails as the first OA's lease is taken: that OA counts as failed (and the log says
     so, by id and error type), the next OA is still renewed."""
     first, second = demo_oa(0), OA
     at = Frozen(T0_MS)
     store = _stored_at(at, first, second)
     at.ms = T0_MS + ZALO_TTL_MS  # both due
-    sealing_first = {"oa_id": first.oa_id, "purpose": "oa-token"}
 
     def of_first(params: dict[str, Any]) -> bool:
-        return params.get("EncryptionContext") == sealing_first
+        return params.get("Key", {}).get("pk", {}).get("S") == token_pk(first.oa_id)
 
-    with Fault(aws.kms(), "GenerateDataKey", "KMSInternalException", when=of_first) as fault:
+    with Fault(aws.dynamodb(), "UpdateItem", "InternalServerError", when=of_first) as fault:
         summary = refresh_due(store, [first.oa_id, second.oa_id])
     assert fault.hits >= 1
     assert summary == RefreshSummary(refreshed=1, fresh=0, failed=1, missing=0)
@@ -922,3 +922,39 @@ def test_an_aws_fault_on_one_oa_does_not_stop_the_scheduled_pass_for_the_others(
     assert [
         (line["oa_id"], line["error"]) for line in lines if line["message"] == "oa token refresh interrupted"
     ] == [(first.oa_id, "DependencyUnavailable")]
+
+
+@pytest.mark.parametrize(
+    ("client", "operation", "code"),
+    [("kms", "GenerateDataKey", "KMSInternalException"), ("dynamodb", "PutItem", "InternalServerError")],
+)
+def test_new_tokens_that_cannot_be_stored_after_the_refresh_token_was_spent_are_recorded_and_alarmed(
+    stack: Provisioned,
+    zalo_sim: Zalo,
+    capsys: pytest.CaptureFixture[str],
+    client: str,
+    operation: str,
+    code: str,
+) -> None:
+    """Zalo's refresh token is single-use: once spent, a pair that cannot be sealed or written is
+    lost. That must not pass unseen: the failure is recorded with what to do, alarmed, and the lease
+    freed, so the next pass can try (and ops see why, in token-health, if it fails too)."""
+    at = Frozen(T0_MS)
+    store = _stored_at(at)
+    at.ms = T0_MS + 60_000
+    before = store.record(OA.oa_id)
+    assert before is not None
+    metrics.clear_metrics()
+    with (
+        Fault(getattr(aws, client)(), operation, code) as fault,
+        pytest.raises(TokenUnavailable, match=f"^the refreshed tokens of OA {OA.oa_id} could not be stored$"),
+    ):
+        store.refresh(OA.oa_id)
+    assert fault.hits >= 1
+    assert len(zalo_sim.calls_to("/v4/oa/access_token")) == 1, "the refresh token was spent"
+    record = store.record(OA.oa_id)
+    assert record is not None
+    assert (record.version, record.lease_owner, record.failures) == (before.version, None, 1)
+    assert (record.last_failure, record.last_failure_ms) == (token_store_module.PAIR_LOST, T0_MS + 60_000)
+    metrics.flush_metrics()
+    assert _metric_values(capsys.readouterr().out, "TokenRefreshFailed") == [1.0]

@@ -35,6 +35,11 @@ from tipline.observability import logger, metrics
 PURPOSE = "oa-token"
 META = "META"
 LEASE_MS = 30_000
+# The failure recorded when Zalo's new pair could not be sealed or stored after its refresh token was spent.
+PAIR_LOST = (
+    "Zalo renewed the tokens but they could not be stored, and the old refresh token is spent: "
+    "if the next refresh fails too, authorise the app again (tipline-ops exchange-code)"
+)
 EARLY_MS = 5 * 60_000  # a token with less left than this is renewed before use
 WAIT_STEP_SECONDS = 0.1
 
@@ -195,8 +200,13 @@ class TokenStore:
         except TiplineError as exc:
             self._failed(oa_id, owner, getattr(exc, "reason", None) or str(exc) or type(exc).__name__)
             raise TokenUnavailable(f"the token of OA {oa_id} could not be refreshed") from exc
-        values = self._values(oa_id, pair, current)
-        if not self.table.put_token(oa_id, values, current.version):
+        try:
+            stored_now = self.table.put_token(oa_id, self._values(oa_id, pair, current), current.version)
+        except DependencyUnavailable as exc:
+            # Zalo's refresh token is single-use and now spent; the new pair lived only in memory.
+            self._failed(oa_id, owner, PAIR_LOST)
+            raise TokenUnavailable(f"the refreshed tokens of OA {oa_id} could not be stored") from exc
+        if not stored_now:
             # Only possible if our lease ran out and another refresher wrote meanwhile.
             self._failed(oa_id, owner, "the refreshed tokens could not be stored (lease lost)")
             raise TokenUnavailable(f"the refresh of OA {oa_id} lost its lease")
@@ -219,11 +229,12 @@ class TokenStore:
         return self.refresher(account.app_id, app_secret, self._open(record)["refresh_token"])
 
     def _failed(self, oa_id: str, owner: str, reason: str) -> None:
-        now = self._now_ms()
-        sets = {"last_failure_ms": now, "last_failure": reason[:200]}
-        self.table.release_token_lease(oa_id, owner, sets, {"failures": 1})
+        """Record the failure on the token record and free the lease; alarmed first, in case the
+        table is what is failing."""
         metrics.add_metric(name="TokenRefreshFailed", unit=MetricUnit.Count, value=1)
         logger.error("oa token refresh failed", oa_id=oa_id, reason=reason[:200])
+        sets = {"last_failure_ms": self._now_ms(), "last_failure": reason[:200]}
+        self.table.release_token_lease(oa_id, owner, sets, {"failures": 1})
 
     def _await_winner(self, oa_id: str, version: int) -> OaToken:
         """Another refresher holds the lease: use its new token as soon as it is stored."""
