@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fixtures.officer import call, claims, publish_advisory_now
 from fixtures.sender import Zalo, deliver_fanout_once, start_simulator
-from fixtures.webhook import deliver
-from tipline import clock
-from tipline.advisories.model import Skip
+from fixtures.webhook import deliver, items_with_prefix
+from tipline import clock, wiring
+from tipline.adapters.store.gateway import from_item
+from tipline.advisories.model import Skip, vietnam_day
 from tipline.handlers import advisory_scheduler as advisories
+from tipline.intake.pseudonym import pseudonym
+from tipline.keys import contact_pk, promotion_quota_pk, promotion_sk
 from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import AccountSeed, demo_accounts
 from tipline_local.provision import Provisioned
@@ -184,3 +187,102 @@ def test_a_citizen_who_unfollows_or_opts_out_after_planning_gets_nothing(
     assert zalo.sim.sent == []
     ((report,),) = [run["oas"] for run in _shown(lambda_context, created["advisory_id"], oa.unit_id)]
     assert report["skipped"][skip] == 1 and report["sent"] == 0
+
+
+def _one_recipient(stack: Provisioned, context: Any, zalo: Zalo, silent_days: int) -> tuple[str, int]:
+    """A follower (silent for ``silent_days``: past 7, a promotion) and an advisory planned for them;
+    returns the citizen's pseudonym and when the advisory is delivered."""
+    oa, user = demo_accounts()[0], "3300000000000000001"
+    _does(zalo, context, oa, user, "follow")
+    zalo.clock.advance(silent_days * DAY_S)
+    publish_advisory_now(context, oa.unit_id, clock.now_ms())
+    assert advisories.handler({}, context)["enqueued"] == 1
+    return pseudonym(wiring.pepper(), oa.oa_id, user), clock.now_ms()
+
+
+def _deliveries(stack: Provisioned) -> dict[str, dict[str, Any]]:
+    """Every advisory delivery record, by the recipient's pseudonym."""
+    return {
+        item["sk"]["S"].rsplit("#", 1)[1]: from_item(item)
+        for item in items_with_prefix(stack, "ADVISORY#", "DLV#")
+    }
+
+
+def _next_six(at_ms: int, days: int) -> int:
+    """06:00 Vietnam time, ``days`` after the day of ``at_ms``."""
+    day = datetime.fromtimestamp(at_ms / 1000, VIETNAM) + timedelta(days=days)
+    return int(day.replace(hour=6, minute=0, second=0, microsecond=0).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "reason", "retry_in_ms"),
+    [
+        (-213, "skipped", Skip.UNFOLLOWED.value, None),  # the unfollow event was lost
+        (-217, "failed", "the citizen has blocked the OA", None),
+        (-244, "failed", "the citizen has turned off this type of message", None),
+        (-32, "deferred", "Zalo's rate limit was reached; retrying", 60_000),
+        (-234, "deferred", "Zalo does not allow this message type at night; retrying after 06:00", "today"),
+        (-211, "deferred", "the OA's Zalo quota is used up; retrying when it resets", "tomorrow"),
+        (
+            -218,
+            "deferred",
+            "the citizen has reached Zalo's limit of received messages; retrying later",
+            "tomorrow",
+        ),
+    ],
+)
+def test_what_zalo_answers_a_consultation_advisory_decides_its_record(
+    stack: Provisioned,
+    lambda_context: Any,
+    zalo: Zalo,
+    error: int,
+    status: str,
+    reason: str,
+    retry_in_ms: int | str | None,
+) -> None:
+    """At 03:00 Vietnam time (consultation is allowed at night, promotion is not): a refusal is
+    final and says why, and what it says of the citizen is kept; a busy Zalo defers the recipient
+    to when Zalo will take it, and the fan-out message comes back then."""
+    zalo.clock.advance(17 * 3600)  # 03:00 the next day
+    handle, at_ms = _one_recipient(stack, lambda_context, zalo, silent_days=0)
+    zalo.sim.inject(error=error)
+    kept = deliver_fanout_once(stack, lambda_context)
+    assert zalo.sim.sent == []
+    record = _deliveries(stack)[handle]
+    assert (record["status"], record["reason"], record["channel"]) == (status, reason, "cs")
+    sent_ms = record["updated_ms"]  # the sender's now (the simulated clock runs on from at_ms)
+    assert sent_ms - at_ms < 60_000
+    retry_at = {None: None, "today": _next_six(at_ms, 0), "tomorrow": _next_six(at_ms, 1)}.get(
+        retry_in_ms, sent_ms + retry_in_ms if isinstance(retry_in_ms, int) else None
+    )
+    assert record.get("retry_at_ms") == retry_at
+    assert len(kept) == (1 if retry_at else 0), "only a deferral brings the message back"
+    contact = wiring.table().get_contact(handle)
+    assert contact is not None
+    assert (contact.follower, contact.zalo_blocked) == (error != -213, error == -217)
+
+
+def test_a_message_zalo_may_have_delivered_is_never_sent_again(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    handle, _ = _one_recipient(stack, lambda_context, zalo, silent_days=0)
+    zalo.sim.inject(timeout=True, effective=True)  # sent, but the answer is lost on the way back
+    assert deliver_fanout_once(stack, lambda_context) == []
+    record = _deliveries(stack)[handle]
+    assert (record["status"], record["reason"]) == ("failed", "Zalo's answer was lost; not resent")
+    assert len(zalo.sim.sent) == 1
+
+
+@pytest.mark.parametrize(("error", "status"), [(-213, "skipped"), (-32, "deferred")])
+def test_a_promotion_zalo_did_not_take_gives_back_the_day_s_slot_and_the_citizen_s_one_promotion(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, error: int, status: str
+) -> None:
+    handle, at_ms = _one_recipient(stack, lambda_context, zalo, silent_days=8)
+    oa = demo_accounts()[0]
+    zalo.sim.inject(error=error)
+    deliver_fanout_once(stack, lambda_context)
+    record = _deliveries(stack)[handle]
+    assert (record["status"], record["channel"]) == (status, "promotion")
+    day = vietnam_day(at_ms)
+    assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == 0  # type: ignore[index]
+    assert wiring.table().get(contact_pk(handle), promotion_sk(day)) is None
