@@ -200,11 +200,11 @@ def _one_recipient(stack: Provisioned, context: Any, zalo: Zalo, silent_days: in
     return pseudonym(wiring.pepper(), oa.oa_id, user), clock.now_ms()
 
 
-def _deliveries(stack: Provisioned) -> dict[str, dict[str, Any]]:
-    """Every advisory delivery record, by the recipient's pseudonym."""
+def _deliveries(stack: Provisioned, advisory_id: str = "") -> dict[str, dict[str, Any]]:
+    """The delivery records of one advisory (default: of every advisory), by recipient pseudonym."""
     return {
         item["sk"]["S"].rsplit("#", 1)[1]: from_item(item)
-        for item in items_with_prefix(stack, "ADVISORY#", "DLV#")
+        for item in items_with_prefix(stack, f"ADVISORY#{advisory_id}", "DLV#")
     }
 
 
@@ -286,3 +286,59 @@ def test_a_promotion_zalo_did_not_take_gives_back_the_day_s_slot_and_the_citizen
     day = vietnam_day(at_ms)
     assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == 0  # type: ignore[index]
     assert wiring.table().get(contact_pk(handle), promotion_sk(day)) is None
+
+
+def _silent_followers(context: Any, zalo: Zalo, users: list[str]) -> list[str]:
+    """Followers who have not written for eight days (so promotions reach them); their pseudonyms."""
+    oa = demo_accounts()[0]
+    for user in users:
+        _does(zalo, context, oa, user, "follow")
+    zalo.clock.advance(8 * DAY_S)
+    return [pseudonym(wiring.pepper(), oa.oa_id, user) for user in users]
+
+
+def _advisory_now(context: Any) -> str:
+    created = publish_advisory_now(context, demo_accounts()[0].unit_id, clock.now_ms())
+    assert advisories.handler({}, context)["advisories"] == 1
+    return str(created["advisory_id"])
+
+
+def test_promotions_past_the_oa_s_daily_quota_wait_for_tomorrow(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    first, second = _silent_followers(lambda_context, zalo, ["3400000000000000001", "3400000000000000002"])
+    oa, day = demo_accounts()[0], vietnam_day(clock.now_ms())
+    assert wiring.table().take_promotion_slots(oa.oa_id, day, 499, 500) == 499  # other advisories today
+    advisory_id = _advisory_now(lambda_context)
+    assert len(deliver_fanout_once(stack, lambda_context)) == 1, "it comes back tomorrow"
+    assert [sent["kind"] for sent in zalo.sim.sent] == ["promotion"]
+    records = _deliveries(stack, advisory_id)
+    assert sorted(record["status"] for record in records.values()) == ["deferred", "sent"]
+    [late] = [record for record in records.values() if record["status"] == "deferred"]
+    assert (late["reason"], late["retry_at_ms"]) == (
+        "the OA's daily promotion quota is used up",
+        _next_six(clock.now_ms(), 1),
+    )
+    assert set(records) == {first, second}
+    assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == 500  # type: ignore[index]
+
+
+def test_a_citizen_gets_one_promotion_a_day_and_the_second_waits_for_tomorrow(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    (handle,) = _silent_followers(lambda_context, zalo, ["3500000000000000001"])
+    oa, day = demo_accounts()[0], vietnam_day(clock.now_ms())
+    _advisory_now(lambda_context)
+    assert deliver_fanout_once(stack, lambda_context) == []
+    zalo.clock.advance(60)
+    second = _advisory_now(lambda_context)
+    assert len(deliver_fanout_once(stack, lambda_context)) == 1
+    assert len(zalo.sim.sent) == 1
+    record = _deliveries(stack, second)[handle]
+    assert (record["status"], record["reason"], record["channel"], record["retry_at_ms"]) == (
+        "deferred",
+        "one promotion per person per day",
+        "promotion",
+        _next_six(clock.now_ms(), 1),
+    )
+    assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == 1, "the second slot came back"  # type: ignore[index]
