@@ -324,6 +324,32 @@ def test_menu_keywords_get_answers_not_tips(text: str, section: str, stack: Any,
     assert not items_with_prefix(stack, "TIP#")
 
 
+def test_a_first_message_that_is_a_command_is_answered_and_starts_the_citizen_s_burst(
+    stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A citizen's very first message, a command, creates their contact and opens their burst
+    window: with a limit of one message, the command is answered (it is the first, not over the
+    limit), and the next message in the window is kept but grouped, without an acknowledgement.
+    The answer is stored as an automatic answer, a millisecond after the command."""
+    from tipline.config import get_settings
+    from tipline.keys import thread_pk
+
+    monkeypatch.setenv("CITIZEN_BURST_LIMIT", "1")
+    get_settings.cache_clear()
+    start = now_ms()
+    assert _status(deliver(lambda_context, text_event("Liên hệ", user_id="888", ts=start))) == 200
+    (reply,) = _acks(stack)
+    answer = table().get_entry(thread_pk(reply.tip_id, reply.pseudonym), reply.entry_key)
+    assert answer is not None
+    assert (answer.kind, answer.at_ms, answer.tip_id) == ("auto_answer", start + 1, None)
+    assert (
+        _status(deliver(lambda_context, text_event("có người lừa đảo", user_id="888", ts=start + 5))) == 200
+    )
+    assert _acks(stack) == [], "the second message of the window is over the limit of one"
+    (inbound,) = [e for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "in"]
+    assert inbound["grouped"]["BOOL"] is True
+
+
 def test_menu_answers_can_be_configured_per_oa(stack: Any, lambda_context: Any) -> None:
     oa = table().get_oa(demo_oa().oa_id)
     assert oa is not None
