@@ -107,6 +107,17 @@ def test_one_data_key_per_context_per_event_each_value_bound_to_its_own(
             envelope.open_sealed(key_id, blob, context)
 
 
+def test_a_new_citizen_s_answered_command_seals_id_and_answer_with_one_data_key(
+    stack: Any, lambda_context: Any
+) -> None:
+    """Both belong to the contact (the same context): one GenerateDataKey for the event, not two."""
+    assert deliver(lambda_context, text_event("Liên hệ", user_id="889"), at_ms=now_ms())["statusCode"] == 200
+    [contact] = items_with_prefix(stack, "CONTACT#", "META")
+    [answer] = [item for item in items_with_prefix(stack, "CONTACT#") if item.get("kind", {}).get("S")]
+    assert answer["kind"]["S"] == "auto_answer"
+    assert _data_key(bytes(answer["sealed"]["B"])) == _data_key(bytes(contact["user_id_sealed"]["B"]))
+
+
 @pytest.mark.parametrize("follow_up", [False, True], ids=["new tip", "follow-up"])
 def test_a_fetch_job_that_cannot_be_queued_is_queued_when_the_spilled_event_completes(
     stack: Any, lambda_context: Any, follow_up: bool
