@@ -282,6 +282,19 @@ ACCEPTED: dict[str, str] = {
         "queue_reply reading the entry before writing it: a fresh random reply id has none, same outcome"
     ),
     "tipline.console.service.x_reply__mutmut_38": "an 11-byte random reply id for 10: as unique",
+    "tipline.intake.service.x__store_sender__mutmut_16": (
+        "a Conflict's message: the event is spilled and retried, the message is never shown or stored"
+    ),
+    "tipline.intake.service.x__store_sender__mutmut_17": "a Conflict's message: likewise",
+    "tipline.intake.service.x__store_sender__mutmut_18": "a Conflict's message: likewise",
+    "tipline.intake.service.x__queue_contact_answer__mutmut_2": (
+        "kms_key_id=None beside the event's keys: queue_reply seals with the keys, the key id unused"
+    ),
+    "tipline.intake.service.x__queue_contact_answer__mutmut_24": (
+        "the answer's id derived under another name: still one id per event, the same on a redelivery"
+    ),
+    "tipline.intake.service.x__queue_contact_answer__mutmut_26": "the answer id under another name: likewise",
+    "tipline.intake.service.x__queue_contact_answer__mutmut_27": "the answer id under another name: likewise",
     "tipline.intake.gate.x__registered_oa__mutmut_18": (
         "the app secret read without settings.secret_cache_seconds: secret_json's default is the same 300 s"
     ),
