@@ -390,7 +390,12 @@ def to_run(where: Path, name: str) -> list[str] | None:
         # may call others now, so the map is made again (the verdicts are kept apart from it).
         (where / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     record.write_text(json.dumps({**now, "tests": tests}, indent=1))  # mutmut mutates these first
-    changed = {file for file in module.files if before.get(file) != now[file]}
+    verdicts = where / "mutants" / "src" / "tipline"
+    changed = {  # or without verdicts: a first run, or another selection of tests
+        file
+        for file in module.files
+        if before.get(file) != now[file] or not verdicts.joinpath(f"{file}.meta").exists()
+    }
     if changed == set(module.files):
         return list(module.mutants)
     prefixes = {"tipline." + file.removesuffix(".py").replace("/", ".") + "." for file in changed}
