@@ -104,3 +104,97 @@ def test_a_spill_queue_outage_after_a_store_failure_answers_503_and_keeps_nothin
     inbound = [e for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "in"]
     assert len(inbound) == 2  # the warm-up and this one
     assert len(drain(stack, "RepliesQueue")) == 1
+
+
+# -- the step-by-step path: what completes an event whose first attempt stopped half-way -------------
+def _contact_of(lambda_context: Any, user_id: str, text: str | None = None) -> Any:
+    """The contact of a citizen who followed (no tip) or, with ``text``, wrote a tip."""
+    from fixtures.webhook import demo_oa
+    from tipline import wiring
+    from tipline.intake.pseudonym import pseudonym
+    from tipline_local.samples import zalo_body
+
+    oa = demo_oa()
+    body = (
+        text_event(text, user_id=user_id) if text else zalo_body("follow", oa, user_id=user_id, ts=now_ms())
+    )
+    assert deliver(lambda_context, body)["statusCode"] == 200
+    contact = wiring.table().get_contact(pseudonym(wiring.pepper(), oa.oa_id, user_id))
+    assert contact is not None
+    return contact
+
+
+def _step_by_step(contact: Any, event_key: str, at_ms: int, grouped: bool = False) -> tuple[Any, bool]:
+    from fixtures.webhook import demo_oa
+    from tipline import wiring
+    from tipline.intake.service import _open_or_join_tip
+
+    oa = wiring.table().get_oa(demo_oa().oa_id)
+    assert oa is not None
+    return _open_or_join_tip(wiring.intake(), oa, contact, event_key, at_ms, grouped)
+
+
+def test_a_retry_whose_first_attempt_pointed_the_contact_but_stored_no_tip_creates_that_tip(
+    stack: Any, lambda_context: Any
+) -> None:
+    from tipline import wiring
+
+    contact = _contact_of(lambda_context, "6100000000000000001")
+    tip_id, at_ms = wiring.intake().derive("tip", "event-1"), now_ms()
+    assert wiring.table().point_contact_to_tip(contact.pseudonym, tip_id, at_ms, expected=None)
+    pointed = wiring.table().get_contact(contact.pseudonym)
+    tip, opened = _step_by_step(pointed, "event-1", at_ms)
+    assert opened and tip == wiring.table().get_tip(tip_id)
+    assert (tip.oa_id, tip.unit_id, tip.pseudonym, tip.created_at_ms) == (
+        contact.oa_id,
+        contact.unit_id,
+        contact.pseudonym,
+        at_ms,
+    )
+    assert _step_by_step(pointed, "event-1", at_ms) == (tip, True), "a second retry finds the same tip"
+
+
+def test_step_by_step_a_message_joins_an_open_tip_and_opens_one_after_a_resolved_tip(
+    stack: Any, lambda_context: Any
+) -> None:
+    from tipline import wiring
+    from tipline.domain import TipStatus
+
+    contact = _contact_of(lambda_context, "6100000000000000002", "có người lừa đảo")
+    open_tip = wiring.table().get_tip(contact.open_tip_id)
+    assert open_tip is not None
+    at_ms = now_ms() + 10
+    assert _step_by_step(contact, "event-2", at_ms) == (open_tip, False)
+    wiring.table().update_tip(open_tip, {"status": TipStatus.RESOLVED})
+    tip, opened = _step_by_step(contact, "event-3", at_ms)
+    assert opened and tip.tip_id == wiring.intake().derive("tip", "event-3") != open_tip.tip_id
+    pointed = wiring.table().get_contact(contact.pseudonym)
+    assert pointed is not None and (pointed.open_tip_id, pointed.open_tip_at_ms) == (tip.tip_id, at_ms)
+
+
+def test_step_by_step_a_grouped_message_joins_the_open_tip_even_past_the_join_window(
+    stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tipline.config import get_settings
+
+    monkeypatch.setenv("TIP_JOIN_HOURS", "0")
+    get_settings.cache_clear()
+    contact = _contact_of(lambda_context, "6100000000000000003", "có người lừa đảo")
+    later = now_ms() + 60_000
+    tip, opened = _step_by_step(contact, "event-4", later, grouped=True)
+    assert (tip.tip_id, opened) == (contact.open_tip_id, False)
+    tip, opened = _step_by_step(contact, "event-5", later, grouped=False)
+    assert opened and tip.tip_id != contact.open_tip_id
+
+
+def test_step_by_step_a_message_that_lost_the_race_for_the_contact_joins_the_winner_s_tip(
+    stack: Any, lambda_context: Any
+) -> None:
+    from tipline import wiring
+
+    follower = _contact_of(lambda_context, "6100000000000000004")  # no tip yet, as this message saw it
+    winner = _contact_of(lambda_context, "6100000000000000004", "tin báo đầu tiên")  # another message won
+    assert follower.open_tip_id is None and winner.open_tip_id is not None
+    tip, opened = _step_by_step(follower, "event-6", now_ms() + 10)
+    assert (tip.tip_id, opened) == (winner.open_tip_id, False)
+    assert wiring.table().get_tip(wiring.intake().derive("tip", "event-6")) is None, "no second tip"
