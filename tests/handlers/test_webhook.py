@@ -350,6 +350,42 @@ def test_a_first_message_that_is_a_command_is_answered_and_starts_the_citizen_s_
     assert inbound["grouped"]["BOOL"] is True
 
 
+@pytest.mark.parametrize(("first", "flag"), [("HỦY", "opted_out"), ("NHẬN TIN", "opted_in"), ("code", None)])
+def test_a_new_citizen_whose_first_message_is_an_opt_out_opt_in_or_code_is_stored_and_answered(
+    first: str, flag: str | None, stack: Any, lambda_context: Any
+) -> None:
+    """The answer acts on the citizen's contact (their choice, the code's owner), so it is stored
+    before the answer, though no tip is opened."""
+    from tipline.intake.pseudonym import pseudonym
+    from tipline.wiring import pepper
+
+    text = tipcode.display(tipcode.new_code()) if first == "code" else first
+    assert _status(deliver(lambda_context, text_event(text, user_id="999"))) == 200
+    assert len(_reply_texts(stack)) == 1
+    contact = table().get_contact(pseudonym(pepper(), demo_oa().oa_id, "999"))
+    assert contact is not None and contact.user_id_sealed is not None
+    assert flag is None or getattr(contact, flag) is True
+    assert not items_with_prefix(stack, "TIP#")
+
+
+@pytest.mark.parametrize("hours", [1, 0])
+def test_a_follow_up_joins_its_tip_within_the_join_window_to_the_millisecond(
+    hours: int, stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TIP_JOIN_HOURS after the tip's last message a follow-up still joins it; a millisecond later
+    it opens a new tip. A window of 0 joins nothing, not even a message of the same millisecond."""
+    from tipline.config import get_settings
+
+    monkeypatch.setenv("TIP_JOIN_HOURS", str(hours))
+    get_settings.cache_clear()
+    window, start = hours * 3_600_000, now_ms()
+    for index, at_ms in enumerate((start, start + window, start + 2 * window + 1)):
+        event = text_event(f"tin số {index}", user_id="444", msg_id=f"join-{index}", ts=at_ms)
+        assert _status(deliver(lambda_context, event, at_ms=at_ms)) == 200
+    counts = sorted(int(tip["message_count"]["N"]) for tip in items_with_prefix(stack, "TIP#", "META"))
+    assert counts == ([1, 2] if hours else [1, 1, 1])
+
+
 def test_menu_answers_can_be_configured_per_oa(stack: Any, lambda_context: Any) -> None:
     oa = table().get_oa(demo_oa().oa_id)
     assert oa is not None
@@ -363,7 +399,9 @@ def test_urgent_keywords_mark_the_tip_and_alert_with_ids_only(stack: Any, lambda
     deliver(lambda_context, text_event("Cứu với, CHÁY nhà ở ngõ 5, có người mắc kẹt"))
     tip = _tip(stack)
     assert tip["urgent"]["BOOL"] is True
-    (alert,) = urgent_alerts(observer)
+    subjects: list[str] = []
+    (alert,) = urgent_alerts(observer, subjects)
+    assert subjects == ["Tin báo khẩn"]
     assert alert == {
         "unit_id": "pc02-hoan-kiem",
         "tip_id": tip["tip_id"]["S"],
