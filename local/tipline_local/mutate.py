@@ -295,6 +295,25 @@ ACCEPTED: dict[str, str] = {
     ),
     "tipline.intake.service.x__queue_contact_answer__mutmut_26": "the answer id under another name: likewise",
     "tipline.intake.service.x__queue_contact_answer__mutmut_27": "the answer id under another name: likewise",
+    "tipline.intake.service.x__answer_for__mutmut_29": (
+        "an unknown code's tip read as TIP#None: nothing there, the same answer, one read more"
+    ),
+    "tipline.intake.service.x__open_or_join_tip__mutmut_26": "no open tip read as TIP#None: likewise",
+    "tipline.intake.service.x__open_or_join_tip__mutmut_1": (
+        "grouped's default: every caller passes it (_store_step_by_step, the message's own)"
+    ),
+    "tipline.intake.service.x__open_or_join_tip__mutmut_10": (
+        "a fourth try at settling the open tip: it differs only after three lost races in a row"
+    ),
+    **{
+        f"tipline.intake.service.x__open_or_join_tip__mutmut_{n}": (
+            "the message of a Conflict or RuntimeError: the event is spilled and retried, its message unread"
+        )
+        for n in (60, 64, 65, 66, 67, 68)
+    },
+    "tipline.intake.service.x__joinable__mutmut_14": (
+        "a join window of exactly 1 ms treated as none: TIP_JOIN_HOURS would have to be 1/3,600,000"
+    ),
     "tipline.intake.gate.x__registered_oa__mutmut_18": (
         "the app secret read without settings.secret_cache_seconds: secret_json's default is the same 300 s"
     ),

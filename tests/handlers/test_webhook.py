@@ -356,16 +356,38 @@ def test_a_new_citizen_whose_first_message_is_an_opt_out_opt_in_or_code_is_store
 ) -> None:
     """The answer acts on the citizen's contact (their choice, the code's owner), so it is stored
     before the answer, though no tip is opened."""
+    from tipline.intake import texts
     from tipline.intake.pseudonym import pseudonym
     from tipline.wiring import pepper
 
     text = tipcode.display(tipcode.new_code()) if first == "code" else first
     assert _status(deliver(lambda_context, text_event(text, user_id="999"))) == 200
-    assert len(_reply_texts(stack)) == 1
+    expected = {
+        "HỦY": texts.OPTED_OUT,
+        "NHẬN TIN": texts.OPTED_IN_NOT_FOLLOWING,  # not a follower: why advisories may not reach them
+        "code": texts.unknown_code(text),
+    }
+    assert _reply_texts(stack) == [expected[first]]
     contact = table().get_contact(pseudonym(pepper(), demo_oa().oa_id, "999"))
     assert contact is not None and contact.user_id_sealed is not None
     assert flag is None or getattr(contact, flag) is True
     assert not items_with_prefix(stack, "TIP#")
+
+
+def test_a_follower_s_nhan_tin_and_a_citizen_s_own_code_get_their_own_answers(
+    stack: Any, lambda_context: Any
+) -> None:
+    from tipline.intake import texts
+    from tipline_local.samples import zalo_body
+
+    assert _status(deliver(lambda_context, zalo_body("follow", demo_oa(), user_id="998", ts=now_ms()))) == 200
+    deliver(lambda_context, text_event("NHẬN TIN", user_id="998"))
+    assert _reply_texts(stack) == [texts.OPTED_IN]
+    deliver(lambda_context, text_event("báo tin: có người lừa đảo", user_id="998"))
+    drain(stack, "RepliesQueue")
+    code = tipcode.display(_tip(stack)["code"]["S"])
+    deliver(lambda_context, text_event(code, user_id="998"))
+    assert _reply_texts(stack) == [texts.status_answer(code, "new")]
 
 
 @pytest.mark.parametrize("hours", [1, 0])
