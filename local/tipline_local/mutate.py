@@ -295,6 +295,9 @@ ACCEPTED: dict[str, str] = {
     ),
     "tipline.intake.service.x__queue_contact_answer__mutmut_26": "the answer id under another name: likewise",
     "tipline.intake.service.x__queue_contact_answer__mutmut_27": "the answer id under another name: likewise",
+    "tipline.intake.keywords.x__whole__mutmut_4": (
+        'strip("XX .!?XX"): the text is folded to lower case first, so it holds no "X"'
+    ),
     "tipline.intake.service.x__answer_for__mutmut_29": (
         "an unknown code's tip read as TIP#None: nothing there, the same answer, one read more"
     ),

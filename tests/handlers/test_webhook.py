@@ -350,7 +350,10 @@ def test_a_first_message_that_is_a_command_is_answered_and_starts_the_citizen_s_
     assert inbound["grouped"]["BOOL"] is True
 
 
-@pytest.mark.parametrize(("first", "flag"), [("HỦY", "opted_out"), ("NHẬN TIN", "opted_in"), ("code", None)])
+@pytest.mark.parametrize(
+    ("first", "flag"),
+    [("HỦY", "opted_out"), ("Hủy!", "opted_out"), ("nhận tin.", "opted_in"), ("code", None)],
+)
 def test_a_new_citizen_whose_first_message_is_an_opt_out_opt_in_or_code_is_stored_and_answered(
     first: str, flag: str | None, stack: Any, lambda_context: Any
 ) -> None:
@@ -363,11 +366,11 @@ def test_a_new_citizen_whose_first_message_is_an_opt_out_opt_in_or_code_is_store
     text = tipcode.display(tipcode.new_code()) if first == "code" else first
     assert _status(deliver(lambda_context, text_event(text, user_id="999"))) == 200
     expected = {
-        "HỦY": texts.OPTED_OUT,
-        "NHẬN TIN": texts.OPTED_IN_NOT_FOLLOWING,  # not a follower: why advisories may not reach them
-        "code": texts.unknown_code(text),
+        "opted_out": texts.OPTED_OUT,
+        "opted_in": texts.OPTED_IN_NOT_FOLLOWING,  # not a follower: why advisories may not reach them
+        None: texts.unknown_code(text),
     }
-    assert _reply_texts(stack) == [expected[first]]
+    assert _reply_texts(stack) == [expected[flag]]
     contact = table().get_contact(pseudonym(pepper(), demo_oa().oa_id, "999"))
     assert contact is not None and contact.user_id_sealed is not None
     assert flag is None or getattr(contact, flag) is True
@@ -517,7 +520,7 @@ def test_samples_in_events_are_signed_for_the_demo_registry() -> None:
 
 
 def test_a_flooding_citizen_is_kept_but_grouped_without_acks(
-    stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tipline.config import get_settings
 
@@ -525,9 +528,20 @@ def test_a_flooding_citizen_is_kept_but_grouped_without_acks(
     monkeypatch.setenv("TIP_JOIN_HOURS", "0")  # even past the join window, the excess joins the open tip
     get_settings.cache_clear()
     start = now_ms()
+    flooded: list[tuple[int, Any, dict[str, str]]] = []  # (message, value, metric) of each flood count
     for index in range(8):
         text = "cháy nhà!" if index == 6 else f"tin số {index}"
         assert _status(deliver(lambda_context, text_event(text, user_id="777", ts=start + index))) == 200
+        emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+        flooded += [
+            (index, line["CitizenFloodGrouped"], metric)
+            for line in emitted
+            for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            if metric["Name"] == "CitizenFloodGrouped"
+        ]
+    assert flooded == [(3, [1.0], {"Name": "CitizenFloodGrouped", "Unit": "Count"})], (
+        "one count, as the citizen first goes over the limit (the flood alarm counts citizens)"
+    )
     inbound = [e for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "in"]
     assert len(inbound) == 8, "nothing is dropped"
     assert sum(1 for e in inbound if e.get("grouped", {}).get("BOOL")) == 5
