@@ -393,6 +393,50 @@ def test_a_follower_s_nhan_tin_and_a_citizen_s_own_code_get_their_own_answers(
     assert _reply_texts(stack) == [texts.status_answer(code, "new")]
 
 
+def test_an_anonymous_command_and_a_captioned_photo_are_kept_as_tips_not_answered(
+    stack: Any, lambda_context: Any
+) -> None:
+    """Only a citizen's plain text is a command: Zalo lets the OA answer no anonymous citizen, and a
+    photo is evidence whatever its caption says."""
+    from tipline.keys import thread_pk
+    from tipline_local.samples import zalo_body
+
+    for name, text in (("anonymous_send_text", "HỦY"), ("user_send_image", "Liên hệ")):
+        assert _status(deliver(lambda_context, zalo_body(name, demo_oa(), ts=now_ms(), text=text))) == 200
+    kinds = sorted(
+        e["kind"]["S"] for e in items_with_prefix(stack, "TIP#", "MSG#") if e["direction"]["S"] == "in"
+    )
+    assert kinds == ["anonymous_send_text", "user_send_image"]
+    [reply] = _acks(stack)
+    entry = table().get_entry(thread_pk(reply.tip_id, reply.pseudonym), reply.entry_key)
+    assert entry is not None and entry.kind == "ack", "the photo's tip is acknowledged, nothing answered"
+
+
+def test_the_burst_window_is_citizen_burst_minutes_long_to_the_millisecond(
+    stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a limit of one message a minute: a citizen's first message is within it (acknowledged),
+    their next one 59.999 s later is grouped, and one a full minute after their first starts a new
+    window."""
+    from tipline.config import get_settings
+
+    monkeypatch.setenv("CITIZEN_BURST_LIMIT", "1")
+    monkeypatch.setenv("CITIZEN_BURST_MINUTES", "1")
+    get_settings.cache_clear()
+    start = now_ms()
+    for user, later in (("551", 59_999), ("552", 60_000)):
+        for index, at_ms in enumerate((start, start + later)):
+            event = text_event(f"tin số {index}", user_id=user, msg_id=f"burst-{user}-{index}", ts=at_ms)
+            assert _status(deliver(lambda_context, event, at_ms=at_ms)) == 200
+    grouped = sorted(
+        (int(e["at_ms"]["N"]) - start, e.get("grouped", {}).get("BOOL", False))
+        for e in items_with_prefix(stack, "TIP#", "MSG#")
+        if e["direction"]["S"] == "in"
+    )
+    assert grouped == [(0, False), (0, False), (59_999, True), (60_000, False)]
+    assert len(_acks(stack)) == 2, "each citizen's first message is acknowledged"
+
+
 @pytest.mark.parametrize("hours", [1, 0])
 def test_a_follow_up_joins_its_tip_within_the_join_window_to_the_millisecond(
     hours: int, stack: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
