@@ -298,6 +298,16 @@ ACCEPTED: dict[str, str] = {
     "tipline.intake.keywords.x__whole__mutmut_4": (
         'strip("XX .!?XX"): the text is folded to lower case first, so it holds no "X"'
     ),
+    "tipline.intake.service.x__on_message__mutmut_6": (
+        'a form read as the text "XXXX": a form is never a command, and "XXXX" holds no urgent keyword'
+    ),
+    "tipline.intake.service.x__on_message__mutmut_8": (
+        'a message without text read as "XXXX": no command (none is "XXXX"), no urgent keyword'
+    ),
+    "tipline.intake.service.x__on_message__mutmut_58": (
+        "the window of a count after a lost race to create the contact: only two simultaneous first"
+        " messages, the winner's not a command and the loser's one, reach it"
+    ),
     "tipline.intake.service.x__answer_for__mutmut_29": (
         "an unknown code's tip read as TIP#None: nothing there, the same answer, one read more"
     ),
