@@ -198,3 +198,18 @@ def test_step_by_step_a_message_that_lost_the_race_for_the_contact_joins_the_win
     tip, opened = _step_by_step(follower, "event-6", now_ms() + 10)
     assert (tip.tip_id, opened) == (winner.open_tip_id, False)
     assert wiring.table().get_tip(wiring.intake().derive("tip", "event-6")) is None, "no second tip"
+
+
+def test_a_follow_that_fails_is_completed_by_the_spill_consumer(stack: Any, lambda_context: Any) -> None:
+    """The one-transaction follow fails: the event is spilled, and its retry applies it step by step."""
+    from fixtures.webhook import demo_oa
+    from tipline_local.samples import zalo_body
+
+    body = zalo_body("follow", demo_oa(), user_id="6200000000000000001", ts=now_ms())
+    with Fault(_client("dynamodb"), "TransactWriteItems", "InternalServerError"):
+        assert deliver(lambda_context, body)["statusCode"] == 200
+    assert not items_with_prefix(stack, "CONTACT#", "META"), "nothing written: the event was spilled"
+    _complete_spills(stack, lambda_context)
+    [contact] = items_with_prefix(stack, "CONTACT#", "META")
+    assert contact["follower"]["BOOL"] is True and "user_id_sealed" in contact
+    assert int(contact["last_interaction_ms"]["N"]) == int(body["timestamp"])

@@ -198,6 +198,31 @@ def test_a_redelivered_event_is_stored_once(
     assert len(_acks(stack)) == 1
 
 
+def test_a_follow_up_is_reported_as_updating_its_tip_and_receipts_mark_the_reply(
+    stack: Any, lambda_context: Any, captured_logs: io.StringIO
+) -> None:
+    """Zalo's receipts name its own message id: the pointer the sender left leads to the reply, which
+    is marked delivered, then seen."""
+    from tipline.domain import DeliveryStatus
+    from tipline.keys import thread_pk
+
+    oa = demo_oa()
+    for index in range(2):
+        assert _status(deliver(lambda_context, text_event(f"tin số {index}", msg_id=f"up-{index}"))) == 200
+    assert _outcomes(captured_logs) == ["tip_opened", "tip_updated"]
+    [reply] = _acks(stack)
+    pk = thread_pk(reply.tip_id, reply.pseudonym)
+    table().remember_sent([(oa.oa_id, "zalo-msg-1", pk, reply.entry_key)])
+    for name, status in (("user_received_message", "delivered"), ("user_seen_message", "seen")):
+        body = zalo_body(name, oa, ts=now_ms())
+        body["message"] = (
+            {"msg_ids": ["zalo-msg-1"]} if name == "user_seen_message" else {"msg_id": "zalo-msg-1"}
+        )
+        assert _status(deliver(lambda_context, body)) == 200
+        entry = table().get_entry(pk, reply.entry_key)
+        assert entry is not None and entry.status == DeliveryStatus(status)
+
+
 def test_a_redelivered_follow_after_the_unfollow_is_a_duplicate_and_changes_nothing(
     stack: Any, lambda_context: Any, captured_logs: io.StringIO
 ) -> None:
