@@ -307,6 +307,17 @@ ACCEPTED: dict[str, str] = {
         "the window of a count after a lost race to create the contact: only two simultaneous first"
         " messages, the winner's not a command and the loser's one, reach it"
     ),
+    "tipline.intake.service.x__on_message__mutmut_63": (
+        "stored=False for a new citizen's command: a command is always answered (a code unknown too),"
+        " and the answer path never reads it"
+    ),
+    **{
+        f"tipline.intake.service.x__on_message__mutmut_{n}": (
+            "the message's stored flag once it goes step by step: only _store_at_once reads it, and the"
+            " message has left it"
+        )
+        for n in (146, 149, 159)
+    },
     "tipline.intake.service.x__answer_for__mutmut_29": (
         "an unknown code's tip read as TIP#None: nothing there, the same answer, one read more"
     ),
