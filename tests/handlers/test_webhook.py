@@ -223,6 +223,29 @@ def test_a_follow_up_is_reported_as_updating_its_tip_and_receipts_mark_the_reply
         assert entry is not None and entry.status == DeliveryStatus(status)
 
 
+def test_events_alike_but_for_one_part_of_their_identity_are_each_applied(
+    stack: Any, lambda_context: Any, captured_logs: io.StringIO
+) -> None:
+    """An event's identity is its kind, its OA and its message id, or without one its citizen and
+    time: events that share all but one of those are different events, none a duplicate."""
+    first, second = demo_oa(0), demo_oa(1)
+    at = now_ms() - 10_000
+    bodies = [
+        (zalo_body("follow", first, user_id="7100000000000000001", ts=at), first),
+        (zalo_body("follow", first, user_id="7100000000000000002", ts=at), first),  # another citizen
+        (zalo_body("unfollow", first, user_id="7100000000000000001", ts=at), first),  # another kind
+        (zalo_body("follow", first, user_id="7100000000000000001", ts=at + 1), first),  # another time
+        (text_event("tin báo", oa=first, msg_id="same-msg"), first),
+        (text_event("tin báo", oa=second, msg_id="same-msg"), second),  # another OA
+        (zalo_body("user_reacted_message", first, msg_id="same-msg", ts=now_ms()), first),  # a reaction to it
+    ]
+    for body, oa in bodies:
+        assert _status(deliver(lambda_context, body, oa=oa)) == 200
+    assert _outcomes(captured_logs) == ["contact_updated"] * 4 + ["tip_opened", "tip_opened", "ignored"]
+    followers = [c for c in items_with_prefix(stack, "CONTACT#", "META") if c["follower"]["BOOL"]]
+    assert len(followers) == 2, "the first citizen followed again after the unfollow"
+
+
 def test_a_redelivered_follow_after_the_unfollow_is_a_duplicate_and_changes_nothing(
     stack: Any, lambda_context: Any, captured_logs: io.StringIO
 ) -> None:
