@@ -318,6 +318,13 @@ ACCEPTED: dict[str, str] = {
         )
         for n in (146, 149, 159)
     },
+    **{
+        f"tipline.intake.service.x_dedupe_key__mutmut_{n}": (
+            "the event key's purpose named otherwise or left out: still one key per event, apart from the"
+            " other derived ids (tip, ack, in, answer)"
+        )
+        for n in (21, 25, 26, 32, 37, 38)
+    },
     "tipline.intake.service.x__answer_for__mutmut_29": (
         "an unknown code's tip read as TIP#None: nothing there, the same answer, one read more"
     ),
