@@ -480,6 +480,27 @@ def test_http_5xx_fault(sim: ZaloSimulator, api: httpx.Client) -> None:
     assert cs(api)["error"] == 0
 
 
+def test_a_fault_may_say_when_to_try_again(sim: ZaloSimulator, api: httpx.Client) -> None:
+    sim.interact(OA, CITIZEN)
+    sim.inject(status=429, retry_after=120)
+    sim.inject(error=-32, retry_after=5)
+    sim.inject(status=503)
+    answers = [
+        api.post(
+            "/v3.0/oa/message/cs",
+            headers={"access_token": TOKEN},
+            json={"recipient": {"user_id": CITIZEN}, "message": {"text": "a"}},
+        )
+        for _ in range(3)
+    ]
+    assert [(a.status_code, a.headers.get("retry-after")) for a in answers] == [
+        (429, "120"),
+        (200, "5"),
+        (503, None),
+    ]
+    assert sim.sent == []
+
+
 def test_error_code_with_http_status(sim: ZaloSimulator, api: httpx.Client) -> None:
     sim.inject(error=-216, status=401)
     response = api.post("/v3.0/oa/quota/message", headers={"access_token": TOKEN})

@@ -80,11 +80,15 @@ class ZaloSimulator(Messaging, TokenAuthority, CitizenDriver):
             return Response(status=504)  # recorded by the caller, which withholds it
         if fault.error is not None:
             self._record(request, oa_id, fault.error, fault.status or 200, fault=True)
-            return json_response(envelope(fault.error), status=fault.status or 200)
-        status = fault.status or 500
-        self._record(request, oa_id, None, status, fault=True)
-        page = f"<html><body>{status} simulated upstream error</body></html>"
-        return Response(page, status=status, content_type="text/html")
+            response = json_response(envelope(fault.error), status=fault.status or 200)
+        else:
+            status = fault.status or 500
+            self._record(request, oa_id, None, status, fault=True)
+            page = f"<html><body>{status} simulated upstream error</body></html>"
+            response = Response(page, status=status, content_type="text/html")
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = str(fault.retry_after)
+        return response
 
     def _record(
         self, request: Request, oa_id: str | None, error: int | str | None, status: int, fault: bool = False

@@ -187,6 +187,7 @@ class Platform:
         count: int = 1,
         path_prefix: str | None = None,
         effective: bool = False,
+        retry_after: int | None = None,
     ) -> None:
         """A fault for the next ``count`` calls whose path starts with ``path_prefix`` (any non-control call).
 
@@ -195,6 +196,7 @@ class Platform:
         no answer (served: the connection stays silent for ``timeout_seconds`` then gets a 504;
         in-process: ``httpx.ReadTimeout`` is raised). ``effective``: the call takes effect (the
         message is sent) before the fault hides the answer, like a response lost on the way back.
+        ``retry_after``: the faulty answer says, in a ``Retry-After`` header, when to try again.
         """
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -203,7 +205,7 @@ class Platform:
         if status is not None and not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")
         with self._lock:
-            self._faults.append(Fault(error, status, latency, timeout, count, path_prefix, effective))
+            self._faults.append(Fault(error, status, latency, timeout, count, path_prefix, effective, retry_after))
 
     def clear_faults(self) -> None:
         with self._lock:

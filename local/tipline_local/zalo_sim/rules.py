@@ -140,6 +140,7 @@ class Fault:
     remaining: int
     path_prefix: str | None
     effective: bool
+    retry_after: int | None = None  # seconds, in a Retry-After header on the faulty answer
 
     def matches(self, path: str) -> bool:
         return path.startswith(self.path_prefix) if self.path_prefix else True
