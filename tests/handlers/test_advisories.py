@@ -76,7 +76,7 @@ def test_a_recurring_schedule_ends_at_its_end_date() -> None:
 )
 def test_promotion_hours_around_the_edges(at: str, allowed: bool, next_start: str) -> None:
     assert promotion_hours(_ms(at)) is allowed
-    assert next_promotion_start(_ms(at), tomorrow=False) == _ms(next_start)
+    assert next_promotion_start(_ms(at)) == _ms(next_start)
 
 
 def _scope(stack: Provisioned, context: Any) -> None:
@@ -252,4 +252,4 @@ def _drain(stack: Provisioned, zalo: Any, context: Any) -> int:
 
 def _until_next_allowed(now: float) -> float:
     """Seconds to the next 06:00 Vietnam time (what every deferral in this test waits for)."""
-    return next_promotion_start(int(now * 1000), tomorrow=False) / 1000 - now + 1
+    return next_promotion_start(int(now * 1000)) / 1000 - now + 1

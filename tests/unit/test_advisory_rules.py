@@ -15,6 +15,7 @@ from tipline.advisories.model import (
     in_window,
     next_promotion_start,
     promotion_hours,
+    promotion_start_tomorrow,
     skip_reason,
     vietnam_day,
 )
@@ -105,12 +106,13 @@ def test_promotions_go_from_six_in_the_morning_to_before_ten_at_night_vietnam_ti
 
 def test_the_next_promotion_start_is_six_o_clock_today_or_tomorrow() -> None:
     six_today = MIDNIGHT_VN + 6 * HOUR_MS
-    assert next_promotion_start(MIDNIGHT_VN + 1, tomorrow=False) == six_today
-    assert next_promotion_start(six_today - 1, tomorrow=False) == six_today
-    assert next_promotion_start(six_today, tomorrow=False) == six_today + DAY_MS  # six itself has begun
-    assert next_promotion_start(NOW, tomorrow=False) == six_today + DAY_MS
-    assert next_promotion_start(MIDNIGHT_VN + 1, tomorrow=True) == six_today + DAY_MS
-    assert next_promotion_start(NOW + 59_999, tomorrow=True) == six_today + DAY_MS  # seconds dropped
+    assert next_promotion_start(MIDNIGHT_VN + 1) == six_today
+    assert next_promotion_start(six_today - 1) == six_today
+    assert next_promotion_start(six_today) == six_today + DAY_MS  # six itself has begun
+    assert next_promotion_start(NOW) == six_today + DAY_MS
+    assert promotion_start_tomorrow(MIDNIGHT_VN + 1) == six_today + DAY_MS
+    assert promotion_start_tomorrow(NOW + 59_999) == six_today + DAY_MS  # seconds dropped
+    assert promotion_start_tomorrow(MIDNIGHT_VN + DAY_MS - 1) == six_today + DAY_MS  # the same Vietnam day
 
 
 def test_the_vietnam_day_turns_at_vietnam_midnight() -> None:

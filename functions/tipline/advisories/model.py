@@ -21,6 +21,7 @@ from tipline.zalo_rules import (
     vietnam,
 )
 
+PROMOTION_QUOTA_FLOOR, PROMOTION_QUOTA_PERCENT = 500, 5  # Zalo's daily promotion quota per OA
 WINDOW_MARGIN_MS = 60_000  # consultation only if the 7-day window stays open a minute longer
 # The furthest ahead an advisory may run: its last occurrence within this many days of its creation.
 MAX_SCHEDULE_DAYS = 366
@@ -274,18 +275,25 @@ def promotion_hours(at_ms: int) -> bool:
     return PROMOTION_FIRST_HOUR <= vietnam(at_ms).hour < PROMOTION_END_HOUR
 
 
-def next_promotion_start(at_ms: int, tomorrow: bool) -> int:
-    """06:00 Vietnam time: today's if it is still ahead and ``tomorrow`` is False, else the next day's."""
-    local = vietnam(at_ms)
-    six = local.replace(hour=PROMOTION_FIRST_HOUR, minute=0, second=0, microsecond=0)
-    if tomorrow or local >= six:
-        six += timedelta(days=1)
-    return int(six.timestamp() * 1000)
+def next_promotion_start(at_ms: int) -> int:
+    """The next 06:00 Vietnam time: today's if it is still ahead, else tomorrow's."""
+    today = _six_o_clock(at_ms, days_ahead=0)
+    return today if at_ms < today else _six_o_clock(at_ms, days_ahead=1)
+
+
+def promotion_start_tomorrow(at_ms: int) -> int:
+    """06:00 Vietnam time on the next Vietnam day (a daily limit is used up until then)."""
+    return _six_o_clock(at_ms, days_ahead=1)
+
+
+def _six_o_clock(at_ms: int, days_ahead: int) -> int:
+    local = vietnam(at_ms) + timedelta(days=days_ahead)
+    return int(local.replace(hour=PROMOTION_FIRST_HOUR, minute=0, second=0, microsecond=0).timestamp() * 1000)
 
 
 def daily_quota(followers: int) -> int:
-    """Zalo's promotion quota per OA a day: 500 up to 10,000 followers, then 5 % of them."""
-    return 500 if followers <= 10_000 else followers * 5 // 100
+    """Zalo's promotion quota per OA a day: 5 % of the OA's followers, and at least 500."""
+    return max(PROMOTION_QUOTA_FLOOR, followers * PROMOTION_QUOTA_PERCENT // 100)
 
 
 # -- who gets an advisory (the choices themselves: tipline.intake.subscription) -------------
