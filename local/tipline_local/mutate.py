@@ -154,6 +154,8 @@ MODULES: dict[str, Module] = {
                     "in_window",
                     "promotion_hours",
                     "next_promotion_start",
+                    "promotion_start_tomorrow",
+                    "_six_o_clock",
                     "daily_quota",
                     "vietnam_day",
                 )
@@ -167,7 +169,6 @@ MODULES: dict[str, Module] = {
                     "__release_promotion",
                     "__send_all",
                     "__refused",
-                    "__busy_reason",
                     "__retry_at",
                     "__finish",
                     "ǁ_Batchǁ*",

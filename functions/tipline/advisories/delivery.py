@@ -58,6 +58,7 @@ from .model import (
     in_window,
     next_promotion_start,
     promotion_hours,
+    promotion_start_tomorrow,
     skip_reason,
     vietnam_day,
 )
@@ -65,6 +66,8 @@ from .model import (
 PER_MESSAGE = 50
 PROMOTION_TEXT_ELEMENT = 1000  # a promotion's text element is shorter than a message: split it
 MAX_DEFER_SECONDS = 43_200  # SQS visibility timeout limit
+BUSY_RETRY_SECONDS = 60  # Zalo busy without saying for how long: try again in a minute
+PROMOTED_MARKER_SECONDS = 3 * 86400  # a citizen's one-promotion-a-day marker outlives its day
 PLANNING, PLANNED = "planning", "planned"
 _CONTACT_FIELDS = (  # blocked: the flag of contacts stored before zalo_blocked (tipline.domain.Contact)
     "pseudonym, oa_id, unit_id, follower, follower_at_ms, opted_in, opted_out, zalo_blocked, blocked, "
@@ -167,7 +170,7 @@ def _plan_one(
         if reason is None:
             eligible.append(contact.pseudonym)
             continue
-        skipped = {"status": manage.SKIPPED, "reason": reason.value, "oa_id": oa_id, "updated_ms": now_ms}
+        skipped = {"status": manage.SKIPPED, "reason": reason.value, "updated_ms": now_ms}
         skips.append((contact.pseudonym, skipped))
     # nobody else writes these records before they are enqueued
     table.write_deliveries(advisory_id, run_ms, oa_id, skips)
@@ -232,8 +235,7 @@ class _Batch:
 
     def claim(self, pseudonym: str, values: dict[str, Any]) -> bool:
         """Write the recipient's record only if it is absent or was deferred before."""
-        claim = {"oa_id": self.message.oa_id, "updated_ms": self.now_ms, **values}
-        return self.table.claim_delivery(*self.run, pseudonym, claim)
+        return self.table.claim_delivery(*self.run, pseudonym, {"updated_ms": self.now_ms, **values})
 
     def flush(self) -> None:
         """Write the records (and receipt pointers) gathered so far."""
@@ -242,11 +244,12 @@ class _Batch:
 
     def record(self, pseudonym: str, status: str, reason: str | None = None, **extra: Any) -> None:
         """The final word on a claimed recipient (written in a batch at the end)."""
-        values = {"status": status, "reason": reason, "oa_id": self.message.oa_id, "updated_ms": self.now_ms}
-        self.records.append((pseudonym, {**values, **extra}))
+        self.records.append(
+            (pseudonym, {"status": status, "reason": reason, "updated_ms": self.now_ms, **extra})
+        )
 
     def claim_for_sending(self, pseudonym: str) -> bool:
-        if self.claim(pseudonym, {"status": manage.SENDING, "claimed_ms": self.now_ms}):
+        if self.claim(pseudonym, {"status": manage.SENDING}):
             self.claimed.add(pseudonym)
             return True
         self.outcome.done_before += 1
@@ -254,11 +257,18 @@ class _Batch:
 
     def defer(self, pseudonym: str, reason: str, until_ms: int, channel: Channel) -> None:
         """Come back at ``until_ms``: recorded over our claim, or first-time (conditional)."""
-        values = {"status": "deferred", "reason": reason, "channel": channel.value, "retry_at_ms": until_ms}
         if pseudonym in self.claimed:
             self.record(pseudonym, "deferred", reason, channel=channel.value, retry_at_ms=until_ms)
         elif pseudonym not in self.deferred_before and not self.table.put_delivery_if_absent(
-            *self.run, pseudonym, {"oa_id": self.message.oa_id, "updated_ms": self.now_ms, **values}
+            *self.run,
+            pseudonym,
+            {
+                "status": "deferred",
+                "reason": reason,
+                "channel": channel.value,
+                "retry_at_ms": until_ms,
+                "updated_ms": self.now_ms,
+            },
         ):
             self.outcome.done_before += 1  # a duplicate of this message got there first
             return
@@ -342,18 +352,18 @@ def _fit_promotions(batch: _Batch, contacts: list[Contact]) -> list[tuple[Contac
         return []
     table, message, now_ms = batch.table, batch.message, batch.now_ms
     if not promotion_hours(now_ms):
-        until = next_promotion_start(now_ms, tomorrow=False)
+        until = next_promotion_start(now_ms)
         for contact in contacts:
             batch.defer(contact.pseudonym, "outside 06:00-21:59 Vietnam time", until, Channel.PROMOTION)
         return []
-    tomorrow = next_promotion_start(now_ms, tomorrow=True)
+    tomorrow = promotion_start_tomorrow(now_ms)
     run = table.get_run(*batch.run)
     quota = daily_quota(int(run["followers"]) if run else 0)
     day = vietnam_day(now_ms)
     slots = table.take_promotion_slots(message.oa_id, day, len(contacts), quota)
     fitting: list[tuple[Contact, Channel]] = []
     used = 0
-    expires = now_ms // 1000 + 3 * 86400
+    expires = now_ms // 1000 + PROMOTED_MARKER_SECONDS
     for contact in contacts:
         if used >= slots:
             batch.defer(
@@ -403,14 +413,14 @@ def _send_all(
             _refused(batch, contact, channel, refused)
             continue
         except (zalo.ZaloUnavailable, zalo.TokenRejected, TokenUnavailable) as busy:
-            if getattr(busy, "maybe_delivered", False):
+            if isinstance(busy, zalo.ZaloUnavailable) and busy.maybe_delivered:
                 # the answer was lost: Zalo may have delivered it, so never send it again
                 batch.record(pseudonym, "failed", "Zalo's answer was lost; not resent", channel=channel.value)
                 batch.outcome.failed += 1
                 continue
             if channel == Channel.PROMOTION:
                 _release_promotion(batch, pseudonym)
-            batch.defer(pseudonym, _busy_reason(busy), _retry_at(busy, now_ms), channel)
+            batch.defer(pseudonym, str(busy), _retry_at(busy, now_ms), channel)
             continue
         batch.record(
             pseudonym, "sent", None, channel=channel.value, zalo_message_id=sent.message_id, sent_ms=now_ms
@@ -436,18 +446,15 @@ def _refused(batch: _Batch, contact: Contact, channel: Channel, refused: zalo.Za
     batch.outcome.failed += 1
 
 
-def _busy_reason(busy: Exception) -> str:
-    return str(getattr(busy, "reason", None) or "Zalo is unavailable; retrying")
-
-
-def _retry_at(busy: Exception, now_ms: int) -> int:
-    code = getattr(busy, "code", None)
+def _retry_at(busy: zalo.ZaloError | TokenUnavailable, now_ms: int) -> int:
+    """When to try a recipient again after Zalo (or the OA's token) was unavailable."""
+    code = busy.code if isinstance(busy, zalo.ZaloError) else None
     if code == -234:  # night ban (our clock and Zalo's disagree): 06:00
-        return next_promotion_start(now_ms, tomorrow=False)
+        return next_promotion_start(now_ms)
     if code in (-211, -218):  # daily quotas: tomorrow
-        return next_promotion_start(now_ms, tomorrow=True)
-    wait = getattr(busy, "retry_after", None) or 60
-    return now_ms + int(wait * 1000)
+        return promotion_start_tomorrow(now_ms)
+    wait = busy.retry_after if isinstance(busy, zalo.ZaloUnavailable) else None
+    return now_ms + int((wait or BUSY_RETRY_SECONDS) * 1000)
 
 
 def _finish(batch: _Batch) -> Outcome:

@@ -47,8 +47,15 @@ def _record_handler(record: SQSRecord) -> None:
         queues.change_visibility(get_settings().fanout_queue_url, record.receipt_handle, seconds)
         logger.warning("advisory batch failed; retrying", message_id=record.message_id, seconds=seconds)
         raise
-    metrics.add_metric(name="AdvisoryMessagesSent", unit=MetricUnit.Count, value=outcome.sent)
-    metrics.add_metric(name="AdvisoryMessagesFailed", unit=MetricUnit.Count, value=outcome.failed)
+    counts = {
+        "AdvisoryMessagesSent": outcome.sent,
+        "AdvisoryMessagesFailed": outcome.failed,
+        "AdvisoryMessagesSkipped": outcome.skipped,
+        "AdvisoryMessagesDeferred": outcome.deferred,
+        "AdvisoryMessagesDoneBefore": outcome.done_before,  # a duplicate fan-out message got there first
+    }
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     if outcome.defer_seconds:
         queues.change_visibility(
             get_settings().fanout_queue_url, record.receipt_handle, outcome.defer_seconds
