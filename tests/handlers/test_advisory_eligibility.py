@@ -8,6 +8,7 @@ asserts who received it, on which channel, and the report's count of each reason
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -15,14 +16,17 @@ from typing import Any
 
 import pytest
 from fixtures.officer import call, claims, publish_advisory_now
-from fixtures.sender import Zalo, deliver_fanout_once, start_simulator
-from fixtures.webhook import deliver, items_with_prefix
+from fixtures.sender import FANOUT, Zalo, deliver_fanout_once, release_fanout, start_simulator
+from fixtures.webhook import Fault, deliver, items_with_prefix, receive
 from tipline import clock, wiring
+from tipline.adapters import aws
 from tipline.adapters.store.gateway import from_item
+from tipline.advisories import delivery
 from tipline.advisories.model import Skip, vietnam_day
+from tipline.config import get_settings
 from tipline.handlers import advisory_scheduler as advisories
 from tipline.intake.pseudonym import pseudonym
-from tipline.keys import contact_pk, promotion_quota_pk, promotion_sk
+from tipline.keys import contact_pk, promotion_quota_pk, promotion_sk, token_pk
 from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import AccountSeed, demo_accounts
 from tipline_local.provision import Provisioned
@@ -189,15 +193,40 @@ def test_a_citizen_who_unfollows_or_opts_out_after_planning_gets_nothing(
     assert report["skipped"][skip] == 1 and report["sent"] == 0
 
 
-def _one_recipient(stack: Provisioned, context: Any, zalo: Zalo, silent_days: int) -> tuple[str, int]:
-    """A follower (silent for ``silent_days``: past 7, a promotion) and an advisory planned for them;
-    returns the citizen's pseudonym and when the advisory is delivered."""
-    oa, user = demo_accounts()[0], "3300000000000000001"
-    _does(zalo, context, oa, user, "follow")
+def _recipients(context: Any, zalo: Zalo, silent_days: int, count: int) -> tuple[list[str], int]:
+    """Followers (silent for ``silent_days``: past 7, promotions) and an advisory planned for them;
+    returns the citizens' pseudonyms and when the advisory is delivered."""
+    oa, users = demo_accounts()[0], [f"33000000000000000{index:02d}" for index in range(count)]
+    for user in users:
+        _does(zalo, context, oa, user, "follow")
     zalo.clock.advance(silent_days * DAY_S)
     publish_advisory_now(context, oa.unit_id, clock.now_ms())
-    assert advisories.handler({}, context)["enqueued"] == 1
-    return pseudonym(wiring.pepper(), oa.oa_id, user), clock.now_ms()
+    assert advisories.handler({}, context)["enqueued"] == count
+    return [pseudonym(wiring.pepper(), oa.oa_id, user) for user in users], clock.now_ms()
+
+
+def _one_recipient(stack: Provisioned, context: Any, zalo: Zalo, silent_days: int) -> tuple[str, int]:
+    (handle,), at_ms = _recipients(context, zalo, silent_days, count=1)
+    return handle, at_ms
+
+
+def _counted(printed: str) -> dict[str, int]:
+    """The advisory sender's outcome metrics (AdvisoryMessages...), summed over the EMF documents it
+    printed; the counts that are not zero."""
+    counts: dict[str, int] = {}
+    for line in printed.splitlines():
+        if not (line.startswith("{") and '"_aws"' in line):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                name = metric["Name"]
+                if name.startswith("AdvisoryMessages"):
+                    value = document[name]
+                    total = sum(value) if isinstance(value, list) else value
+                    short = name.removeprefix("AdvisoryMessages")
+                    counts[short] = counts.get(short, 0) + int(total)
+    return {name: count for name, count in counts.items() if count}
 
 
 def _deliveries(stack: Provisioned, advisory_id: str = "") -> dict[str, dict[str, Any]]:
@@ -215,16 +244,23 @@ def _next_six(at_ms: int, days: int) -> int:
 
 
 @pytest.mark.parametrize(
-    ("error", "status", "reason", "retry_in_ms"),
+    ("fault", "status", "reason", "retry_in_ms"),
     [
-        (-213, "skipped", Skip.UNFOLLOWED.value, None),  # the unfollow event was lost
-        (-217, "failed", "the citizen has blocked the OA", None),
-        (-244, "failed", "the citizen has turned off this type of message", None),
-        (-32, "deferred", "Zalo's rate limit was reached; retrying", 60_000),
-        (-234, "deferred", "Zalo does not allow this message type at night; retrying after 06:00", "today"),
-        (-211, "deferred", "the OA's Zalo quota is used up; retrying when it resets", "tomorrow"),
+        ({"error": -213}, "skipped", Skip.UNFOLLOWED.value, None),  # the unfollow event was lost
+        ({"error": -217}, "failed", "the citizen has blocked the OA", None),
+        ({"error": -244}, "failed", "the citizen has turned off this type of message", None),
+        ({"error": -32}, "deferred", "Zalo's rate limit was reached; retrying", 60_000),
+        ({"status": 429, "retry_after": 120}, "deferred", "Zalo answered HTTP 429; retrying", 120_000),
+        ({"status": 503}, "deferred", "Zalo answered HTTP 503; retrying", 60_000),
         (
-            -218,
+            {"error": -234},
+            "deferred",
+            "Zalo does not allow this message type at night; retrying after 06:00",
+            "today",
+        ),
+        ({"error": -211}, "deferred", "the OA's Zalo quota is used up; retrying when it resets", "tomorrow"),
+        (
+            {"error": -218},
             "deferred",
             "the citizen has reached Zalo's limit of received messages; retrying later",
             "tomorrow",
@@ -235,21 +271,26 @@ def test_what_zalo_answers_a_consultation_advisory_decides_its_record(
     stack: Provisioned,
     lambda_context: Any,
     zalo: Zalo,
-    error: int,
+    capsys: pytest.CaptureFixture[str],
+    fault: dict[str, int],
     status: str,
     reason: str,
     retry_in_ms: int | str | None,
 ) -> None:
     """At 03:00 Vietnam time (consultation is allowed at night, promotion is not): a refusal is
     final and says why, and what it says of the citizen is kept; a busy Zalo defers the recipient
-    to when Zalo will take it, and the fan-out message comes back then."""
+    to when Zalo will take it (or says it will), and the fan-out message comes back then. Each
+    outcome is counted in the sender's metrics."""
     zalo.clock.advance(17 * 3600)  # 03:00 the next day
-    handle, at_ms = _one_recipient(stack, lambda_context, zalo, silent_days=0)
-    zalo.sim.inject(error=error)
+    (handle, other), at_ms = _recipients(lambda_context, zalo, silent_days=0, count=2)
+    zalo.sim.inject(**fault, count=2)
+    capsys.readouterr()
     kept = deliver_fanout_once(stack, lambda_context)
+    assert _counted(capsys.readouterr().out) == {status.capitalize(): 2}
     assert zalo.sim.sent == []
     record = _deliveries(stack)[handle]
     assert (record["status"], record["reason"], record["channel"]) == (status, reason, "cs")
+    assert _deliveries(stack)[other]["status"] == status
     sent_ms = record["updated_ms"]  # the sender's now (the simulated clock runs on from at_ms)
     assert sent_ms - at_ms < 60_000
     retry_at = {None: None, "today": _next_six(at_ms, 0), "tomorrow": _next_six(at_ms, 1)}.get(
@@ -259,6 +300,7 @@ def test_what_zalo_answers_a_consultation_advisory_decides_its_record(
     assert len(kept) == (1 if retry_at else 0), "only a deferral brings the message back"
     contact = wiring.table().get_contact(handle)
     assert contact is not None
+    error = fault.get("error")
     assert (contact.follower, contact.zalo_blocked) == (error != -213, error == -217)
 
 
@@ -303,13 +345,20 @@ def _advisory_now(context: Any) -> str:
     return str(created["advisory_id"])
 
 
+@pytest.mark.parametrize(("followers", "quota"), [(None, 500), (20_000, 1_000)])
 def test_promotions_past_the_oa_s_daily_quota_wait_for_tomorrow(
-    stack: Provisioned, lambda_context: Any, zalo: Zalo
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, followers: int | None, quota: int
 ) -> None:
+    """The quota is 500 a day, or 5 % of the followers the run counted (20,000 are written into
+    its record: the crowd itself is test_advisories.py's)."""
     first, second = _silent_followers(lambda_context, zalo, ["3400000000000000001", "3400000000000000002"])
     oa, day = demo_accounts()[0], vietnam_day(clock.now_ms())
-    assert wiring.table().take_promotion_slots(oa.oa_id, day, 499, 500) == 499  # other advisories today
+    taken = quota - 1  # by other advisories today
+    assert wiring.table().take_promotion_slots(oa.oa_id, day, taken, quota) == taken
     advisory_id = _advisory_now(lambda_context)
+    if followers is not None:
+        [run] = [from_item(item) for item in items_with_prefix(stack, f"ADVISORY#{advisory_id}", "RUN#")]
+        wiring.table().put_run(advisory_id, int(run["run_ms"]), oa.oa_id, {**run, "followers": followers})
     assert len(deliver_fanout_once(stack, lambda_context)) == 1, "it comes back tomorrow"
     assert [sent["kind"] for sent in zalo.sim.sent] == ["promotion"]
     records = _deliveries(stack, advisory_id)
@@ -320,7 +369,7 @@ def test_promotions_past_the_oa_s_daily_quota_wait_for_tomorrow(
         _next_six(clock.now_ms(), 1),
     )
     assert set(records) == {first, second}
-    assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == 500  # type: ignore[index]
+    assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == quota  # type: ignore[index]
 
 
 def test_a_citizen_gets_one_promotion_a_day_and_the_second_waits_for_tomorrow(
@@ -328,8 +377,17 @@ def test_a_citizen_gets_one_promotion_a_day_and_the_second_waits_for_tomorrow(
 ) -> None:
     (handle,) = _silent_followers(lambda_context, zalo, ["3500000000000000001"])
     oa, day = demo_accounts()[0], vietnam_day(clock.now_ms())
-    _advisory_now(lambda_context)
+    first = _advisory_now(lambda_context)
     assert deliver_fanout_once(stack, lambda_context) == []
+    sent_ms = _deliveries(stack, first)[handle]["sent_ms"]
+    marker = wiring.table().get(contact_pk(handle), promotion_sk(day))
+    assert marker == {  # kept a while past its day, then DynamoDB's TTL removes it
+        "pk": contact_pk(handle),
+        "sk": promotion_sk(day),
+        "advisory_id": first,
+        "expires_at": sent_ms // 1000 + delivery.PROMOTED_MARKER_SECONDS,
+    }
+    assert delivery.PROMOTED_MARKER_SECONDS == 3 * DAY_S
     zalo.clock.advance(60)
     second = _advisory_now(lambda_context)
     assert len(deliver_fanout_once(stack, lambda_context)) == 1
@@ -342,3 +400,153 @@ def test_a_citizen_gets_one_promotion_a_day_and_the_second_waits_for_tomorrow(
         _next_six(clock.now_ms(), 1),
     )
     assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == 1, "the second slot came back"  # type: ignore[index]
+
+
+def test_promotions_at_night_wait_for_six_this_morning(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handles = _silent_followers(lambda_context, zalo, ["3600000000000000001", "3600000000000000002"])
+    zalo.clock.advance(17 * 3600)  # 03:00 the next day
+    advisory_id = _advisory_now(lambda_context)
+    capsys.readouterr()
+    assert len(deliver_fanout_once(stack, lambda_context)) == 1, "it comes back at 06:00"
+    assert _counted(capsys.readouterr().out) == {"Deferred": 2}
+    assert zalo.sim.sent == []
+    now = clock.now_ms()
+    records = _deliveries(stack, advisory_id)
+    assert set(records) == set(handles)
+    for record in records.values():
+        assert (record["status"], record["reason"], record["channel"], record["retry_at_ms"]) == (
+            "deferred",
+            "outside 06:00-21:59 Vietnam time",
+            "promotion",
+            _next_six(now, 0),
+        )
+        assert now - 60_000 < record["updated_ms"] <= now
+
+
+@pytest.mark.parametrize("night", [False, True], ids=["consultation", "promotion-at-night"])
+def test_a_copy_of_a_fan_out_message_delivered_meanwhile_sends_nothing_twice(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, capsys: pytest.CaptureFixture[str], night: bool
+) -> None:
+    """SQS may hand the same message to two senders at once. Here the other copy delivers every
+    recipient between this one's read of their records and its claims (or, at night, its deferrals):
+    those find each recipient taken, so Zalo gets one message each and this copy is done."""
+    users = ["3700000000000000001", "3700000000000000002"]
+    if night:
+        _silent_followers(lambda_context, zalo, users)
+        zalo.clock.advance(17 * 3600)  # 03:00: promotions wait for 06:00
+    else:
+        for user in users:
+            _does(zalo, lambda_context, demo_accounts()[0], user, "follow")
+    _advisory_now(lambda_context)
+    [message] = receive(stack, FANOUT)
+    release_fanout(stack, [message["ReceiptHandle"]])
+    other: list[delivery.Outcome] = []
+
+    def the_other_copy_first(**_: Any) -> None:
+        if not other:
+            other.append(delivery.Outcome())  # its own reads come here too
+            deliverer = delivery.Deliverer(
+                table=wiring.table(), settings=get_settings(), tokens=wiring.token_store()
+            )
+            other[0] = delivery.deliver(deliverer, delivery.parse(message["Body"]), clock.now_ms())
+
+    events = aws.dynamodb().meta.events
+    events.register("after-call.dynamodb.BatchGetItem", the_other_copy_first, unique_id="other-copy")
+    capsys.readouterr()
+    try:
+        assert deliver_fanout_once(stack, lambda_context) == [], "this copy is done"
+    finally:
+        events.unregister("after-call.dynamodb.BatchGetItem", unique_id="other-copy")
+    assert (other[0].sent, other[0].deferred) == ((0, 2) if night else (2, 0))
+    assert _counted(capsys.readouterr().out) == {"DoneBefore": 2}
+    assert len(zalo.sim.sent) == (0 if night else 2)
+
+
+def test_a_delivery_interrupted_after_zalo_took_it_is_never_sent_again(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    """The sender claims a recipient before calling Zalo; if it fails before recording the answer,
+    the claim stays: the retry does not send again (Zalo may have delivered it) and the report
+    shows it in flight."""
+    handle, _ = _one_recipient(stack, lambda_context, zalo, silent_days=0)
+    with Fault(aws.dynamodb(), "BatchWriteItem", "InternalServerError") as fault:
+        kept = deliver_fanout_once(stack, lambda_context)
+    assert fault.hits == 1 and len(kept) == 1, "the message is retried"
+    assert len(zalo.sim.sent) == 1
+    release_fanout(stack, kept)
+    assert deliver_fanout_once(stack, lambda_context) == []
+    assert len(zalo.sim.sent) == 1, "not sent again"
+    assert _deliveries(stack)[handle]["status"] == "sending"
+    [advisory] = items_with_prefix(stack, "ADVISORY#", "META")
+    ((report,),) = [
+        run["oas"] for run in _shown(lambda_context, advisory["advisory_id"]["S"], demo_accounts()[0].unit_id)
+    ]
+    assert (report["sent"], report["pending"], report["deferred"]) == (0, 1, 0)
+
+
+def test_an_oa_without_a_usable_token_defers_its_recipients_for_a_minute(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    handle, _ = _one_recipient(stack, lambda_context, zalo, silent_days=0)
+    oa = demo_accounts()[0]
+    wiring.table().delete(token_pk(oa.oa_id))
+    assert len(deliver_fanout_once(stack, lambda_context)) == 1
+    assert zalo.sim.sent == []
+    record = _deliveries(stack)[handle]
+    assert (record["status"], record["reason"], record["retry_at_ms"]) == (
+        "deferred",
+        f"no token stored for OA {oa.oa_id}: register it and exchange a code",
+        record["updated_ms"] + 60_000,
+    )
+
+
+def test_choices_applied_one_by_one_follow_their_own_order(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    """A follow Zalo delivers after the citizen's next message cannot be applied in one write (the
+    message is newer): it is applied step by step, and still ends an earlier "HỦY". A "NHẬN TIN"
+    after a "HỦY" asks for advisories again."""
+    oa = demo_accounts()[0]
+    refollowed, nhan_tin_again = "3800000000000000001", "3800000000000000002"
+    _does(zalo, lambda_context, oa, refollowed, "follow")
+    _says(zalo, lambda_context, oa, refollowed, "HỦY")
+    _does(zalo, lambda_context, oa, refollowed, "unfollow")
+    zalo.sim.follow(oa.oa_id, refollowed)
+    followed_at = clock.now_ms()
+    zalo.clock.advance(1)
+    _says(zalo, lambda_context, oa, refollowed, "Có người lạ theo dõi nhà tôi")
+    _webhook(lambda_context, oa, refollowed, "follow", followed_at)  # late
+    _says(zalo, lambda_context, oa, nhan_tin_again, "Có người bán hàng giả")
+    _says(zalo, lambda_context, oa, nhan_tin_again, "HỦY")
+    _says(zalo, lambda_context, oa, nhan_tin_again, "NHẬN TIN")
+    _advisory_now(lambda_context)
+    assert deliver_fanout_once(stack, lambda_context) == []
+    assert sorted((sent["user_id"], sent["kind"]) for sent in zalo.sim.sent) == [
+        (refollowed, "cs"),
+        (nhan_tin_again, "cs"),
+    ]
+    contact = wiring.table().get_contact(pseudonym(wiring.pepper(), oa.oa_id, refollowed))
+    assert contact is not None and (contact.follower, contact.opted_out) == (True, False)
+
+
+def test_an_unfollow_zalo_reports_ends_an_earlier_nhan_tin_too(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    """Zalo answers -213 (not a follower): the unfollow event was lost. It ends advisories as the
+    event would have, the citizen's earlier "NHẬN TIN" included, until they follow or ask again."""
+    oa, user = demo_accounts()[0], "3900000000000000001"
+    _does(zalo, lambda_context, oa, user, "follow")
+    _says(zalo, lambda_context, oa, user, "Có trộm")
+    _says(zalo, lambda_context, oa, user, "NHẬN TIN")
+    zalo.sim.follow(oa.oa_id, user, following=False)  # no event reaches the webhook
+    _advisory_now(lambda_context)
+    zalo.sim.inject(error=-213)
+    assert deliver_fanout_once(stack, lambda_context) == []
+    zalo.clock.advance(60)
+    second = _advisory_now(lambda_context)
+    assert deliver_fanout_once(stack, lambda_context) == []
+    assert zalo.sim.sent == []
+    ((report,),) = [run["oas"] for run in _shown(lambda_context, second, oa.unit_id)]
+    assert report["skipped"][Skip.UNFOLLOWED] == 1
