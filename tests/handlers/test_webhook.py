@@ -27,6 +27,7 @@ from fixtures.webhook import (
     text_event,
     urgent_alerts,
 )
+from tipline.adapters import aws
 from tipline.domain import QueuedReply
 from tipline.intake import tipcode
 from tipline.intake.signature import expected_signature, header_value
@@ -235,15 +236,48 @@ def test_events_alike_but_for_one_part_of_their_identity_are_each_applied(
         (zalo_body("follow", first, user_id="7100000000000000002", ts=at), first),  # another citizen
         (zalo_body("unfollow", first, user_id="7100000000000000001", ts=at), first),  # another kind
         (zalo_body("follow", first, user_id="7100000000000000001", ts=at + 1), first),  # another time
+        (zalo_body("follow", second, user_id="7100000000000000001", ts=at), second),  # another OA
         (text_event("tin báo", oa=first, msg_id="same-msg"), first),
         (text_event("tin báo", oa=second, msg_id="same-msg"), second),  # another OA
         (zalo_body("user_reacted_message", first, msg_id="same-msg", ts=now_ms()), first),  # a reaction to it
     ]
     for body, oa in bodies:
         assert _status(deliver(lambda_context, body, oa=oa)) == 200
-    assert _outcomes(captured_logs) == ["contact_updated"] * 4 + ["tip_opened", "tip_opened", "ignored"]
+    assert _outcomes(captured_logs) == ["contact_updated"] * 5 + ["tip_opened", "tip_opened", "ignored"]
     followers = [c for c in items_with_prefix(stack, "CONTACT#", "META") if c["follower"]["BOOL"]]
-    assert len(followers) == 2, "the first citizen followed again after the unfollow"
+    assert len(followers) == 3, "the first citizen followed again after the unfollow, and the other OA"
+
+
+def test_an_event_another_delivery_is_working_on_is_spilled_not_applied_twice(
+    stack: Any, lambda_context: Any
+) -> None:
+    """A delivery that claimed the event failed before finishing it (or still works on it): Zalo's
+    retry finds the claim and spills the event instead of applying it beside the first; the spill
+    consumer completes it once."""
+    body = text_event("có người lạ đột nhập", msg_id="in-flight-1")
+    with Fault(aws.dynamodb(), "TransactWriteItems", "InternalServerError") as fault:
+        assert _status(deliver(lambda_context, body)) == 200
+    assert fault.hits == 1
+    assert _status(deliver(lambda_context, body)) == 200
+    assert items_with_prefix(stack, "TIP#") == [], "nothing applied while the first claim stands"
+    assert run_spill_consumer(stack, lambda_context)["batchItemFailures"] == []
+    assert len(items_with_prefix(stack, "TIP#", "META")) == 1
+    assert len(items_with_prefix(stack, "TIP#", "MSG#")) == 2  # the message and its ack
+    assert len(_acks(stack)) == 1
+
+
+def test_a_follow_applied_step_by_step_is_done_and_its_retry_is_a_duplicate(
+    stack: Any, lambda_context: Any, captured_logs: io.StringIO
+) -> None:
+    """A follow older than the citizen's last message cannot be applied in one write; applied step
+    by step, its claim is still marked done, so Zalo's retry of it is a duplicate (not spilled)."""
+    oa, user = demo_oa(), "7200000000000000001"
+    assert _status(deliver(lambda_context, text_event("tin báo", user_id=user, ts=now_ms()))) == 200
+    follow = zalo_body("follow", oa, user_id=user, ts=now_ms() - 5000)
+    for _ in range(2):
+        assert _status(deliver(lambda_context, follow)) == 200
+    assert _outcomes(captured_logs) == ["tip_opened", "contact_updated", "duplicate"]
+    assert drain(stack, "IntakeSpillQueue") == []
 
 
 def test_a_redelivered_follow_after_the_unfollow_is_a_duplicate_and_changes_nothing(
@@ -546,7 +580,6 @@ def test_withdraw_erases_the_citizens_personal_data(stack: Any, lambda_context: 
 def test_a_store_failure_spills_the_event_and_the_consumer_completes_it(
     stack: Any, lambda_context: Any
 ) -> None:
-    from tipline.adapters import aws
 
     body = text_event("báo tin khi DynamoDB lỗi", msg_id="spill-1")
     with Fault(
@@ -564,7 +597,6 @@ def test_a_store_failure_spills_the_event_and_the_consumer_completes_it(
 
 
 def test_a_queue_failure_spills_and_the_ack_is_sent_later(stack: Any, lambda_context: Any) -> None:
-    from tipline.adapters import aws
 
     with Fault(
         aws.sqs(),
@@ -580,7 +612,6 @@ def test_a_queue_failure_spills_and_the_ack_is_sent_later(stack: Any, lambda_con
 
 
 def test_when_nothing_can_keep_the_event_the_webhook_answers_503(stack: Any, lambda_context: Any) -> None:
-    from tipline.adapters import aws
 
     with Fault(aws.kms(), "GenerateDataKey", "ThrottlingException"):
         response = deliver(lambda_context, text_event("báo tin khi KMS lỗi"))
@@ -590,7 +621,6 @@ def test_when_nothing_can_keep_the_event_the_webhook_answers_503(stack: Any, lam
 
 
 def test_a_warm_container_spills_even_while_kms_fails(stack: Any, lambda_context: Any) -> None:
-    from tipline.adapters import aws
 
     assert _status(deliver(lambda_context, text_event("tin đầu tiên", user_id="1"))) == 200
     with Fault(aws.kms(), "GenerateDataKey", "ThrottlingException"):
