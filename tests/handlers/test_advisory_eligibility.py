@@ -470,15 +470,17 @@ def test_a_delivery_interrupted_after_zalo_took_it_is_never_sent_again(
     """The sender claims a recipient before calling Zalo; if it fails before recording the answer,
     the claim stays: the retry does not send again (Zalo may have delivered it) and the report
     shows it in flight."""
-    handle, _ = _one_recipient(stack, lambda_context, zalo, silent_days=0)
+    handle, at_ms = _one_recipient(stack, lambda_context, zalo, silent_days=0)
     with Fault(aws.dynamodb(), "BatchWriteItem", "InternalServerError") as fault:
         kept = deliver_fanout_once(stack, lambda_context)
+    claimed = _deliveries(stack)[handle]
+    assert claimed["status"] == "sending" and at_ms <= claimed["updated_ms"] < at_ms + 60_000, "since when"
     assert fault.hits == 1 and len(kept) == 1, "the message is retried"
     assert len(zalo.sim.sent) == 1
     release_fanout(stack, kept)
     assert deliver_fanout_once(stack, lambda_context) == []
     assert len(zalo.sim.sent) == 1, "not sent again"
-    assert _deliveries(stack)[handle]["status"] == "sending"
+    assert _deliveries(stack)[handle] == claimed
     [advisory] = items_with_prefix(stack, "ADVISORY#", "META")
     ((report,),) = [
         run["oas"] for run in _shown(lambda_context, advisory["advisory_id"]["S"], demo_accounts()[0].unit_id)
