@@ -5,7 +5,7 @@ Pure functions and pydantic models: nothing here touches AWS or Zalo.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
@@ -287,8 +287,8 @@ def promotion_start_tomorrow(at_ms: int) -> int:
 
 
 def _six_o_clock(at_ms: int, days_ahead: int) -> int:
-    local = vietnam(at_ms) + timedelta(days=days_ahead)
-    return int(local.replace(hour=PROMOTION_FIRST_HOUR, minute=0, second=0, microsecond=0).timestamp() * 1000)
+    day = vietnam(at_ms).date() + timedelta(days=days_ahead)
+    return int(datetime.combine(day, time(PROMOTION_FIRST_HOUR), tzinfo=VIETNAM).timestamp()) * 1000
 
 
 def daily_quota(followers: int) -> int:
