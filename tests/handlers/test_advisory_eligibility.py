@@ -351,7 +351,7 @@ def test_promotions_past_the_oa_s_daily_quota_wait_for_tomorrow(
 ) -> None:
     """The quota is 500 a day, or 5 % of the followers the run counted (20,000 are written into
     its record: the crowd itself is test_advisories.py's)."""
-    first, second = _silent_followers(lambda_context, zalo, ["3400000000000000001", "3400000000000000002"])
+    handles = _silent_followers(lambda_context, zalo, [f"340000000000000000{index}" for index in range(3)])
     oa, day = demo_accounts()[0], vietnam_day(clock.now_ms())
     taken = quota - 1  # by other advisories today
     assert wiring.table().take_promotion_slots(oa.oa_id, day, taken, quota) == taken
@@ -362,13 +362,12 @@ def test_promotions_past_the_oa_s_daily_quota_wait_for_tomorrow(
     assert len(deliver_fanout_once(stack, lambda_context)) == 1, "it comes back tomorrow"
     assert [sent["kind"] for sent in zalo.sim.sent] == ["promotion"]
     records = _deliveries(stack, advisory_id)
-    assert sorted(record["status"] for record in records.values()) == ["deferred", "sent"]
-    [late] = [record for record in records.values() if record["status"] == "deferred"]
-    assert (late["reason"], late["retry_at_ms"]) == (
-        "the OA's daily promotion quota is used up",
-        _next_six(clock.now_ms(), 1),
-    )
-    assert set(records) == {first, second}
+    assert sorted(record["status"] for record in records.values()) == ["deferred", "deferred", "sent"]
+    late = [record for record in records.values() if record["status"] == "deferred"]
+    assert {(record["reason"], record["retry_at_ms"]) for record in late} == {
+        ("the OA's daily promotion quota is used up", _next_six(clock.now_ms(), 1))
+    }
+    assert set(records) == set(handles)
     assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == quota  # type: ignore[index]
 
 
@@ -425,18 +424,20 @@ def test_promotions_at_night_wait_for_six_this_morning(
         assert now - 60_000 < record["updated_ms"] <= now
 
 
-@pytest.mark.parametrize("night", [False, True], ids=["consultation", "promotion-at-night"])
+@pytest.mark.parametrize("when", ["consultation", "promotion", "promotion-at-night"])
 def test_a_copy_of_a_fan_out_message_delivered_meanwhile_sends_nothing_twice(
-    stack: Provisioned, lambda_context: Any, zalo: Zalo, capsys: pytest.CaptureFixture[str], night: bool
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, capsys: pytest.CaptureFixture[str], when: str
 ) -> None:
     """SQS may hand the same message to two senders at once. Here the other copy delivers every
     recipient between this one's read of their records and its claims (or, at night, its deferrals):
     those find each recipient taken, so Zalo gets one message each and this copy is done."""
     users = ["3700000000000000001", "3700000000000000002"]
-    if night:
+    night = when == "promotion-at-night"
+    if when != "consultation":
         _silent_followers(lambda_context, zalo, users)
+    if night:
         zalo.clock.advance(17 * 3600)  # 03:00: promotions wait for 06:00
-    else:
+    if when == "consultation":
         for user in users:
             _does(zalo, lambda_context, demo_accounts()[0], user, "follow")
     _advisory_now(lambda_context)
@@ -462,6 +463,8 @@ def test_a_copy_of_a_fan_out_message_delivered_meanwhile_sends_nothing_twice(
     assert (other[0].sent, other[0].deferred) == ((0, 2) if night else (2, 0))
     assert _counted(capsys.readouterr().out) == {"DoneBefore": 2}
     assert len(zalo.sim.sent) == (0 if night else 2)
+    quota = wiring.table().get(promotion_quota_pk(demo_accounts()[0].oa_id), vietnam_day(clock.now_ms()))
+    assert (quota or {}).get("used", 0) == (2 if when == "promotion" else 0), "this copy gave its slots back"
 
 
 def test_a_delivery_interrupted_after_zalo_took_it_is_never_sent_again(
@@ -552,3 +555,45 @@ def test_an_unfollow_zalo_reports_ends_an_earlier_nhan_tin_too(
     assert zalo.sim.sent == []
     ((report,),) = [run["oas"] for run in _shown(lambda_context, second, oa.unit_id)]
     assert report["skipped"][Skip.UNFOLLOWED] == 1
+
+
+def test_a_follower_promoted_today_by_another_advisory_waits_and_the_others_go(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The day's slots are taken for the whole message; the one already promoted today gives its
+    slot back, the others are sent."""
+    handles = sorted(_silent_followers(lambda_context, zalo, ["4000000000000000001", "4000000000000000002"]))
+    oa, day = demo_accounts()[0], vietnam_day(clock.now_ms())
+    assert wiring.table().mark_promoted(handles[0], day, {"advisory_id": "another"})  # first in line
+    advisory_id = _advisory_now(lambda_context)
+    capsys.readouterr()
+    assert len(deliver_fanout_once(stack, lambda_context)) == 1
+    assert _counted(capsys.readouterr().out) == {"Sent": 1, "Deferred": 1}
+    records = _deliveries(stack, advisory_id)
+    assert (records[handles[0]]["status"], records[handles[1]]["status"]) == ("deferred", "sent")
+    assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == 1  # type: ignore[index]
+
+
+def test_a_citizen_whose_sealed_id_was_moved_from_another_record_gets_nothing(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    """A Zalo id sealed for one contact does not open for another (the encryption context names the
+    contact): that recipient fails with the reason, the others are sent."""
+    handles, _ = _recipients(lambda_context, zalo, silent_days=0, count=2)
+    moved = wiring.table().get_contact(handles[1])
+    assert moved is not None and moved.user_id_sealed is not None
+    aws.dynamodb().update_item(
+        TableName=stack.resolver.refs["TiplineTable"],
+        Key={"pk": {"S": contact_pk(handles[0])}, "sk": {"S": "META"}},
+        UpdateExpression="SET user_id_sealed = :other",
+        ExpressionAttributeValues={":other": {"B": moved.user_id_sealed}},
+    )
+    assert deliver_fanout_once(stack, lambda_context) == []
+    assert len(zalo.sim.sent) == 1
+    record = _deliveries(stack)[handles[0]]
+    assert (record["status"], record["reason"], record["channel"]) == (
+        "failed",
+        "the citizen's id could not be decrypted",
+        "cs",
+    )
+    assert _deliveries(stack)[handles[1]]["status"] == "sent"
