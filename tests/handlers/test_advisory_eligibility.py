@@ -574,26 +574,31 @@ def test_a_follower_promoted_today_by_another_advisory_waits_and_the_others_go(
     assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == 1  # type: ignore[index]
 
 
-def test_a_citizen_whose_sealed_id_was_moved_from_another_record_gets_nothing(
-    stack: Provisioned, lambda_context: Any, zalo: Zalo
+def test_citizens_whose_sealed_id_was_moved_from_another_record_get_nothing(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A Zalo id sealed for one contact does not open for another (the encryption context names the
-    contact): that recipient fails with the reason, the others are sent."""
-    handles, _ = _recipients(lambda_context, zalo, silent_days=0, count=2)
-    moved = wiring.table().get_contact(handles[1])
-    assert moved is not None and moved.user_id_sealed is not None
-    aws.dynamodb().update_item(
-        TableName=stack.resolver.refs["TiplineTable"],
-        Key={"pk": {"S": contact_pk(handles[0])}, "sk": {"S": "META"}},
-        UpdateExpression="SET user_id_sealed = :other",
-        ExpressionAttributeValues={":other": {"B": moved.user_id_sealed}},
-    )
+    contact): those recipients fail with the reason, the others are sent."""
+    handles, _ = _recipients(lambda_context, zalo, silent_days=0, count=3)
+    *moved_to, source = sorted(handles)  # the first two in the message's order
+    sealed = wiring.table().get_contact(source)
+    assert sealed is not None and sealed.user_id_sealed is not None
+    for handle in moved_to:
+        aws.dynamodb().update_item(
+            TableName=stack.resolver.refs["TiplineTable"],
+            Key={"pk": {"S": contact_pk(handle)}, "sk": {"S": "META"}},
+            UpdateExpression="SET user_id_sealed = :other",
+            ExpressionAttributeValues={":other": {"B": sealed.user_id_sealed}},
+        )
+    capsys.readouterr()
     assert deliver_fanout_once(stack, lambda_context) == []
+    assert _counted(capsys.readouterr().out) == {"Failed": 2, "Sent": 1}
     assert len(zalo.sim.sent) == 1
-    record = _deliveries(stack)[handles[0]]
-    assert (record["status"], record["reason"], record["channel"]) == (
-        "failed",
-        "the citizen's id could not be decrypted",
-        "cs",
-    )
-    assert _deliveries(stack)[handles[1]]["status"] == "sent"
+    records = _deliveries(stack)
+    for handle in moved_to:
+        assert (records[handle]["status"], records[handle]["reason"], records[handle]["channel"]) == (
+            "failed",
+            "the citizen's id could not be decrypted",
+            "cs",
+        )
+    assert records[source]["status"] == "sent"
