@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fixtures.officer import call, claims, publish_advisory_now
-from fixtures.sender import deliver_fanout_once, release_fanout, start_simulator
+from fixtures.sender import advisory_outcomes, deliver_fanout_once, release_fanout, start_simulator
 from tipline import clock, wiring
 from tipline.adapters import envelope
 from tipline.advisories import followers, manage
@@ -322,7 +322,10 @@ def _receipt(oa: Any, user: str, event_name: str, message_id: str, context: Any)
 
 
 def test_a_cancelled_advisory_stops_its_queued_deliveries(
-    stack: Provisioned, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    stack: Provisioned,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     zalo = _setup(stack, monkeypatch, "2026-03-31T23:59:00")  # month end, a minute before midnight
     try:
@@ -337,7 +340,9 @@ def test_a_cancelled_advisory_stops_its_queued_deliveries(
         assert advisories.handler({}, lambda_context)["enqueued"] == 3
         status, _ = call(lambda_context, "DELETE", f"/v1/advisories/{advisory_id}", claims(oa.unit_id))
         assert status == 200
+        capsys.readouterr()
         assert deliver_fanout_once(stack, lambda_context) == []
+        assert advisory_outcomes(capsys.readouterr().out) == {"Failed": 3}
         assert zalo.sim.sent == []
         report = manage.report(wiring.table(), None, advisory_id)[0].oas[0]
         assert report.failed == {"the advisory was cancelled": 3}

@@ -8,15 +8,23 @@ asserts who received it, on which channel, and the report's count of each reason
 
 from __future__ import annotations
 
-import json
+import itertools
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fixtures.officer import call, claims, publish_advisory_now
-from fixtures.sender import FANOUT, Zalo, deliver_fanout_once, release_fanout, start_simulator
+from fixtures.sender import (
+    FANOUT,
+    Zalo,
+    advisory_outcomes,
+    deliver_fanout_once,
+    release_fanout,
+    start_simulator,
+)
 from fixtures.webhook import Fault, deliver, items_with_prefix, receive
 from tipline import clock, wiring
 from tipline.adapters import aws
@@ -31,6 +39,7 @@ from tipline.zalo_rules import VIETNAM
 from tipline_local.accounts import AccountSeed, demo_accounts
 from tipline_local.provision import Provisioned
 from tipline_local.samples import zalo_body
+from tipline_ops.cli import main as ops_main
 
 DAY_S = 86400
 
@@ -210,25 +219,6 @@ def _one_recipient(stack: Provisioned, context: Any, zalo: Zalo, silent_days: in
     return handle, at_ms
 
 
-def _counted(printed: str) -> dict[str, int]:
-    """The advisory sender's outcome metrics (AdvisoryMessages...), summed over the EMF documents it
-    printed; the counts that are not zero."""
-    counts: dict[str, int] = {}
-    for line in printed.splitlines():
-        if not (line.startswith("{") and '"_aws"' in line):
-            continue
-        document = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                name = metric["Name"]
-                if name.startswith("AdvisoryMessages"):
-                    value = document[name]
-                    total = sum(value) if isinstance(value, list) else value
-                    short = name.removeprefix("AdvisoryMessages")
-                    counts[short] = counts.get(short, 0) + int(total)
-    return {name: count for name, count in counts.items() if count}
-
-
 def _deliveries(stack: Provisioned, advisory_id: str = "") -> dict[str, dict[str, Any]]:
     """The delivery records of one advisory (default: of every advisory), by recipient pseudonym."""
     return {
@@ -286,7 +276,7 @@ def test_what_zalo_answers_a_consultation_advisory_decides_its_record(
     zalo.sim.inject(**fault, count=2)
     capsys.readouterr()
     kept = deliver_fanout_once(stack, lambda_context)
-    assert _counted(capsys.readouterr().out) == {status.capitalize(): 2}
+    assert advisory_outcomes(capsys.readouterr().out) == {status.capitalize(): 2}
     assert zalo.sim.sent == []
     record = _deliveries(stack)[handle]
     assert (record["status"], record["reason"], record["channel"]) == (status, reason, "cs")
@@ -305,14 +295,21 @@ def test_what_zalo_answers_a_consultation_advisory_decides_its_record(
 
 
 def test_a_message_zalo_may_have_delivered_is_never_sent_again(
-    stack: Provisioned, lambda_context: Any, zalo: Zalo
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    handle, _ = _one_recipient(stack, lambda_context, zalo, silent_days=0)
-    zalo.sim.inject(timeout=True, effective=True)  # sent, but the answer is lost on the way back
+    handles, _ = _recipients(lambda_context, zalo, silent_days=0, count=2)
+    zalo.sim.inject(timeout=True, effective=True, count=2)  # sent, but the answers are lost on the way back
+    capsys.readouterr()
     assert deliver_fanout_once(stack, lambda_context) == []
-    record = _deliveries(stack)[handle]
-    assert (record["status"], record["reason"]) == ("failed", "Zalo's answer was lost; not resent")
-    assert len(zalo.sim.sent) == 1
+    assert advisory_outcomes(capsys.readouterr().out) == {"Failed": 2}
+    for handle in handles:
+        record = _deliveries(stack)[handle]
+        assert (record["status"], record["reason"], record["channel"]) == (
+            "failed",
+            "Zalo's answer was lost; not resent",
+            "cs",
+        )
+    assert len(zalo.sim.sent) == 2
 
 
 @pytest.mark.parametrize(("error", "status"), [(-213, "skipped"), (-32, "deferred")])
@@ -409,7 +406,7 @@ def test_promotions_at_night_wait_for_six_this_morning(
     advisory_id = _advisory_now(lambda_context)
     capsys.readouterr()
     assert len(deliver_fanout_once(stack, lambda_context)) == 1, "it comes back at 06:00"
-    assert _counted(capsys.readouterr().out) == {"Deferred": 2}
+    assert advisory_outcomes(capsys.readouterr().out) == {"Deferred": 2}
     assert zalo.sim.sent == []
     now = clock.now_ms()
     records = _deliveries(stack, advisory_id)
@@ -461,7 +458,7 @@ def test_a_copy_of_a_fan_out_message_delivered_meanwhile_sends_nothing_twice(
     finally:
         events.unregister("after-call.dynamodb.BatchGetItem", unique_id="other-copy")
     assert (other[0].sent, other[0].deferred) == ((0, 2) if night else (2, 0))
-    assert _counted(capsys.readouterr().out) == {"DoneBefore": 2}
+    assert advisory_outcomes(capsys.readouterr().out) == {"DoneBefore": 2}
     assert len(zalo.sim.sent) == (0 if night else 2)
     quota = wiring.table().get(promotion_quota_pk(demo_accounts()[0].oa_id), vietnam_day(clock.now_ms()))
     assert (quota or {}).get("used", 0) == (2 if when == "promotion" else 0), "this copy gave its slots back"
@@ -568,7 +565,7 @@ def test_a_follower_promoted_today_by_another_advisory_waits_and_the_others_go(
     advisory_id = _advisory_now(lambda_context)
     capsys.readouterr()
     assert len(deliver_fanout_once(stack, lambda_context)) == 1
-    assert _counted(capsys.readouterr().out) == {"Sent": 1, "Deferred": 1}
+    assert advisory_outcomes(capsys.readouterr().out) == {"Sent": 1, "Deferred": 1}
     records = _deliveries(stack, advisory_id)
     assert (records[handles[0]]["status"], records[handles[1]]["status"]) == ("deferred", "sent")
     assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == 1  # type: ignore[index]
@@ -592,7 +589,7 @@ def test_citizens_whose_sealed_id_was_moved_from_another_record_get_nothing(
         )
     capsys.readouterr()
     assert deliver_fanout_once(stack, lambda_context) == []
-    assert _counted(capsys.readouterr().out) == {"Failed": 2, "Sent": 1}
+    assert advisory_outcomes(capsys.readouterr().out) == {"Failed": 2, "Sent": 1}
     assert len(zalo.sim.sent) == 1
     records = _deliveries(stack)
     for handle in moved_to:
@@ -601,4 +598,42 @@ def test_citizens_whose_sealed_id_was_moved_from_another_record_get_nothing(
             "the citizen's id could not be decrypted",
             "cs",
         )
-    assert records[source]["status"] == "sent"
+    assert (records[source]["status"], records[source]["zalo_message_id"]) == (
+        "sent",
+        zalo.sim.sent[0]["message_id"],
+    )
+
+
+def test_a_crash_late_in_a_long_message_loses_the_records_of_at_most_25_recipients(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo
+) -> None:
+    """Records are written every 25 recipients sent: when the last write fails, the first 25 are
+    recorded as sent and only the 26th stays claimed (in flight, never resent)."""
+    handles, _ = _recipients(lambda_context, zalo, silent_days=0, count=26)
+    writes = itertools.count()
+    # 25 records and their 25 receipt pointers take two calls; the third (the last record) fails
+    with Fault(aws.dynamodb(), "BatchWriteItem", "InternalServerError", when=lambda _: next(writes) >= 2):
+        kept = deliver_fanout_once(stack, lambda_context)
+    assert len(kept) == 1 and len(zalo.sim.sent) == 26
+    statuses = Counter(record["status"] for record in _deliveries(stack).values())
+    assert statuses == {"sent": 25, "sending": 1}
+    release_fanout(stack, kept)
+    assert deliver_fanout_once(stack, lambda_context) == []
+    assert len(zalo.sim.sent) == 26, "nothing sent again"
+    assert len(_deliveries(stack)) == len(handles)
+
+
+def test_recipients_of_an_oa_disabled_after_planning_are_skipped_with_the_reason(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handles, _ = _recipients(lambda_context, zalo, silent_days=0, count=2)
+    oa = demo_accounts()[0]
+    assert ops_main(["disable-oa", "--oa", oa.oa_id, "--reason", "maintenance"]) == 0
+    capsys.readouterr()
+    assert deliver_fanout_once(stack, lambda_context) == []
+    assert advisory_outcomes(capsys.readouterr().out) == {"Skipped": 2}
+    assert zalo.sim.sent == []
+    assert {(record["status"], record["reason"]) for record in _deliveries(stack).values()} == {
+        ("skipped", Skip.OA_DISABLED.value)
+    }
+    assert set(_deliveries(stack)) == set(handles)
