@@ -404,9 +404,12 @@ def test_promotions_at_night_wait_for_six_this_morning(
     handles = _silent_followers(lambda_context, zalo, ["3600000000000000001", "3600000000000000002"])
     zalo.clock.advance(17 * 3600)  # 03:00 the next day
     advisory_id = _advisory_now(lambda_context)
-    capsys.readouterr()
-    assert len(deliver_fanout_once(stack, lambda_context)) == 1, "it comes back at 06:00"
-    assert advisory_outcomes(capsys.readouterr().out) == {"Deferred": 2}
+    for delivery_ in ("first", "early"):  # SQS may bring it back early: it waits again
+        capsys.readouterr()
+        kept = deliver_fanout_once(stack, lambda_context)
+        assert len(kept) == 1, f"the {delivery_} delivery comes back at 06:00"
+        assert advisory_outcomes(capsys.readouterr().out) == {"Deferred": 2}
+        release_fanout(stack, kept)
     assert zalo.sim.sent == []
     now = clock.now_ms()
     records = _deliveries(stack, advisory_id)
@@ -637,3 +640,27 @@ def test_recipients_of_an_oa_disabled_after_planning_are_skipped_with_the_reason
         ("skipped", Skip.OA_DISABLED.value)
     }
     assert set(_deliveries(stack)) == set(handles)
+
+
+def test_recipients_who_cannot_be_reached_when_sending_are_skipped_and_the_others_sent(
+    stack: Provisioned, lambda_context: Any, zalo: Zalo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After planning, one citizen's data is erased (the contact is gone) and another's Zalo id is
+    not stored: both are skipped as no_channel, in the message's order, and the third is sent."""
+    handles, _ = _recipients(lambda_context, zalo, silent_days=0, count=3)
+    erased, unaddressed, reached = sorted(handles)
+    wiring.table().delete_contact(erased)
+    aws.dynamodb().update_item(
+        TableName=stack.resolver.refs["TiplineTable"],
+        Key={"pk": {"S": contact_pk(unaddressed)}, "sk": {"S": "META"}},
+        UpdateExpression="REMOVE user_id_sealed",
+    )
+    capsys.readouterr()
+    assert deliver_fanout_once(stack, lambda_context) == []
+    assert advisory_outcomes(capsys.readouterr().out) == {"Skipped": 2, "Sent": 1}
+    records = _deliveries(stack)
+    assert {handle: (record["status"], record.get("reason")) for handle, record in records.items()} == {
+        erased: ("skipped", Skip.NO_CHANNEL.value),
+        unaddressed: ("skipped", Skip.NO_CHANNEL.value),
+        reached: ("sent", None),
+    }
