@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from fixtures.officer import call, claims, publish_advisory_now
 from fixtures.sender import (
@@ -288,6 +289,11 @@ def test_what_zalo_answers_a_consultation_advisory_decides_its_record(
     )
     assert record.get("retry_at_ms") == retry_at
     assert len(kept) == (1 if retry_at else 0), "only a deferral brings the message back"
+    if kept:  # SQS brings it back before its time (Zalo is fine again): it waits on
+        release_fanout(stack, kept)
+        assert len(deliver_fanout_once(stack, lambda_context)) == 1
+        assert advisory_outcomes(capsys.readouterr().out) == {"Deferred": 2}
+        assert zalo.sim.sent == [] and _deliveries(stack)[handle] == record
     contact = wiring.table().get_contact(handle)
     assert contact is not None
     error = fault.get("error")
@@ -465,6 +471,10 @@ def test_a_copy_of_a_fan_out_message_delivered_meanwhile_sends_nothing_twice(
     assert len(zalo.sim.sent) == (0 if night else 2)
     quota = wiring.table().get(promotion_quota_pk(demo_accounts()[0].oa_id), vietnam_day(clock.now_ms()))
     assert (quota or {}).get("used", 0) == (2 if when == "promotion" else 0), "this copy gave its slots back"
+    boto3.client("sqs").send_message(QueueUrl=stack.queue_urls[FANOUT], MessageBody=message["Body"])
+    kept = deliver_fanout_once(stack, lambda_context)  # a third copy, once both are done
+    assert advisory_outcomes(capsys.readouterr().out) == ({"Deferred": 2} if night else {"DoneBefore": 2})
+    assert len(kept) == (1 if night else 0) and len(zalo.sim.sent) == (0 if night else 2)
 
 
 def test_a_delivery_interrupted_after_zalo_took_it_is_never_sent_again(
