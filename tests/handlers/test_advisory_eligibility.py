@@ -12,6 +12,8 @@ import itertools
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -228,6 +230,22 @@ def _deliveries(stack: Provisioned, advisory_id: str = "") -> dict[str, dict[str
     }
 
 
+@contextmanager
+def _visibility_timeouts() -> Iterator[list[int]]:
+    """The visibility timeouts the functions give the messages they keep, in order."""
+    timeouts: list[int] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        timeouts.append(params["VisibilityTimeout"])
+
+    events = aws.sqs().meta.events
+    events.register("provide-client-params.sqs.ChangeMessageVisibility", note, unique_id="timeouts")
+    try:
+        yield timeouts
+    finally:
+        events.unregister("provide-client-params.sqs.ChangeMessageVisibility", unique_id="timeouts")
+
+
 def _next_six(at_ms: int, days: int) -> int:
     """06:00 Vietnam time, ``days`` after the day of ``at_ms``."""
     day = datetime.fromtimestamp(at_ms / 1000, VIETNAM) + timedelta(days=days)
@@ -276,7 +294,8 @@ def test_what_zalo_answers_a_consultation_advisory_decides_its_record(
     (handle, other), at_ms = _recipients(lambda_context, zalo, silent_days=0, count=2)
     zalo.sim.inject(**fault, count=2)
     capsys.readouterr()
-    kept = deliver_fanout_once(stack, lambda_context)
+    with _visibility_timeouts() as timeouts:
+        kept = deliver_fanout_once(stack, lambda_context)
     assert advisory_outcomes(capsys.readouterr().out) == {status.capitalize(): 2}
     assert zalo.sim.sent == []
     record = _deliveries(stack)[handle]
@@ -289,6 +308,8 @@ def test_what_zalo_answers_a_consultation_advisory_decides_its_record(
     )
     assert record.get("retry_at_ms") == retry_at
     assert len(kept) == (1 if retry_at else 0), "only a deferral brings the message back"
+    # SQS brings it back at the retry time, to the second (rounded up), 12 hours at most
+    assert timeouts == ([min(43_200, -(-(retry_at - sent_ms) // 1000))] if retry_at else [])
     if kept:  # SQS brings it back before its time (Zalo is fine again): it waits on
         release_fanout(stack, kept)
         assert len(deliver_fanout_once(stack, lambda_context)) == 1
@@ -362,7 +383,8 @@ def test_promotions_past_the_oa_s_daily_quota_wait_for_tomorrow(
     if followers is not None:
         [run] = [from_item(item) for item in items_with_prefix(stack, f"ADVISORY#{advisory_id}", "RUN#")]
         wiring.table().put_run(advisory_id, int(run["run_ms"]), oa.oa_id, {**run, "followers": followers})
-    assert len(deliver_fanout_once(stack, lambda_context)) == 1, "it comes back tomorrow"
+    kept = deliver_fanout_once(stack, lambda_context)
+    assert len(kept) == 1, "it comes back tomorrow"
     assert [sent["kind"] for sent in zalo.sim.sent] == ["promotion"]
     records = _deliveries(stack, advisory_id)
     assert sorted(record["status"] for record in records.values()) == ["deferred", "deferred", "sent"]
@@ -372,6 +394,16 @@ def test_promotions_past_the_oa_s_daily_quota_wait_for_tomorrow(
     }
     assert set(records) == set(handles)
     assert wiring.table().get(promotion_quota_pk(oa.oa_id), day)["used"] == quota  # type: ignore[index]
+
+    # Tomorrow 07:00 other advisories have taken the whole quota already: they wait a day more.
+    zalo.clock.advance((_next_six(clock.now_ms(), 1) - clock.now_ms()) / 1000 + 3600)
+    tomorrow = vietnam_day(clock.now_ms())
+    assert wiring.table().take_promotion_slots(oa.oa_id, tomorrow, quota, quota) == quota
+    release_fanout(stack, kept)
+    with _visibility_timeouts() as timeouts:
+        assert len(deliver_fanout_once(stack, lambda_context)) == 1, "never dropped"
+    assert timeouts == [43_200], "back in 12 hours (SQS's most), to wait again if it is still early"
+    assert len(zalo.sim.sent) == 1
 
 
 def test_a_citizen_gets_one_promotion_a_day_and_the_second_waits_for_tomorrow(
