@@ -360,6 +360,32 @@ ACCEPTED: dict[str, str] = {
     "tipline.evidence.policy.x_host_allowed__mutmut_14": (
         'strip("XX.XX") for strip("."): likewise lower-cased'
     ),
+    "tipline.advisories.delivery.x_deliver__mutmut_39": (
+        "the registry read without the cache's seconds: the same answer, read from the table each time"
+    ),
+    "tipline.advisories.delivery.x__fit_promotions__mutmut_24": (
+        "no RUN record read as one: unreachable, planning writes it before it queues the message and"
+        " nothing deletes it"
+    ),
+    "tipline.advisories.delivery.x__fit_promotions__mutmut_28": (
+        "no RUN record counted as 1 follower, not 0: daily_quota is 500 for both (and unreachable)"
+    ),
+    "tipline.advisories.delivery.x__fit_promotions__mutmut_93": (
+        "slots >= used for slots > used: returns 0 slots when all were used, which changes nothing"
+    ),
+    "tipline.advisories.delivery.x__send_all__mutmut_11": (
+        'b"XXXX" for a missing sealed id: unreachable, such a contact is skipped as no_channel first'
+    ),
+    "tipline.advisories.delivery.x__send_all__mutmut_96": (
+        "a sent record's reason left to record()'s default: None either way (and not stored)"
+    ),
+    **{
+        f"tipline.intake.subscription.x_opted_out__mutmut_{n}": (
+            '"HỦY" leaving opted_in as it was: opted_out outranks it in skip_reason, and every way out of'
+            " a HỦY (a follow) sets follower, whose end (an unfollow, -213, the sync) clears opted_in"
+        )
+        for n in (9, 11)
+    },
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255}  # mutmut's exit codes for a failing test and for a timeout

@@ -205,7 +205,9 @@ class Platform:
         if status is not None and not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")
         with self._lock:
-            self._faults.append(Fault(error, status, latency, timeout, count, path_prefix, effective, retry_after))
+            self._faults.append(
+                Fault(error, status, latency, timeout, count, path_prefix, effective, retry_after)
+            )
 
     def clear_faults(self) -> None:
         with self._lock:
